@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+// hwlabel: assignable PCIe hardware descriptors for Linux KVM hosts.
+//
+// Module chain (one way): hwlabel → HWLabelReporter → HWLabelAgent → HWLabelProbe → CHWLabelShim
+import PackageDescription
+
+let package = Package(
+    name: "hwlabel",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "hwlabel", targets: ["hwlabel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // Tiny C shim: fixed-arity wrappers over libpci's variadic lookups, non-exiting
+        // error hooks, and the libudev calls Swift cannot make ergonomically. No logic.
+        .target(
+            name: "CHWLabelShim",
+            linkerSettings: [.linkedLibrary("pci"), .linkedLibrary("udev")]
+        ),
+        // Reads the machine (live sysfs + libudev, a captured sysfs root, or an lspci dump)
+        // into one parsed Snapshot value.
+        .target(
+            name: "HWLabelProbe",
+            dependencies: [
+                "CHWLabelShim",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Pure: descriptors, labels, readiness, compatibility checks over a Snapshot.
+        .target(
+            name: "HWLabelAgent",
+            dependencies: [
+                "HWLabelProbe",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Sinks: controller (HTTP), file, Kubernetes NFD, OpenStack Placement; the agent service.
+        .target(
+            name: "HWLabelReporter",
+            dependencies: [
+                "HWLabelAgent",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "hwlabel",
+            dependencies: [
+                "HWLabelReporter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "HWLabelTests",
+            dependencies: [
+                "HWLabelReporter",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["Fixtures"]
+        ),
+    ]
+)

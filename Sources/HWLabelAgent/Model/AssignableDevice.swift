@@ -1,0 +1,118 @@
+import HWLabelProbe
+
+/// An assignable-device descriptor: what a placement engine needs to put a VM on this host.
+/// Identified by attributes (vendor, device, subsystem, class), not by bus address.
+public struct AssignableDevice: Codable, Sendable, Hashable {
+    /// Where the device sits on this boot (for the operator; not an identity).
+    public var address: PCIAddress
+    public var attributes: AttributeIdentity
+    public var instance: InstanceIdentity
+    /// `gpu`, `accelerator`, `network`, `nvme`, `storage`, `crypto`, `usb`, `audio`, `other`.
+    public var kind: String
+    /// True for an SR-IOV virtual function.
+    public var isVirtualFunction: Bool
+    @Nullable public var physicalFunction: PCIAddress?
+    /// Display names (pci.ids); never used as keys.
+    public var names: Names
+    /// The one hardware label this device carries, with where it came from.
+    @Nullable public var label: LabelAssignment?
+    public var readiness: Readiness
+    @Nullable public var gpu: GPUFacts?
+    /// Functions that must be assigned together with this one (GPU audio/USB/UCSI).
+    public var companions: [PCIAddress]
+    public var capacity: Capacity
+    @Nullable public var iommuGroup: Int?
+    @Nullable public var numaNode: Int?
+    @Nullable public var driver: String?
+
+    public init(address: PCIAddress, attributes: AttributeIdentity, instance: InstanceIdentity,
+                kind: String, isVirtualFunction: Bool, physicalFunction: PCIAddress?, names: Names,
+                label: LabelAssignment?, readiness: Readiness, gpu: GPUFacts?, companions: [PCIAddress],
+                capacity: Capacity, iommuGroup: Int?, numaNode: Int?, driver: String?) {
+        self.address = address
+        self.attributes = attributes
+        self.instance = instance
+        self.kind = kind
+        self.isVirtualFunction = isVirtualFunction
+        self.physicalFunction = physicalFunction
+        self.names = names
+        self.label = label
+        self.readiness = readiness
+        self.gpu = gpu
+        self.companions = companions
+        self.capacity = capacity
+        self.iommuGroup = iommuGroup
+        self.numaNode = numaNode
+        self.driver = driver
+    }
+}
+
+/// vSphere's `allowedDevice`: the attribute tuple a request or a label rule matches.
+public struct AttributeIdentity: Codable, Sendable, Hashable {
+    public var vendor: String
+    public var device: String
+    @Nullable public var subsystemVendor: String?
+    @Nullable public var subsystemDevice: String?
+    /// 6 hex digits: base class, subclass, prog-if.
+    public var classCode: String
+    @Nullable public var revision: String?
+    public init(vendor: String, device: String, subsystemVendor: String?, subsystemDevice: String?,
+                classCode: String, revision: String?) {
+        self.vendor = vendor
+        self.device = device
+        self.subsystemVendor = subsystemVendor
+        self.subsystemDevice = subsystemDevice
+        self.classCode = classCode
+        self.revision = revision
+    }
+}
+
+/// A per-card identity that survives BIOS renumbering and, with a serial number, slot moves.
+public struct InstanceIdentity: Codable, Sendable, Hashable {
+    /// `dsn:<serial>`, `slot:<name>`, `path:<bridge chain>` or `address:<BDF>` (least stable).
+    public var id: String
+    /// `serial-number`, `physical-slot`, `upstream-path`, `address`.
+    public var source: String
+    public init(id: String, source: String) {
+        self.id = id
+        self.source = source
+    }
+}
+
+public struct LabelAssignment: Codable, Sendable, Hashable {
+    public var name: String
+    /// `instance` (set on this device), `rule` (matched an attribute rule), `udev` (HWLABEL_LABEL property).
+    public var source: String
+    /// The rule's description when `source == "rule"`.
+    @Nullable public var rule: String?
+    public init(name: String, source: String, rule: String? = nil) {
+        self.name = name
+        self.source = source
+        self.rule = rule
+    }
+}
+
+public struct Capacity: Codable, Sendable, Hashable {
+    /// mdev vGPU types with their available instances.
+    public var mdevTypes: [MdevType]
+    /// SR-IOV VFs on a physical function: total, enabled, free (enabled and not bound to a host driver).
+    @Nullable public var sriov: SRIOVCapacity?
+    /// NVIDIA SR-IOV vGPU types creatable on this VF.
+    public var vgpuTypes: [VGPUType]
+    public init(mdevTypes: [MdevType] = [], sriov: SRIOVCapacity? = nil, vgpuTypes: [VGPUType] = []) {
+        self.mdevTypes = mdevTypes
+        self.sriov = sriov
+        self.vgpuTypes = vgpuTypes
+    }
+}
+
+public struct SRIOVCapacity: Codable, Sendable, Hashable {
+    public var total: Int
+    public var enabled: Int
+    public var free: Int
+    public init(total: Int, enabled: Int, free: Int) {
+        self.total = total
+        self.enabled = enabled
+        self.free = free
+    }
+}

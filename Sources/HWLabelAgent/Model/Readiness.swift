@@ -1,0 +1,57 @@
+import HWLabelProbe
+
+/// Passthrough readiness of one descriptor, with machine-readable reasons and the commands
+/// that would fix what can be fixed.
+public struct Readiness: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable, Hashable, CaseIterable {
+        case ready
+        case readyAfterBinding = "ready-after-binding"
+        case notReady = "not-ready"
+    }
+    public var state: State
+    public var reasons: [ReadinessReason]
+    /// Shell commands, in order, that would make the device ready where that is possible.
+    public var remediation: [String]
+    public init(state: State, reasons: [ReadinessReason], remediation: [String]) {
+        self.state = state
+        self.reasons = reasons
+        self.remediation = remediation
+    }
+}
+
+public struct ReadinessReason: Codable, Sendable, Hashable {
+    public enum Severity: String, Codable, Sendable, Hashable {
+        /// Passthrough fails until this is fixed.
+        case blocker
+        /// Fixed by binding the group's endpoints to vfio-pci.
+        case binding
+        /// Works, but with a known risk (no reset method, unsafe interrupts…).
+        case risk
+        /// Worth knowing.
+        case info
+    }
+    /// Stable code, e.g. `iommu-off`, `no-iommu-group`, `group-not-viable`, `not-bound-to-vfio`,
+    /// `companion-not-bound`, `no-reset-method`, `boot-vga`, `host-root-filesystem`,
+    /// `host-default-route`, `no-interrupt-remapping`, `unsafe-interrupts`, `acs-override`,
+    /// `config-unreadable`.
+    public var code: String
+    public var severity: Severity
+    public var message: String
+    /// Other functions the reason is about (group members, companions), with their drivers.
+    public var members: [GroupMember]
+    public init(code: String, severity: Severity, message: String, members: [GroupMember] = []) {
+        self.code = code
+        self.severity = severity
+        self.message = message
+        self.members = members
+    }
+}
+
+public struct GroupMember: Codable, Sendable, Hashable {
+    public var address: PCIAddress
+    @Nullable public var driver: String?
+    public init(address: PCIAddress, driver: String?) {
+        self.address = address
+        self.driver = driver
+    }
+}

@@ -1,0 +1,151 @@
+import CHWLabelShim
+import Glibc
+
+/// Every libpci call goes through this file: return codes are checked here, libpci's errors
+/// become typed errors, and access objects are freed here.
+///
+/// libpci access objects are not thread-safe; a `LibPCI` value has one owner (the probe's scan
+/// loop) and is never shared across threads.
+final class LibPCI {
+    enum Method {
+        case sysfs(busPCIPath: String)
+        case dump(file: String)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    private(set) var access: UnsafeMutablePointer<pci_access>
+    private let method: Method
+    private var nameCache: [UInt64: String?] = [:]
+    private let configBuffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096)
+
+    init(_ method: Method) throws(Failure) {
+        self.method = method
+        access = try LibPCI.open(method)
+    }
+
+    deinit {
+        hwl_pci_close(access)
+        configBuffer.deallocate()
+    }
+
+    private static func open(_ method: Method) throws(Failure) -> UnsafeMutablePointer<pci_access> {
+        var err = [CChar](repeating: 0, count: 512)
+        let a: UnsafeMutablePointer<pci_access>?
+        switch method {
+        case .sysfs(let path):
+            a = hwl_pci_open(UInt32(PCI_ACCESS_SYS_BUS_PCI.rawValue), "sysfs.path", path, &err, err.count)
+        case .dump(let file):
+            a = hwl_pci_open(UInt32(PCI_ACCESS_DUMP.rawValue), "dump.name", file, &err, err.count)
+        }
+        guard let a else { throw Failure(message: String(cString: err)) }
+        return a
+    }
+
+    /// After libpci longjmp'ed out of a call, its access object may be inconsistent: discard it
+    /// and start a fresh one for the rest of the scan.
+    func reopen() throws(Failure) {
+        hwl_pci_close(access)
+        access = try LibPCI.open(method)
+        nameCache.removeAll(keepingCapacity: true)
+    }
+
+    /// pci_scan_bus(): the dump method lists devices from the file.
+    func scan() throws(Failure) -> [UnsafeMutablePointer<pci_dev>] {
+        var err = [CChar](repeating: 0, count: 512)
+        guard hwl_pci_scan(access, &err, err.count) == 0 else { throw Failure(message: String(cString: err)) }
+        var out: [UnsafeMutablePointer<pci_dev>] = []
+        var d = access.pointee.devices
+        while let dev = d {
+            out.append(dev)
+            d = dev.pointee.next
+        }
+        return out
+    }
+
+    /// pci_get_dev(): one function by address, without a bus scan (so one bad entry elsewhere
+    /// in `devices/` cannot abort the others).
+    func device(_ a: PCIAddress) -> UnsafeMutablePointer<pci_dev>? {
+        pci_get_dev(access, Int32(bitPattern: a.domain), Int32(a.bus), Int32(a.device), Int32(a.function))
+    }
+
+    func free(_ d: UnsafeMutablePointer<pci_dev>) { pci_free_dev(d) }
+
+    func fill(_ d: UnsafeMutablePointer<pci_dev>, flags: Int32 = HWL_PCI_FILL_PROBE) throws(Failure) {
+        var err = [CChar](repeating: 0, count: 512)
+        guard hwl_pci_fill(d, flags, &err, err.count) == 0 else { throw Failure(message: String(cString: err)) }
+    }
+
+    /// Reads as much of config space as the source gives (4096, 256 or 64 bytes) into the
+    /// shared buffer, then hands those bytes to libpci as the device's cache so the capability
+    /// walk does not read them again. Valid until the next call.
+    func readConfig(_ d: UnsafeMutablePointer<pci_dev>) throws(Failure) -> UnsafeBufferPointer<UInt8> {
+        var err = [CChar](repeating: 0, count: 512)
+        for size in [4096, 256, 64] {
+            let r = hwl_pci_read_block(d, 0, configBuffer, Int32(size), &err, err.count)
+            if r < 0 { throw Failure(message: String(cString: err)) }
+            if r == 1 {
+                pci_setup_cache(d, configBuffer, Int32(size))
+                return UnsafeBufferPointer(start: configBuffer, count: size)
+            }
+        }
+        return UnsafeBufferPointer(start: configBuffer, count: 0)
+    }
+
+    /// Capabilities libpci found (after a fill with PCI_FILL_CAPS | PCI_FILL_EXT_CAPS).
+    func capabilities(_ d: UnsafeMutablePointer<pci_dev>) -> [(id: UInt16, extended: Bool, offset: Int)] {
+        var out: [(UInt16, Bool, Int)] = []
+        var c = d.pointee.first_cap
+        while let cap = c {
+            out.append((cap.pointee.id, Int32(cap.pointee.type) == PCI_CAP_EXTENDED, Int(cap.pointee.addr)))
+            c = cap.pointee.next
+        }
+        return out
+    }
+
+    func takeWarnings() -> [String] {
+        var out: [String] = []
+        var buf = [CChar](repeating: 0, count: 256)
+        while hwl_pci_take_warning(&buf, buf.count) != 0 { out.append(String(cString: buf)) }
+        return out
+    }
+
+    // MARK: names (cached: SR-IOV hosts repeat the same IDs thousands of times)
+
+    private func cached(_ key: UInt64, _ lookup: (inout [CChar]) -> UnsafePointer<CChar>?) -> String? {
+        if let hit = nameCache[key] { return hit }
+        var buf = [CChar](repeating: 0, count: 256)
+        let name = lookup(&buf).map { String(cString: $0) }
+        nameCache[key] = name
+        return name
+    }
+
+    func vendorName(_ v: UInt16) -> String? {
+        cached(1 << 60 | UInt64(v)) { hwl_pci_vendor_name(access, &$0, Int32($0.count), UInt32(v)) }
+    }
+
+    func deviceName(_ v: UInt16, _ d: UInt16) -> String? {
+        cached(2 << 60 | UInt64(v) << 16 | UInt64(d)) {
+            hwl_pci_device_name(access, &$0, Int32($0.count), UInt32(v), UInt32(d))
+        }
+    }
+
+    func subsystemName(_ v: UInt16, _ d: UInt16, _ sv: UInt16, _ sd: UInt16) -> String? {
+        cached(3 << 60 | UInt64(v) << 48 | UInt64(d) << 32 | UInt64(sv) << 16 | UInt64(sd)) {
+            hwl_pci_subsystem_name(access, &$0, Int32($0.count), UInt32(v), UInt32(d), UInt32(sv), UInt32(sd))
+        }
+    }
+
+    func className(_ cls: UInt16) -> String? {
+        cached(4 << 60 | UInt64(cls)) { hwl_pci_class_name(access, &$0, Int32($0.count), UInt32(cls)) }
+    }
+
+    func progIfName(_ cls: UInt16, _ progIf: UInt8) -> String? {
+        cached(5 << 60 | UInt64(cls) << 8 | UInt64(progIf)) {
+            hwl_pci_progif_name(access, &$0, Int32($0.count), UInt32(cls), UInt32(progIf))
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import CHWLabelShim
+
+/// Fills config-space facts of one function through libpci: subsystem IDs, revision, BARs,
+/// header type, Express facts, capabilities, and names.
+enum ConfigReader {
+    static func read(_ pci: LibPCI, address a: PCIAddress, into f: inout PCIFunction,
+                     configSource: ConfigSpaceAccess.Source) throws(LibPCI.Failure) {
+        guard let d = pci.device(a) else { throw LibPCI.Failure(message: "pci_get_dev failed") }
+        defer { pci.free(d) }
+        try read(pci, dev: d, into: &f, configSource: configSource)
+    }
+
+    static func read(_ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
+                     configSource: ConfigSpaceAccess.Source) throws(LibPCI.Failure) {
+        let config = try pci.readConfig(d)
+        try pci.fill(d)
+        let p = d.pointee
+        f.configSpace = ConfigSpaceAccess(readableBytes: config.count, source: config.isEmpty ? .none : configSource)
+        let decoder = ConfigDecoder(config: config, caps: pci.capabilities(d))
+        if config.count >= 64 && !decoder.allOnes {
+            f.headerType = decoder.headerType
+            if f.subsystemVendor == nil, p.known_fields & UInt32(PCI_FILL_SUBSYS) != 0, f.headerType == 0 {
+                f.subsystemVendor = hex(p.subsys_vendor_id, 4)
+                f.subsystemDevice = hex(p.subsys_id, 4)
+            }
+            if f.revision == nil { f.revision = hex(p.rev_id, 2) }
+        }
+        f.bars = bars(p, headerType: f.headerType)
+        if config.count >= 256 && !decoder.allOnes {
+            let express = decoder.express()
+            f.express = express?.0
+            if let link = express?.1 { f.link = link }
+            f.capabilities = decoder.capabilities(expressFLR: express?.flr ?? false)
+        }
+        name(&f, pci)
+    }
+
+    static func name(_ f: inout PCIFunction, _ pci: LibPCI) {
+        guard let v = UInt16(f.vendor, radix: 16), let dv = UInt16(f.device, radix: 16),
+              let cls = UInt16(f.classCode.baseAndSub, radix: 16), let pi = UInt8(f.classCode.progIf, radix: 16)
+        else { return }
+        f.names.vendor = pci.vendorName(v)
+        f.names.device = pci.deviceName(v, dv)
+        f.names.class = pci.className(cls)
+        f.names.progIf = pci.progIfName(cls, pi)
+        if let svs = f.subsystemVendor, let sds = f.subsystemDevice,
+           let sv = UInt16(svs, radix: 16), let sd = UInt16(sds, radix: 16) {
+            f.names.subsystemVendor = pci.vendorName(sv)
+            f.names.subsystem = pci.subsystemName(v, dv, sv, sd)
+        }
+    }
+
+    /// libpci's `base_addr`/`size`/`flags`. With PCI_FILL_IO_FLAGS (sysfs `resource`) the
+    /// kernel's IORESOURCE flags say what a BAR is; otherwise the low bits of the register do.
+    static func bars(_ p: pci_dev, headerType: Int?) -> [BAR] {
+        let count = headerType == 1 ? 2 : headerType == 2 ? 1 : 6
+        let haveFlags = p.known_fields & UInt32(PCI_FILL_IO_FLAGS) != 0
+        let haveSizes = p.known_fields & UInt32(PCI_FILL_SIZES) != 0
+        let bases = withUnsafeBytes(of: p.base_addr) { Array($0.bindMemory(to: pciaddr_t.self)) }
+        let sizes = withUnsafeBytes(of: p.size) { Array($0.bindMemory(to: pciaddr_t.self)) }
+        let flags = withUnsafeBytes(of: p.flags) { Array($0.bindMemory(to: pciaddr_t.self)) }
+        var out: [BAR] = []
+        var i = 0
+        while i < count {
+            let base = UInt64(bases[i])
+            let size = haveSizes ? UInt64(sizes[i]) : 0
+            var isIO: Bool, is64: Bool, prefetch: Bool
+            if haveFlags && flags[i] != 0 {
+                let fl = UInt64(flags[i])
+                isIO = fl & 0x100 != 0
+                is64 = fl & 0x0010_0000 != 0
+                prefetch = fl & 0x2000 != 0
+            } else {
+                isIO = base & 1 != 0
+                is64 = !isIO && (base & 0x6) == 0x4
+                prefetch = !isIO && base & 0x8 != 0
+            }
+            let present = haveSizes && haveFlags ? size > 0 : (base & ~0xf) != 0 || size > 0
+            if present {
+                out.append(BAR(index: i, kind: isIO ? "io" : "memory", size: size > 0 ? size : nil,
+                               is64Bit: is64, prefetchable: prefetch))
+            }
+            // A 64-bit memory BAR takes the next register as its upper half.
+            i += is64 ? 2 : 1
+        }
+        return out
+    }
+}
+
+/// `<root>/bus/pci/slots/<name>/address` → slot name, keyed by `DDDD:BB:DD`.
+enum SlotReader {
+    static func slots(_ root: SysfsRoot) -> [String: String] {
+        let dir = root.path + "/bus/pci/slots"
+        var out: [String: String] = [:]
+        for name in SysfsRoot.list(dir) ?? [] {
+            guard let addr = SysfsRoot.text(dir + "/" + name + "/address") else { continue }
+            // The kernel writes `DDDD:BB:DD` (a slot holds every function of one device).
+            if addr.split(separator: ":").count == 3, out[addr] == nil { out[addr] = name }
+        }
+        return out
+    }
+}

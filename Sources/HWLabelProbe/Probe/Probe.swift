@@ -1,0 +1,150 @@
+import Logging
+import CHWLabelShim
+
+/// Where a snapshot is read from.
+public enum ProbeSource: Sendable, Hashable {
+    /// This host: libudev enumerates subsystem `pci`, libpci reads `/sys/bus/pci`.
+    case live(HostPaths = .system)
+    /// A captured or synthetic sysfs tree (`DIR` is what `/sys` would be). Host facts that live
+    /// outside sysfs come from `paths` when given (e.g. a captured `/proc`), else are null.
+    case sysfs(root: String, paths: HostPaths? = nil)
+    /// An `lspci -x/-xxx/-xxxx` dump: config space only; sysfs-only facts are null.
+    case dump(file: String)
+}
+
+/// The roots host facts are read from. Injected, never global, so tests run in parallel.
+public struct HostPaths: Sendable, Hashable {
+    public var sys: String
+    public var proc: String?
+    public var dev: String?
+    public var etc: String?
+    public init(sys: String, proc: String?, dev: String?, etc: String?) {
+        self.sys = sys
+        self.proc = proc
+        self.dev = dev
+        self.etc = etc
+    }
+    public static let system = HostPaths(sys: "/sys", proc: "/proc", dev: "/dev", etc: "/etc")
+}
+
+public enum ProbeError: Error, Sendable, CustomStringConvertible, Equatable {
+    case sysfsRootMissing(String)
+    case dumpUnreadable(String, String)
+    case libpci(String)
+    case enumeration(String)
+
+    public var description: String {
+        switch self {
+        case .sysfsRootMissing(let p): "no PCI devices directory at \(p): not a sysfs root"
+        case .dumpUnreadable(let p, let why): "cannot read lspci dump \(p): \(why)"
+        case .libpci(let m): "libpci: \(m)"
+        case .enumeration(let m): "cannot enumerate PCI devices: \(m)"
+        }
+    }
+}
+
+/// Reads the machine into a `Snapshot`. Does the I/O; everything downstream is pure.
+public struct Probe: Sendable {
+    public var logger: Logger
+
+    public init(logger: Logger = Logger(label: "hwlabel.probe", factory: { _ in SwiftLogNoOpLogHandler() })) {
+        self.logger = logger
+    }
+
+    public func snapshot(_ source: ProbeSource) throws(ProbeError) -> Snapshot {
+        switch source {
+        case .live(let paths):
+            let root = SysfsRoot(paths.sys)
+            let enumerated: [UdevPCIDevice]
+            do { enumerated = try LibUdev.enumeratePCI() } catch { throw .enumeration(error.description) }
+            // libudev reads the real /sys (or a umockdev testbed); libpci reads the same root.
+            var byAddress: [PCIAddress: UdevPCIDevice] = [:]
+            var warnings: [ProbeWarning] = []
+            for d in enumerated {
+                guard let a = PCIAddress(d.sysname) else {
+                    warnings.append(ProbeWarning(address: d.sysname, path: d.syspath,
+                                                 message: "skipped: \(d.sysname) is not a PCI address"))
+                    continue
+                }
+                byAddress[a] = d
+            }
+            var snap = try scanSysfs(root: root, addresses: byAddress.keys.sorted(), paths: paths,
+                                     kind: "live", initialWarnings: warnings)
+            for i in snap.functions.indices {
+                guard let u = byAddress[snap.functions[i].address] else { continue }
+                // udev's view wins where it has one: its driver, and properties set by rules.
+                if let drv = u.driver { snap.functions[i].driver = drv }
+                for (k, v) in u.properties { snap.functions[i].properties[k] = v }
+            }
+            return snap
+        case .sysfs(let rootPath, let paths):
+            let root = SysfsRoot(rootPath)
+            let devicesDir = root.path + "/bus/pci/devices"
+            guard let names = SysfsRoot.list(devicesDir) else { throw .sysfsRootMissing(devicesDir) }
+            var warnings: [ProbeWarning] = []
+            var addresses: [PCIAddress] = []
+            for n in names {
+                if let a = PCIAddress(n), a.description == n { addresses.append(a) } else {
+                    warnings.append(ProbeWarning(address: n, path: devicesDir + "/" + n,
+                                                 message: "skipped \(devicesDir)/\(n): not a DDDD:BB:DD.F address"))
+                }
+            }
+            let host = paths ?? HostPaths(sys: root.path, proc: nil, dev: nil, etc: nil)
+            return try scanSysfs(root: root, addresses: addresses.sorted(), paths: host, kind: "sysfs",
+                                 initialWarnings: warnings)
+        case .dump(let file):
+            return try DumpScanner(logger: logger).scan(file: file)
+        }
+    }
+
+    /// The shared sysfs path (live and captured): identity from sysfs, config space and
+    /// capabilities from libpci, the rest from sysfs files.
+    func scanSysfs(root: SysfsRoot, addresses: [PCIAddress], paths: HostPaths, kind: String,
+                   initialWarnings: [ProbeWarning]) throws(ProbeError) -> Snapshot {
+        var warnings = initialWarnings
+        let reader = SysfsFunctionReader(root: root)
+        let pci: LibPCI
+        do { pci = try LibPCI(.sysfs(busPCIPath: root.path + "/bus/pci")) } catch { throw .libpci(error.message) }
+        var functions: [PCIFunction] = []
+        functions.reserveCapacity(addresses.count)
+        for a in addresses {
+            var f: PCIFunction
+            switch reader.identity(a) {
+            case .failure(let w):
+                warnings.append(w)
+                logger.debug("skipped function", metadata: ["pci.address": "\(a)", "reason": "\(w.message)"])
+                continue
+            case .success(let base): f = base
+            }
+            let configPath = reader.directory(a) + "/config"
+            if !SysfsRoot.exists(configPath) {
+                warnings.append(ProbeWarning(address: a.description, path: configPath,
+                                             message: "no config file: subsystem IDs from sysfs only, capabilities unknown"))
+            } else {
+                do {
+                    try ConfigReader.read(pci, address: a, into: &f, configSource: .sysfs)
+                } catch {
+                    warnings.append(ProbeWarning(address: a.description, path: configPath,
+                                                 message: "libpci: \(error.message); config-space facts unknown"))
+                    do { try pci.reopen() } catch { throw .libpci(error.message) }
+                }
+                for w in pci.takeWarnings() {
+                    warnings.append(ProbeWarning(address: a.description, path: configPath, message: "libpci: \(w)"))
+                }
+            }
+            if f.names.vendor == nil { ConfigReader.name(&f, pci) }
+            reader.fill(&f, warnings: &warnings)
+            functions.append(f)
+        }
+        let slots = SlotReader.slots(root)
+        for i in functions.indices {
+            functions[i].physicalSlot = slots[functions[i].address.slot]
+        }
+        GPUAssembler.assemble(&functions, apertureFromBARs: true)
+        var hostWarnings: [ProbeWarning] = []
+        let host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
+        let iommu = IOMMUReader(root: root).read(functions: functions)
+        return Snapshot(source: SnapshotSource(kind: kind, path: root.path), host: host, iommu: iommu,
+                        functions: functions, warnings: warnings + hostWarnings)
+    }
+}

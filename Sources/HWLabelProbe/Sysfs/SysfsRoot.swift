@@ -1,0 +1,98 @@
+import Glibc
+
+/// Reads files under an injected root (`/sys`, a captured tree, a umockdev testbed).
+///
+/// Plain POSIX calls (open/read/readlink/opendir) rather than Foundation: they are what
+/// umockdev's preload intercepts, and a scan of 10,000 functions makes hundreds of thousands
+/// of them. Errors are returned, never thrown: a missing optional file is simply unknown.
+public struct SysfsRoot: Sendable, Hashable {
+    /// The sysfs mount point, e.g. `/sys` (no trailing slash).
+    public let path: String
+
+    public init(_ path: String) {
+        var p = path
+        while p.count > 1, p.hasSuffix("/") { p.removeLast() }
+        self.path = p
+    }
+
+    public static let system = SysfsRoot("/sys")
+
+    public func join(_ relative: String) -> String { path + "/" + relative }
+
+    /// Why a read failed, for warnings that name the file.
+    public struct ReadError: Error, Sendable, CustomStringConvertible {
+        public let path: String
+        public let errno: Int32
+        public var description: String {
+            "cannot read \(path): \(String(cString: strerror(errno))) (errno \(errno))"
+        }
+    }
+
+    /// Reads a file (at most `limit` bytes; attributes are small) as UTF-8 text, without the
+    /// trailing newline.
+    public static func readText(_ path: String, limit: Int = 65536) -> Result<String, ReadError> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(ReadError(path: path, errno: errno))
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count >= limit { break }
+        }
+        while let last = out.last, last == 0x0a || last == 0 { out.removeLast() }
+        return .success(String(decoding: out, as: UTF8.self))
+    }
+
+    /// Text of a file, or nil when it cannot be read.
+    public static func text(_ path: String) -> String? {
+        if case .success(let s) = readText(path) { return s }
+        return nil
+    }
+
+    /// The target of a symbolic link (not resolved: a dangling link in a capture still names
+    /// its target), or nil.
+    public static func linkTarget(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink(path, &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        buf[n] = 0
+        return String(cString: buf)
+    }
+
+    /// Last path component of a link target: `../../bus/pci/drivers/vfio-pci` → `vfio-pci`.
+    public static func linkName(_ path: String) -> String? {
+        guard let t = linkTarget(path) else { return nil }
+        return t.split(separator: "/").last.map(String.init)
+    }
+
+    /// Names in a directory (no `.`/`..`), or nil when it cannot be opened.
+    public static func list(_ path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            names.append(name)
+        }
+        return names
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// `realpath(3)`; nil when any component is missing.
+    public static func resolve(_ path: String) -> String? {
+        guard let r = realpath(path, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+}
