@@ -1,0 +1,53 @@
+import Glibc
+
+/// Writes a file so that readers see the old content or the new, never a part: a temporary
+/// file in the same directory, fsync, rename over the target, fsync the directory.
+public enum AtomicFile {
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let path: String
+        public let step: String
+        public let errno: Int32
+        public var description: String {
+            "cannot write \(path): \(step): \(String(cString: strerror(errno))) (errno \(errno))"
+        }
+    }
+
+    /// The temporary file is `.<name>.tmp.XXXXXX` (tools such as NFD ignore dot-files).
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(Failure) {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var template = Array((dir + "/." + base + ".tmp.XXXXXX").utf8CString)
+        let fd = mkstemp(&template)
+        guard fd >= 0 else { throw Failure(path: path, step: "create temporary file", errno: errno) }
+        let tmp = String(cString: template)
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(fd)
+                throw Failure(path: path, step: "write", errno: e)
+            }
+            written += n
+        }
+        if fchmod(fd, mode) != 0 || fsync(fd) != 0 {
+            let e = errno
+            close(fd)
+            throw Failure(path: path, step: "fsync", errno: e)
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw Failure(path: path, step: "rename", errno: errno) }
+        ok = true
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct HWLabel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hwlabel",
+        abstract: "Assignable PCIe hardware for Linux KVM hosts: inventory, hardware labels, passthrough readiness.",
+        discussion: """
+            Exit codes (every subcommand): 0 success; 1 the answer is "no" (check: the request does not \
+            fit; show: no such function); 2 usage or input error (bad arguments, corrupt label file, \
+            bad request); 3 the hardware source could not be read at all (no sysfs root, unreadable \
+            dump); 4 an output file could not be written.
+            """,
+        version: "0.1.0",
+        subcommands: [InventoryCommand.self, ListCommand.self, ShowCommand.self]
+    )
+}

@@ -1,0 +1,174 @@
+import HWLabelAgent
+import HWLabelProbe
+
+/// Human-readable renderings. The JSON output is the stable contract; these may change.
+enum TableFormatter {
+    /// `0000:01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA104 [...] [10de:24a0] (rev a1)`
+    /// as `lspci -nn -D` prints it, then the facts lspci does not show.
+    static func lspciLine(_ f: PCIFunction) -> String {
+        let cls = f.names.class ?? "Class \(f.classCode.baseAndSub)"
+        let vendor = f.names.vendor ?? "Vendor \(f.vendor)"
+        let device = f.names.device ?? "Device \(f.device)"
+        // libpci names a known base class with an unknown subclass "Unassigned class [ffff]" itself.
+        let clsID = cls.hasSuffix("[\(f.classCode.baseAndSub)]") ? "" : " [\(f.classCode.baseAndSub)]"
+        var s = "\(f.address) \(cls)\(clsID): \(vendor) \(device) [\(f.vendor):\(f.device)]"
+        if let r = f.revision, r != "00" { s += " (rev \(r))" }
+        if f.classCode.progIf != "00" || f.names.progIf != nil {
+            s += f.names.progIf.map { " (prog-if \(f.classCode.progIf) [\($0)])" } ?? " (prog-if \(f.classCode.progIf))"
+        }
+        return s
+    }
+
+    static func facts(_ f: PCIFunction) -> String {
+        var parts: [String] = []
+        parts.append("group=" + (f.iommuGroup.map(String.init) ?? "-"))
+        parts.append("numa=" + (f.numaNode.map(String.init) ?? "-"))
+        parts.append("driver=" + (f.driver ?? "-"))
+        if let arch = f.gpu?.architecture?.value { parts.append("arch=\(arch.replacingSpaces())") }
+        if f.physicalFunction != nil { parts.append("vf") }
+        return parts.joined(separator: " ")
+    }
+
+    static func list(_ s: Snapshot) -> String {
+        var out = ""
+        for f in s.functions {
+            out += lspciLine(f) + "\n\t" + facts(f) + "\n"
+        }
+        return out
+    }
+
+    static func groups(_ s: Snapshot) -> String {
+        var out = ""
+        switch s.iommu.enabled {
+        case .some(false): out += "IOMMU: off (no /sys/kernel/iommu_groups)\n"
+        case .none: out += "IOMMU: unknown for this source\n"
+        case .some(true): out += "IOMMU: on, units: \(s.iommu.units.isEmpty ? "-" : s.iommu.units.joined(separator: ", "))\n"
+        }
+        var grouped = Set<PCIAddress>()
+        for g in s.iommu.groups {
+            out += "group \(g.number)" + (g.type.map { " (\($0))" } ?? "") + "\n"
+            for a in g.devices {
+                grouped.insert(a)
+                if let f = s.function(at: a) {
+                    out += "  " + lspciLine(f) + "  driver=" + (f.driver ?? "-") + "\n"
+                } else {
+                    out += "  \(a) (not in this scan)\n"
+                }
+            }
+        }
+        let loose = s.functions.filter { !grouped.contains($0.address) }
+        if !loose.isEmpty {
+            out += "no group\n"
+            for f in loose { out += "  " + lspciLine(f) + "  driver=" + (f.driver ?? "-") + "\n" }
+        }
+        return out
+    }
+
+    static func inventory(_ doc: InventoryDocument) -> String {
+        var out = "source: \(doc.source.kind) \(doc.source.path)\n"
+        if let h = doc.host {
+            out += "host: \(h.hostname ?? "?")  kernel \(h.kernel ?? "?")  machine-id \(h.machineID ?? "?")\n"
+            out += "virtualization: cpu \(h.virtualizationFlag.map { $0.isEmpty ? "none" : $0 } ?? "?"), kvm "
+                + yesNo(h.kvmLoaded) + ", nested " + yesNo(h.nestedVirtualization) + "\n"
+            out += "iommu params: \(h.iommuParameters.isEmpty ? "-" : h.iommuParameters.joined(separator: " "))"
+                + (h.acsOverride.map { "  ACS OVERRIDE: \($0)" } ?? "") + "\n"
+            out += "vfio: " + yesNo(h.vfioAvailable) + "  iommufd: " + yesNo(h.iommufdAvailable)
+                + "  interrupt remapping: " + yesNo(h.interruptRemapping)
+                + "  unsafe interrupts: " + yesNo(h.unsafeInterruptsAllowed) + "\n"
+        }
+        out += "\n"
+        let snap = Snapshot(source: doc.source, host: doc.host, iommu: doc.iommu, functions: doc.functions,
+                            warnings: doc.warnings)
+        out += list(snap) + "\n" + groups(snap)
+        out += "\ndigest: \(doc.digest)\n"
+        return out
+    }
+
+    static func show(_ f: PCIFunction, snapshot: Snapshot) -> String {
+        var out = lspciLine(f) + "\n"
+        func line(_ k: String, _ v: String?) { out += "\t\(k): \(v ?? "unknown")\n" }
+        if let sv = f.subsystemVendor, let sd = f.subsystemDevice {
+            line("Subsystem", "\(f.names.subsystemVendor ?? sv) \(f.names.subsystem ?? "Device " + sd) [\(sv):\(sd)]")
+        }
+        line("Driver", f.driver ?? (snapshot.source.kind == "dump" ? nil : "none"))
+        if let o = f.driverOverride { line("Driver override", o) }
+        line("IOMMU group", f.iommuGroup.map(String.init))
+        if let g = f.iommuGroup, let group = snapshot.iommu.groups.first(where: { $0.number == g }) {
+            line("Group members", group.devices.map { a in
+                "\(a) (\(snapshot.function(at: a)?.driver ?? "no driver"))"
+            }.joined(separator: ", "))
+        }
+        line("NUMA node", f.numaNode.map(String.init) ?? (f.configSpace.source == .dump ? nil : "none"))
+        line("Local CPUs", f.localCPUs)
+        if let e = f.express { line("PCI Express", "\(e.portType) (v\(e.version))") }
+        if let l = f.link {
+            line("Link", "\(l.currentSpeed ?? "?") x\(l.currentWidth.map(String.init) ?? "?") (max \(l.maxSpeed ?? "?") x\(l.maxWidth.map(String.init) ?? "?"), from \(l.source))")
+        }
+        for b in f.bars {
+            line("BAR \(b.index)", "\(b.kind) \(b.size.map(bytes) ?? "size unknown")\(b.is64Bit ? " 64-bit" : "")\(b.prefetchable ? " prefetchable" : "")")
+        }
+        line("Config space", "\(f.configSpace.readableBytes) bytes readable (\(f.configSpace.source.rawValue))")
+        if let c = f.capabilities {
+            line("Capabilities", c.list.joined(separator: " "))
+            line("FLR", c.flr ? "yes (\(c.flrSource ?? ""))" : "no")
+            line("PM NoSoftRst", c.pmNoSoftReset.map { $0 ? "yes" : "no" } ?? "no PM capability")
+            if let a = c.acs { line("ACS", "cap \(a.capabilities.joined(separator: ",")) enabled \(a.enabled.joined(separator: ","))") }
+            if let s = c.sriov { line("SR-IOV", "total \(s.totalVFs) VFs, \(s.numVFs) enabled, VF device \(s.vfDeviceID)") }
+            let flags = [("ARI", c.ari), ("ATS", c.ats), ("PRI", c.pri), ("PASID", c.pasid),
+                         ("ReBAR", c.resizableBAR), ("AER", c.aer), ("DPC", c.dpc)]
+            line("Features", flags.filter(\.1).map(\.0).joined(separator: " "))
+            if let sn = c.serialNumber { line("Serial number", sn) }
+            if c.extendedChainBroken { line("Extended capabilities", "chain broken") }
+        } else {
+            line("Capabilities", "not readable (\(f.configSpace.readableBytes) bytes of config space); run as root")
+        }
+        line("Reset methods", f.resetMethods.map { $0.isEmpty ? "none" : $0.joined(separator: " ") })
+        if let v = f.bootVGA { line("Boot VGA", v ? "yes (host console)" : "no") }
+        if let s = f.physicalSlot { line("Physical slot", s) }
+        if let l = f.firmwareLabel { line("Firmware label", l) }
+        if let u = f.upstreamBridge { line("Upstream bridge", u.description) }
+        if let p = f.physicalFunction { line("Physical function", p.description) }
+        if let s = f.sriov {
+            line("SR-IOV (sysfs)", "total \(s.totalVFs.map(String.init) ?? "?"), enabled \(s.numVFs.map(String.init) ?? "?"), VF device \(s.vfDevice ?? "?")")
+            if !s.virtualFunctions.isEmpty { line("VFs", s.virtualFunctions.map(\.description).joined(separator: " ")) }
+        }
+        for m in f.mdevTypes ?? [] {
+            line("mdev type \(m.id)", "\(m.name ?? "?"): \(m.availableInstances.map(String.init) ?? "?") available (\(m.deviceAPI ?? "?"))")
+        }
+        if let g = f.gpu {
+            line("GPU", "\(g.family) \(g.architecture.map { "\($0.value) [\($0.source)]" } ?? "architecture unknown")\(g.chip.map { " chip \($0)" } ?? "")")
+            line("Aperture", g.apertureBytes.map(bytes))
+            if let v = g.vramBytes { line("VRAM", "\(bytes(v.value)) [\(v.source)]") }
+            if !g.drmCards.isEmpty || !g.drmRenderNodes.isEmpty {
+                line("DRM", (g.drmCards + g.drmRenderNodes).joined(separator: " "))
+            }
+            if !g.companions.isEmpty {
+                line("Companions", g.companions.map { "\($0.address) (\($0.role))" }.joined(separator: ", "))
+            }
+            if let t = g.creatableVGPUTypes {
+                line("Creatable vGPU types", t.map { "\($0.id) \($0.name)" }.joined(separator: ", "))
+            }
+            if let c = g.currentVGPUType { line("Current vGPU type", c) }
+        }
+        for (k, v) in f.properties.sorted(by: { $0.key < $1.key }) { line(k, v) }
+        return out
+    }
+
+    static func yesNo(_ b: Bool?) -> String { b.map { $0 ? "yes" : "no" } ?? "unknown" }
+
+    static func bytes(_ n: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n), i = 0
+        while v >= 1024, i < units.count - 1, v.truncatingRemainder(dividingBy: 1024) == 0 || v >= 10240 {
+            v /= 1024
+            i += 1
+        }
+        return v == v.rounded() ? "\(Int(v)) \(units[i])" : String(format: "%.1f %@", v, units[i])
+    }
+}
+
+extension String {
+    func replacingSpaces() -> String { split(separator: " ").joined(separator: "-") }
+}
+
+import Foundation
