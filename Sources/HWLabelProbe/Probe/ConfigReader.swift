@@ -4,16 +4,18 @@ import CHWLabelShim
 /// header type, Express facts, capabilities, and names.
 enum ConfigReader {
     static func read(_ pci: LibPCI, address a: PCIAddress, into f: inout PCIFunction,
-                     configSource: ConfigSpaceAccess.Source) throws(LibPCI.Failure) {
+                     configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE) throws(LibPCI.Failure) {
         guard let d = pci.device(a) else { throw LibPCI.Failure(message: "pci_get_dev failed") }
         defer { pci.free(d) }
-        try read(pci, dev: d, into: &f, configSource: configSource)
+        try read(pci, dev: d, into: &f, configSource: configSource, fillFlags: fillFlags)
     }
 
+    /// `fillFlags` drops PCI_FILL_BASES when a sysfs tree has no `resource` file: libpci treats
+    /// that file as mandatory and would abort the whole fill.
     static func read(_ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
-                     configSource: ConfigSpaceAccess.Source) throws(LibPCI.Failure) {
+                     configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE) throws(LibPCI.Failure) {
         let config = try pci.readConfig(d)
-        try pci.fill(d)
+        try pci.fill(d, flags: fillFlags)
         let p = d.pointee
         f.configSpace = ConfigSpaceAccess(readableBytes: config.count, source: config.isEmpty ? .none : configSource)
         let decoder = ConfigDecoder(config: config, caps: pci.capabilities(d))

@@ -121,8 +121,14 @@ public struct Probe: Sendable {
                 warnings.append(ProbeWarning(address: a.description, path: configPath,
                                              message: "no config file: subsystem IDs from sysfs only, capabilities unknown"))
             } else {
+                var flags = HWL_PCI_FILL_PROBE
+                if !SysfsRoot.exists(reader.directory(a) + "/resource") {
+                    flags &= ~Int32(PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_IO_FLAGS)
+                    warnings.append(ProbeWarning(address: a.description, path: reader.directory(a) + "/resource",
+                                                 message: "no resource file: BARs unknown"))
+                }
                 do {
-                    try ConfigReader.read(pci, address: a, into: &f, configSource: .sysfs)
+                    try ConfigReader.read(pci, address: a, into: &f, configSource: .sysfs, fillFlags: flags)
                 } catch {
                     warnings.append(ProbeWarning(address: a.description, path: configPath,
                                                  message: "libpci: \(error.message); config-space facts unknown"))
