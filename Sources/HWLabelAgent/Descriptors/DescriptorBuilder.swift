@@ -1,0 +1,118 @@
+import HWLabelProbe
+
+/// Builds assignable-device descriptors from a snapshot, the label set and the policy. Pure.
+///
+/// Assignable by default: endpoints of class 03 (display), 12 (processing accelerator),
+/// 0b40 (coprocessor, e.g. QAT), 02 (network), 01 (storage; 0108 is NVMe), 0c03 (USB
+/// controllers), 04 (multimedia/audio), 10 (encryption); and every SR-IOV VF whatever its
+/// class. Never bridges (header type 1/2 or class 06) and never dead functions (`ffff`).
+/// A GPU's companion functions (HDA audio, USB, UCSI in the same slot) travel with the GPU: they
+/// are listed in its `companions` and get no descriptor of their own. The policy may include
+/// other non-bridge classes and exclude anything; exclude wins.
+public struct DescriptorBuilder: Sendable {
+    public init() {}
+
+    public func descriptors(snapshot: Snapshot, labels: LabelSet, policy: Policy) -> DescriptorSet {
+        var excluded: [PCIAddress] = []
+        var chosen: [PCIFunction] = []
+        for f in snapshot.functions where !f.isBridge && f.vendor != "ffff" {
+            if policy.exclude.contains(where: { $0.matches(f) }) {
+                if Self.defaultAssignable(f) || policy.include.contains(where: { $0.matches(f) }) { excluded.append(f.address) }
+                continue
+            }
+            if Self.defaultAssignable(f) || policy.include.contains(where: { $0.matches(f) }) { chosen.append(f) }
+        }
+        // Companions of a chosen GPU travel with it.
+        let chosenAddresses = Set(chosen.map(\.address))
+        var companionOf: [PCIAddress: PCIAddress] = [:]
+        for f in chosen {
+            for c in f.gpu?.companions ?? [] where chosenAddresses.contains(c.address) || snapshot.function(at: c.address) != nil {
+                companionOf[c.address] = f.address
+            }
+        }
+        chosen.removeAll { companionOf[$0.address] != nil && chosenAddresses.contains(companionOf[$0.address]!) }
+
+        let ids = InstanceIdentifier(snapshot: snapshot).identities(for: chosen)
+        let evaluator = ReadinessEvaluator(snapshot: snapshot)
+        var errors: [Diagnostic] = []
+        var warnings: [Diagnostic] = []
+        var out: [AssignableDevice] = []
+        for f in chosen {
+            let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
+            let resolution = labels.resolve(f, instance: instance)
+            for d in resolution.diagnostics {
+                if d.severity == .error { errors.append(d) } else { warnings.append(d) }
+            }
+            let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
+            let companionFunctions = companions.compactMap { snapshot.function(at: $0) }
+            out.append(AssignableDevice(
+                address: f.address,
+                attributes: AttributeIdentity(vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
+                                              subsystemDevice: f.subsystemDevice, classCode: f.classCode.description,
+                                              revision: f.revision),
+                instance: instance,
+                kind: Self.kind(f),
+                isVirtualFunction: f.physicalFunction != nil,
+                physicalFunction: f.physicalFunction,
+                names: f.names,
+                label: resolution.assignment,
+                readiness: evaluator.evaluate(f, companions: companionFunctions),
+                gpu: f.gpu,
+                companions: companions,
+                capacity: capacity(f, snapshot: snapshot),
+                iommuGroup: f.iommuGroup,
+                numaNode: f.numaNode,
+                driver: f.driver))
+        }
+        // Instance labels that match nothing present are kept in the file (the card may come back)
+        // but named, so a typo is visible.
+        for l in labels.instanceLabels where !out.contains(where: { l.matches(instance: $0.instance, address: $0.address) }) {
+            warnings.append(Diagnostic(code: "label-not-present",
+                                       message: "label \"\(l.label.name)\" on \(l.key): no such device present now"))
+        }
+        out.sort { $0.address < $1.address }
+        return DescriptorSet(descriptors: out, excluded: excluded.sorted(), errors: errors, warnings: warnings)
+    }
+
+    /// The default assignable classes (see the type's documentation), plus every SR-IOV VF.
+    public static func defaultAssignable(_ f: PCIFunction) -> Bool {
+        if f.isBridge || f.vendor == "ffff" { return false }
+        if f.physicalFunction != nil { return true }
+        switch (f.classCode.base, f.classCode.sub) {
+        case ("03", _), ("12", _), ("0b", "40"), ("02", _), ("01", _), ("0c", "03"), ("04", _), ("10", _): return true
+        default: return false
+        }
+    }
+
+    static func kind(_ f: PCIFunction) -> String {
+        switch (f.classCode.base, f.classCode.sub) {
+        case ("03", _): "gpu"
+        case ("12", _), ("0b", "40"): "accelerator"
+        case ("02", _): "network"
+        case ("01", "08"): "nvme"
+        case ("01", _): "storage"
+        case ("10", _): "crypto"
+        case ("0c", "03"): "usb"
+        case ("04", "01"), ("04", "03"): "audio"
+        case ("04", _): "multimedia"
+        default: "other"
+        }
+    }
+
+    func capacity(_ f: PCIFunction, snapshot: Snapshot) -> Capacity {
+        var c = Capacity()
+        c.mdevTypes = (f.mdevTypes ?? []).sorted { $0.id < $1.id }
+        if let s = f.sriov, let total = s.totalVFs ?? f.capabilities?.sriov?.totalVFs {
+            let enabled = s.numVFs ?? s.virtualFunctions.count
+            let free = s.virtualFunctions.filter { vf in
+                guard let d = snapshot.function(at: vf)?.driver else { return true }
+                return ReadinessEvaluator.passthroughDrivers.contains(d)
+            }.count
+            c.sriov = SRIOVCapacity(total: total, enabled: enabled, free: s.virtualFunctions.isEmpty ? enabled : free)
+        }
+        if let types = f.gpu?.creatableVGPUTypes, f.gpu?.currentVGPUType == nil || f.gpu?.currentVGPUType == "0" {
+            c.vgpuTypes = types
+        }
+        return c
+    }
+}

@@ -1,0 +1,71 @@
+import HWLabelProbe
+
+/// Computes per-card instance ids that survive BIOS renumbering (and, with a serial number, slot moves).
+///
+/// Order: `dsn:<serial>` from the Device Serial Number capability (all-zero and all-FF serials are
+/// placeholders firmware writes on many cards, so they are ignored), else `slot:<name>` from
+/// `/sys/bus/pci/slots`, else `path:<domain>:<root bus>/<dev.fn of each bridge>/<dev.fn>` (stable
+/// while the topology is), else `address:<BDF>`. Functions other than .0 get `.<fn>` appended,
+/// SR-IOV VFs are `<PF id>/vf<index>`. An id two functions would share is not unique: those
+/// functions fall back to the next source.
+struct InstanceIdentifier {
+    let snapshot: Snapshot
+
+    func identities(for functions: [PCIFunction]) -> [PCIAddress: InstanceIdentity] {
+        typealias Candidate = (id: String, source: String)
+        var candidates: [PCIAddress: [Candidate]] = [:]
+        for f in snapshot.functions {
+            var c: [Candidate] = []
+            let suffix = f.address.function == 0 ? "" : ".\(f.address.function)"
+            if let serial = f.capabilities?.serialNumber, Self.isUsefulSerial(serial) {
+                c.append(("dsn:" + serial.lowercased() + suffix, "serial-number"))
+            }
+            if let slot = f.physicalSlot, !slot.isEmpty { c.append(("slot:" + slot + suffix, "physical-slot")) }
+            if let path = upstreamPath(f) { c.append(("path:" + path, "upstream-path")) }
+            c.append(("address:\(f.address)", "address"))
+            candidates[f.address] = c
+        }
+        // Count each id over the whole snapshot so uniqueness does not depend on the policy.
+        var counts: [String: Int] = [:]
+        for list in candidates.values { for c in list { counts[c.id, default: 0] += 1 } }
+        var result: [PCIAddress: InstanceIdentity] = [:]
+        func base(_ a: PCIAddress) -> InstanceIdentity {
+            let list = candidates[a] ?? [("address:\(a)", "address")]
+            let pick = list.first { counts[$0.id] == 1 } ?? list.last!
+            return InstanceIdentity(id: pick.id, source: pick.source)
+        }
+        for f in functions {
+            if let pf = f.physicalFunction, let pff = snapshot.function(at: pf),
+               let index = pff.sriov?.virtualFunctions.firstIndex(of: f.address) {
+                let p = base(pf)
+                result[f.address] = InstanceIdentity(id: p.id + "/vf\(index)", source: p.source)
+            } else {
+                result[f.address] = base(f.address)
+            }
+        }
+        return result
+    }
+
+    static func isUsefulSerial(_ s: String) -> Bool {
+        let digits = s.lowercased().filter(\.isHexDigit)
+        return !digits.isEmpty && !digits.allSatisfy { $0 == "0" } && !digits.allSatisfy { $0 == "f" }
+    }
+
+    /// `0000:00/01.0/00.0/08.0/00.0`: the root bus, then the device.function of every bridge down
+    /// to this function. Null when the function has no known upstream bridge.
+    func upstreamPath(_ f: PCIFunction) -> String? {
+        guard f.upstreamBridge != nil else { return nil }
+        var hops: [PCIAddress] = [f.address]
+        var seen: Set<PCIAddress> = [f.address]
+        var current = f
+        while let up = current.upstreamBridge, !seen.contains(up) {
+            seen.insert(up)
+            hops.append(up)
+            guard let next = snapshot.function(at: up) else { break }
+            current = next
+        }
+        let top = hops.last!
+        let root = hex(top.domain, 4) + ":" + hex(top.bus, 2)
+        return root + "/" + hops.reversed().map { hex($0.device, 2) + "." + String($0.function, radix: 16) }.joined(separator: "/")
+    }
+}
