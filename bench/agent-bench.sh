@@ -1,0 +1,101 @@
+#!/bin/sh
+# Agent benchmark: idle RSS and CPU over DUR seconds, wake-ups (context switches) while idle,
+# and uevent→delivery latency, for `hwlabel agent` over a synthetic sysfs tree with a file sink.
+#   [N=1000] [DUR=60] [EVENTS=10] [HWLABEL=.build/release/hwlabel] bench/agent-bench.sh
+# Latency needs root (it writes `change` to a real /sys/bus/pci/devices/*/uevent, which the
+# agent's kernel uevent monitor receives); the synthetic tree is edited first so the rescan
+# finds a change and the report file is rewritten.
+set -eu
+cd "$(dirname "$0")/.."
+N=${N:-1000}
+DUR=${DUR:-60}
+EVENTS=${EVENTS:-10}
+BIN=${HWLABEL:-}
+if [ -z "$BIN" ]; then
+    for b in .build/release/hwlabel .build-reporter/release/hwlabel .build-reporter/debug/hwlabel .build/debug/hwlabel; do
+        [ -x "$b" ] && { BIN=$b; break; }
+    done
+fi
+[ -n "$BIN" ] || { echo "agent-bench: no hwlabel binary; swift build -c release" >&2; exit 1; }
+"$BIN" agent --help >/dev/null 2>&1 || { echo "agent-bench: $BIN has no 'agent' subcommand" >&2; exit 1; }
+
+base=${TMPDIR_BENCH:-/dev/shm}/hwlabel-agent-bench.$$
+mkdir -p "$base/conf" "$base/state"
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$base"' EXIT
+python3 bench/gen-sysfs-tree.py "$base/tree" "$N" --force >/dev/null
+cat > "$base/conf/agent.conf" <<CONF
+[agent]
+resync-interval = 600
+debounce = 200ms
+[file]
+path = $base/state/report.json
+CONF
+
+events=off
+[ "$(id -u)" = 0 ] && [ -d /sys/bus/pci/devices ] && events=kernel
+"$BIN" agent --config-dir "$base/conf" --state-dir "$base/state" --sysfs-root "$base/tree/sys" \
+    --uevents "$events" --log-level warning &
+pid=$!
+python3 - "$base/state/report.json" <<'PY'
+import os, sys, time
+end = time.time() + 120
+while not os.path.exists(sys.argv[1]):
+    if time.time() > end: sys.exit("agent-bench: no report after 120 s")
+    time.sleep(0.05)
+PY
+sleep 2
+python3 - "$pid" "$DUR" "$EVENTS" "$events" "$base" "$N" "$BIN" <<'PY'
+import os, sys, time, glob
+pid, dur, nev, events, base, n, binary = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
+hz = os.sysconf("SC_CLK_TCK")
+def stat():
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+def status():
+    d = {}
+    for l in open(f"/proc/{pid}/status"):
+        k, v = l.split(":", 1); d[k] = v.strip()
+    return d
+def ctx():
+    tot = 0
+    for t in glob.glob(f"/proc/{pid}/task/*/status"):
+        for l in open(t):
+            if l.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")): tot += int(l.split()[1])
+    return tot
+c0, w0, t0 = stat(), ctx(), time.time()
+time.sleep(dur)
+c1, w1, t1 = stat(), ctx(), time.time()
+st = status()
+cpu = (c1 - c0) / hz / (t1 - t0) * 100
+rows = [("functions in tree", n), ("idle window (s)", f"{t1-t0:.0f}"),
+        ("VmRSS idle", st["VmRSS"]), ("VmHWM (peak, incl. first scan)", st["VmHWM"]),
+        ("CPU idle (% of one core)", f"{cpu:.3f}"), ("wake-ups idle (ctx switches / min)", f"{(w1-w0)/(t1-t0)*60:.1f}"),
+        ("threads", st["Threads"])]
+lat = []
+if events == "kernel":
+    report = f"{base}/state/report.json"
+    devs = sorted(os.listdir(f"{base}/tree/sys/bus/pci/devices"))
+    victim = devs[-1]; link = f"{base}/tree/sys/bus/pci/devices/{victim}"; target = os.readlink(link)
+    real = sorted(os.listdir("/sys/bus/pci/devices"))[0]
+    for i in range(nev):
+        m0 = os.stat(report).st_mtime_ns
+        if i % 2 == 0: os.unlink(link)
+        else: os.symlink(target, link)
+        t = time.monotonic()
+        with open(f"/sys/bus/pci/devices/{real}/uevent", "w") as f: f.write("change")
+        while os.stat(report).st_mtime_ns == m0:
+            if time.monotonic() - t > 5: break
+            time.sleep(0.002)
+        lat.append((time.monotonic() - t) * 1000)
+        time.sleep(0.5)
+    lat.sort()
+    rows += [("uevent→file delivery p50 (ms)", f"{lat[len(lat)//2]:.0f}"), ("uevent→file delivery max (ms)", f"{lat[-1]:.0f}"),
+             ("events", nev)]
+else:
+    rows.append(("uevent→delivery", "skipped (needs root and /sys/bus/pci)"))
+print(f"\nhwlabel agent bench ({binary})\n")
+print("| metric | value |\n|---|---|")
+for k, v in rows: print(f"| {k} | {v} |")
+PY
+kill -TERM "$pid"
+wait "$pid" && echo "agent exited 0 on SIGTERM" || echo "agent exit status $?"

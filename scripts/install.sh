@@ -1,0 +1,47 @@
+#!/bin/sh
+# Installs hwlabel's binary, the agent's systemd unit and the udev rules on this host.
+#   [PREFIX=/usr/local] [DESTDIR=] [BINARY=.build/release/hwlabel] scripts/install.sh
+# With DESTDIR set (packaging), files are staged there and nothing is reloaded.
+set -eu
+cd "$(dirname "$0")/.."
+PREFIX=${PREFIX:-/usr/local}
+DESTDIR=${DESTDIR:-}
+BINARY=${BINARY:-.build/release/hwlabel}
+UNITDIR=${UNITDIR:-/etc/systemd/system}
+UDEVDIR=${UDEVDIR:-/etc/udev/rules.d}
+CONFDIR=${CONFDIR:-/etc/hwlabel}
+
+[ -x "$BINARY" ] || { echo "install: $BINARY not found; run: swift build -c release" >&2; exit 1; }
+
+install -d "$DESTDIR$PREFIX/bin" "$DESTDIR$UNITDIR" "$DESTDIR$UDEVDIR" "$DESTDIR$CONFDIR" \
+    "$DESTDIR$PREFIX/share/doc/hwlabel" "$DESTDIR$PREFIX/share/hwlabel"
+install -m 0755 "$BINARY" "$DESTDIR$PREFIX/bin/hwlabel"
+sed "s#/usr/local/#$PREFIX/#g" systemd/hwlabel-agent.service > "$DESTDIR$UNITDIR/hwlabel-agent.service"
+chmod 0644 "$DESTDIR$UNITDIR/hwlabel-agent.service"
+install -m 0644 udev-rules/70-hwlabel.rules "$DESTDIR$UDEVDIR/70-hwlabel.rules"
+install -m 0644 udev-rules/71-hwlabel-label.rules.example "$DESTDIR$PREFIX/share/hwlabel/71-hwlabel-label.rules.example"
+install -m 0644 docs/agent.md "$DESTDIR$PREFIX/share/doc/hwlabel/agent.md"
+install -m 0644 schema/report-1.0.schema.json "$DESTDIR$PREFIX/share/hwlabel/report-1.0.schema.json"
+# Configuration is the operator's: never overwritten.
+[ -e "$DESTDIR$CONFDIR/agent.conf" ] || cat > "$DESTDIR$CONFDIR/agent.conf" <<'CONF'
+# hwlabel agent configuration: see /usr/local/share/doc/hwlabel/agent.md
+[agent]
+resync-interval = 600
+debounce = 200ms
+# [controller]
+# url = https://controller.example/v1/reports
+# [nfd]
+# dir = /etc/kubernetes/node-feature-discovery/features.d
+CONF
+# LoadCredential= needs the file to exist; an empty token means "no Authorization header".
+[ -e "$DESTDIR$CONFDIR/controller-token" ] || install -m 0600 /dev/null "$DESTDIR$CONFDIR/controller-token"
+
+if [ -z "$DESTDIR" ]; then
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl daemon-reload
+        echo "installed; start with: systemctl enable --now hwlabel-agent.service"
+    fi
+    if command -v udevadm >/dev/null 2>&1 && [ -d /run/udev ]; then
+        udevadm control --reload || true
+    fi
+fi
