@@ -1,0 +1,240 @@
+import ArgumentParser
+import Foundation
+import HWLabelAgent
+import HWLabelProbe
+
+/// `hwlabel label …`: hardware labels in `<config-dir>/labels.conf`.
+struct LabelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "label",
+        abstract: "Hardware labels: one per device, set on an instance or by attribute rule.",
+        discussion: """
+            Labels live in <config-dir>/labels.conf (commented, human-readable, written atomically \
+            under a lock). Precedence: device label > udev HWLABEL_LABEL > rule. Exit codes: 0 ok, \
+            2 usage or input error (bad label, corrupt labels.conf, conflicting rule), 3 hardware \
+            source unreadable.
+            """,
+        subcommands: [LabelSetCommand.self, LabelRuleCommand.self, LabelRemoveCommand.self,
+                      LabelListCommand.self, LabelSuggestCommand.self]
+    )
+}
+
+/// Shared plumbing for label and check commands: loads labels and policy, builds descriptors,
+/// maps library errors to exit code 2.
+enum AgentCLI {
+    static func store(_ source: SourceOptions) -> LabelStore { LabelStore(directory: source.configDir) }
+
+    /// Runs `body`, turning input errors (corrupt files, bad labels) into exit 2.
+    static func inputErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ConfigError {
+            Diagnostics.error(e.description + (e.line != nil ? " (file left untouched)" : ""))
+            throw ExitCode(2)
+        } catch let e as LabelError {
+            Diagnostics.error(e.description)
+            throw ExitCode(2)
+        }
+    }
+
+    static func descriptors(_ source: SourceOptions) throws -> (Snapshot, LabelSet, Policy, DescriptorSet) {
+        let st = store(source)
+        let (labels, policy) = try inputErrors { (try st.loadLabels(), try st.loadPolicy()) }
+        let snapshot = try source.snapshot()
+        let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: labels, policy: policy)
+        return (snapshot, labels, policy, set)
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try e.encode(value), as: UTF8.self) + "\n"
+    }
+
+    static func printDiagnostics(_ ds: [Diagnostic]) {
+        for d in ds { FileStandardError.write("hwlabel: \(d.severity.rawValue): \(d.message)\n") }
+    }
+
+    static func rule(vendor: String, device: String?, subsystem: String?, classPrefix: String?, label: String) throws -> LabelRule {
+        try inputErrors {
+            let l = try HardwareLabel(validating: label)
+            let sub = try subsystem.map { (s) throws(LabelError) in try LabelRule.splitSubsystem(s) }
+            return try LabelRule(vendor: vendor, device: device, subsystemVendor: sub?.0, subsystemDevice: sub?.1,
+                                 classPrefix: classPrefix, label: l)
+        }
+    }
+}
+
+struct RuleSelectorOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Vendor ID (4 hex digits).", valueName: "VVVV")) var vendor: String
+    @Option(help: ArgumentHelp("Device ID.", valueName: "DDDD")) var device: String?
+    @Option(help: ArgumentHelp("Subsystem vendor and device IDs (needs --device).", valueName: "SVVV:SDDD")) var subsystem: String?
+    @Option(name: .customLong("class"), help: ArgumentHelp("Class prefix: 2, 4 or 6 hex digits (03, 0302).", valueName: "CC[SS[PP]]"))
+    var classPrefix: String?
+}
+
+struct LabelSetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set",
+        abstract: "Label one device: by address (stored under its stable instance id) or by instance id (dsn:…, slot:…).")
+
+    @OptionGroup var source: SourceOptions
+    @Argument(help: ArgumentHelp("PCI address (0000:3b:00.0) or instance id (dsn:…, slot:…, path:…, address:…).", valueName: "ADDRESS|ID"))
+    var target: String
+    @Argument(help: "The label, e.g. \"Turing GPU\" (quote it).") var label: String
+
+    func run() throws {
+        let l = try AgentCLI.inputErrors { try HardwareLabel(validating: label) }
+        var key = target
+        if PCIAddress(target) != nil {
+            // Store the stable id, so the label follows the card through renumbering and (with a
+            // serial number) slot moves.
+            let (_, _, _, set) = try AgentCLI.descriptors(source)
+            guard let d = set.descriptor(matching: target) else {
+                Diagnostics.error("no assignable device at \(target); to label it anyway use address:\(target)")
+                throw ExitCode(2)
+            }
+            key = d.instance.id
+            if d.instance.source == "address" {
+                FileStandardError.write("hwlabel: warning: \(target) has no serial number, slot or upstream path: the label follows the address\n")
+            }
+        } else {
+            guard isValidInstanceKey(target) else {
+                Diagnostics.error("'\(target)' is neither a PCI address nor an instance id (dsn:, slot:, path:, address:)")
+                throw ExitCode(2)
+            }
+        }
+        let k = key
+        try AgentCLI.inputErrors { try AgentCLI.store(source).update { $0.setInstanceLabel(key: k, label: l) } }
+        print("device \(key) = \(l.name)   (trait \(l.placementTrait), k8s \(l.kubernetesValue))")
+    }
+}
+
+struct LabelRuleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rule", abstract: "Attribute rules: label every device whose IDs match.",
+        subcommands: [LabelRuleAddCommand.self])
+}
+
+struct LabelRuleAddCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Add (or replace, same selector) a rule: --vendor V [--device D] [--subsystem SV:SD] [--class C] LABEL.",
+        discussion: "A rule that would give a present device a different label than another rule is refused (exit 2) unless --force.")
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var selector: RuleSelectorOptions
+    @Flag(help: "Save the rule even if it conflicts with another rule on a present device.") var force = false
+    @Argument(help: "The label.") var label: String
+
+    func run() throws {
+        let rule = try AgentCLI.rule(vendor: selector.vendor, device: selector.device, subsystem: selector.subsystem,
+                                     classPrefix: selector.classPrefix, label: label)
+        let (snapshot, labels, policy, _) = try AgentCLI.descriptors(source)
+        var trial = labels
+        trial.addRule(rule)
+        let after = DescriptorBuilder().descriptors(snapshot: snapshot, labels: trial, policy: policy)
+        let conflicts = after.errors.filter { $0.code == "rule-conflict" && $0.message.contains(rule.description) }
+        if !conflicts.isEmpty && !force {
+            AgentCLI.printDiagnostics(conflicts)
+            Diagnostics.error("rule not saved; narrow it (--device, --subsystem) or remove the other rule, or pass --force")
+            throw ExitCode(2)
+        }
+        try AgentCLI.inputErrors { try AgentCLI.store(source).update { $0.addRule(rule) } }
+        let covered = after.descriptors.filter { $0.label?.rule == rule.selector }.map { "\($0.address)" }
+        print("\(rule.description): covers \(covered.isEmpty ? "no present device" : covered.joined(separator: ", "))")
+        AgentCLI.printDiagnostics(LabelListing(labels: trial, descriptors: after, snapshot: snapshot).warnings
+            .filter { $0.code == "export-overmatch" && $0.message.contains("\"\(rule.label.name)\"") })
+    }
+}
+
+struct LabelRemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Remove a device's label (ADDRESS|ID) or a rule (--vendor … selector, label not needed).")
+
+    @OptionGroup var source: SourceOptions
+    @Argument(help: ArgumentHelp("PCI address or instance id whose label to remove.", valueName: "ADDRESS|ID")) var target: String?
+    @Option(help: ArgumentHelp("Rule to remove: vendor ID.", valueName: "VVVV")) var vendor: String?
+    @Option(help: ArgumentHelp("Rule to remove: device ID.", valueName: "DDDD")) var device: String?
+    @Option(help: ArgumentHelp("Rule to remove: subsystem.", valueName: "SVVV:SDDD")) var subsystem: String?
+    @Option(name: .customLong("class"), help: ArgumentHelp("Rule to remove: class prefix.", valueName: "CC[SS[PP]]")) var classPrefix: String?
+
+    func run() throws {
+        let st = AgentCLI.store(source)
+        if let vendor {
+            guard target == nil else { Diagnostics.error("give a device or a rule selector, not both"); throw ExitCode(2) }
+            let rule = try AgentCLI.rule(vendor: vendor, device: device, subsystem: subsystem, classPrefix: classPrefix, label: "x")
+            let (_, n) = try AgentCLI.inputErrors { try st.update { $0.removeRules(matchingSelectorOf: rule) } }
+            guard n > 0 else { Diagnostics.error("no rule \(rule.selector) in \(st.labelsPath)"); throw ExitCode(2) }
+            print("removed rule \(rule.selector)")
+            return
+        }
+        guard let target else { Diagnostics.error("give ADDRESS|ID or --vendor …"); throw ExitCode(2) }
+        var keys: Set<String> = [target]
+        if let a = PCIAddress(target) {
+            keys.formUnion(["\(a)", "address:\(a)"])
+            if let (_, _, _, set) = try? AgentCLI.descriptors(source), let d = set.descriptor(at: a) { keys.insert(d.instance.id) }
+        }
+        let k = keys
+        let (_, n) = try AgentCLI.inputErrors { try st.update { $0.removeInstanceLabels(keys: k) } }
+        guard n > 0 else { Diagnostics.error("no label on \(target) in \(st.labelsPath)"); throw ExitCode(2) }
+        print("removed \(n) label\(n == 1 ? "" : "s") on \(target)")
+    }
+}
+
+struct LabelListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Every label and rule with the devices it covers now, exported forms and warnings.",
+        discussion: "Exit codes: 0 ok (even with warnings), 1 a rule conflict exists, 2 input error.")
+
+    @OptionGroup var source: SourceOptions
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func run() throws {
+        let (snapshot, labels, _, set) = try AgentCLI.descriptors(source)
+        let listing = LabelListing(labels: labels, descriptors: set, snapshot: snapshot)
+        if format == .json { print(try AgentCLI.json(listing), terminator: "") } else { print(Self.table(listing), terminator: "") }
+        if !listing.errors.isEmpty { throw ExitCode(1) }
+    }
+
+    static func table(_ l: LabelListing) -> String {
+        var out = "DEFINITIONS\n"
+        if l.definitions.isEmpty { out += "  (none)\n" }
+        for d in l.definitions {
+            out += "  \(d.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(d.key) = \(d.label)\n"
+            out += "            covers: \(d.covers.isEmpty ? "no present device" : d.covers.map(\.description).joined(separator: ", "))\n"
+            if !d.overriddenOn.isEmpty {
+                out += "            matches but not applied (device label, udev or conflict): \(d.overriddenOn.map(\.description).joined(separator: ", "))\n"
+            }
+        }
+        out += "LABELS\n"
+        for s in l.labels {
+            out += "  \(s.label)\n    Placement trait: \(s.exported.placementTrait)\n    Kubernetes value: \(s.exported.kubernetesValue)\n"
+            out += "    devices: \(s.devices.isEmpty ? "none present" : s.devices.map(\.description).joined(separator: ", "))\n"
+            for w in s.warnings { out += "    warning: \(w)\n" }
+        }
+        for e in l.errors { out += "error: \(e.message)\n" }
+        for w in l.warnings where w.code != "export-overmatch" { out += "warning: \(w.message)\n" }
+        return out
+    }
+}
+
+struct LabelSuggestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "suggest",
+        abstract: "Group the devices present by GPU architecture or model and print the commands that would label them.")
+
+    @OptionGroup var source: SourceOptions
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func run() throws {
+        let (_, _, _, set) = try AgentCLI.descriptors(source)
+        let suggestions = LabelSuggester().suggestions(for: set)
+        if format == .json { print(try AgentCLI.json(suggestions), terminator: ""); return }
+        if suggestions.isEmpty { print("no suggestions: no GPU with a known architecture and no NIC/NVMe/accelerator model present") }
+        for s in suggestions {
+            print("# \(s.label) (\(s.basis)): \(s.devices.map(\.description).joined(separator: ", "))")
+            for c in s.commands { print(c) }
+        }
+    }
+}
