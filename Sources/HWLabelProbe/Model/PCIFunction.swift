@@ -162,11 +162,27 @@ public struct ConfigSpaceAccess: Codable, Sendable, Hashable {
     /// Bytes libpci could read: 64 (non-root), 256 (conventional PCI) or 4096 (PCIe extended).
     public var readableBytes: Int
     public var source: Source
-    /// Whether capabilities (at 0x40 and beyond) could be read at all.
+    /// Whether capabilities (at 0x40 and beyond) could be read at all. Encoded in the JSON so
+    /// that readers can tell "capabilities not readable, run as root" from "no FLR".
     public var capabilitiesReadable: Bool { readableBytes >= 256 }
     public init(readableBytes: Int, source: Source) {
         self.readableBytes = readableBytes
         self.source = source
+    }
+
+    private enum CodingKeys: String, CodingKey { case readableBytes, source, capabilitiesReadable }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        readableBytes = try c.decode(Int.self, forKey: .readableBytes)
+        source = try c.decode(Source.self, forKey: .source)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(readableBytes, forKey: .readableBytes)
+        try c.encode(source, forKey: .source)
+        try c.encode(capabilitiesReadable, forKey: .capabilitiesReadable)
     }
 }
 

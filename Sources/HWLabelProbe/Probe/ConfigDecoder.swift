@@ -15,6 +15,25 @@ struct ConfigDecoder {
     }
 
     var headerType: Int? { u8(0x0e).map { Int($0 & 0x7f) } }
+
+    /// Subsystem IDs where lspci's `get_subid` reads them: 0x2c/0x2e for an endpoint, the SSVID
+    /// capability (0x0d) for a PCI-to-PCI bridge, 0x40/0x42 for a CardBus bridge; nil when absent.
+    func subsystem(headerType: Int?) -> (vendor: String, device: String)? {
+        let v: UInt16?, d: UInt16?
+        switch headerType {
+        case 0:
+            (v, d) = (u16(0x2c), u16(0x2e))
+        case 1:
+            guard let cap = caps.first(where: { !$0.extended && $0.id == 0x0d }) else { return nil }
+            (v, d) = (u16(cap.offset + 4), u16(cap.offset + 6))
+        case 2:
+            (v, d) = (u16(0x40), u16(0x42))
+        default:
+            return nil
+        }
+        guard let v, let d else { return nil }
+        return (hex(v, 4), hex(d, 4))
+    }
     /// An all-FF header: the function is powered off (D3cold) or gone.
     var allOnes: Bool { u32(0) == 0xffff_ffff }
 

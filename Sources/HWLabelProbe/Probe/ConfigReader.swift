@@ -24,6 +24,13 @@ enum ConfigReader {
             if f.subsystemVendor == nil, p.known_fields & UInt32(PCI_FILL_SUBSYS) != 0, f.headerType == 0 {
                 f.subsystemVendor = hex(p.subsys_vendor_id, 4)
                 f.subsystemDevice = hex(p.subsys_id, 4)
+            } else if f.subsystemVendor == nil, let ss = decoder.subsystem(headerType: f.headerType) {
+                // From the bytes when libpci was not asked (sysfs mode) or does not fill them:
+                // bridges carry subsystem IDs in the SSVID capability (CardBus at 0x40), where
+                // the kernel's `subsystem_*` files and lspci's "Subsystem:" line read them.
+                // Sysfs `subsystem_*` files, read afterwards, take precedence.
+                f.subsystemVendor = ss.vendor
+                f.subsystemDevice = ss.device
             }
             if f.revision == nil { f.revision = hex(p.rev_id, 2) }
         }

@@ -97,6 +97,10 @@ public struct Probe: Sendable {
         }
     }
 
+    /// A `config` file size that a kernel or a capture of one can produce: a multiple of 64
+    /// (64 non-root, 256 conventional, 4096 extended) up to 4096.
+    static func plausibleConfigSize(_ size: Int) -> Bool { size >= 64 && size <= 4096 && size % 64 == 0 }
+
     /// The shared sysfs path (live and captured): identity from sysfs, config space and
     /// capabilities from libpci, the rest from sysfs files.
     func scanSysfs(root: SysfsRoot, addresses: [PCIAddress], paths: HostPaths, kind: String,
@@ -117,9 +121,17 @@ public struct Probe: Sendable {
             case .success(let base): f = base
             }
             let configPath = reader.directory(a) + "/config"
-            if !SysfsRoot.exists(configPath) {
+            let configSize = SysfsRoot.size(configPath)
+            if configSize == nil {
                 warnings.append(ProbeWarning(address: a.description, path: configPath,
                                              message: "no config file: subsystem IDs from sysfs only, capabilities unknown"))
+            } else if let size = configSize, !Self.plausibleConfigSize(size) {
+                // The kernel's `config` is 256 or 4096 bytes (64 readable as non-root; captures
+                // store what was readable). Any other size is a damaged capture (e.g. bytes
+                // re-encoded as text): decoding it would report garbage header types and
+                // capabilities, so config-space facts stay unknown.
+                warnings.append(ProbeWarning(address: a.description, path: configPath,
+                                             message: "\(configPath) is \(size) bytes, not a config space image (64, 128, …, 4096): config-space facts unknown"))
             } else {
                 var flags = HWL_PCI_FILL_PROBE
                 if !SysfsRoot.exists(reader.directory(a) + "/resource") {
@@ -136,6 +148,13 @@ public struct Probe: Sendable {
                 }
                 for w in pci.takeWarnings() {
                     warnings.append(ProbeWarning(address: a.description, path: configPath, message: "libpci: \(w)"))
+                }
+                if f.configSpace.readableBytes >= 64, f.headerType == nil {
+                    // All-FF config while the kernel still lists the function (its vendor/device
+                    // files are cached from enumeration): powered off (D3cold) or surprise-removed.
+                    f.configSpace = ConfigSpaceAccess(readableBytes: 0, source: .sysfs)
+                    warnings.append(ProbeWarning(address: a.description, path: configPath,
+                                                 message: "\(configPath) reads all-FF (function powered off or gone): config-space facts unknown"))
                 }
             }
             if f.names.vendor == nil { ConfigReader.name(&f, pci) }

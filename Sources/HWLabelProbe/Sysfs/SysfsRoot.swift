@@ -89,6 +89,14 @@ public struct SysfsRoot: Sendable, Hashable {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// `st_size` of a file (following links), or nil when it cannot be stat'ed. sysfs reports
+    /// a binary attribute's full size (`config`: 256 or 4096) even where reads return less.
+    public static func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
     /// `realpath(3)`; nil when any component is missing.
     public static func resolve(_ path: String) -> String? {
         guard let r = realpath(path, nil) else { return nil }
