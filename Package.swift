@@ -47,6 +47,7 @@ let package = Package(
             name: "HWLabelReporter",
             dependencies: [
                 "HWLabelAgent",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

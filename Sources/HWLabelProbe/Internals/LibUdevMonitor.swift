@@ -1,0 +1,165 @@
+import CHWLabelShim
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One uevent as the kernel (or udevd) announced it.
+public struct Uevent: Sendable, Hashable, CustomStringConvertible {
+    /// `add`, `remove`, `bind`, `unbind`, `change`, `move`, `online`, `offline`.
+    public var action: String
+    /// `pci`, `mdev`, `drm`.
+    public var subsystem: String
+    /// `/devices/pci0000:00/0000:00:02.0`
+    public var devpath: String
+    /// `0000:00:02.0`, `card0`, a mdev UUID.
+    public var sysname: String
+    @Nullable public var driver: String?
+    public init(action: String, subsystem: String, devpath: String, sysname: String, driver: String?) {
+        self.action = action
+        self.subsystem = subsystem
+        self.devpath = devpath
+        self.sysname = sysname
+        self.driver = driver
+    }
+    public var description: String { "\(action) \(subsystem) \(sysname)" }
+}
+
+/// Listens to uevents on a dedicated thread and hands them out as an `AsyncStream`.
+///
+/// libudev objects are not thread-safe: the `udev` context and its monitor are created, used
+/// and freed on that one thread, which sleeps in `poll(2)` on the monitor's netlink socket and a
+/// wake-up pipe (no timeout, so no wake-ups while nothing happens). Ending the stream (the
+/// consumer's task ends or `finish` is called) writes to the pipe and the thread frees everything.
+public enum UeventMonitor {
+    public enum Source: String, Sendable {
+        /// Events after udevd processed them (rules ran, `HWLABEL_*` properties set).
+        case udev
+        /// Raw kernel events: the only source when no udevd runs (`/run/udev` absent).
+        case kernel
+
+        /// `udev` when udevd runs on this host, else `kernel`.
+        public static var automatic: Source {
+            access("/run/udev/control", F_OK) == 0 || access("/run/udev", F_OK) == 0 ? .udev : .kernel
+        }
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Starts the monitor. Throws when the netlink socket cannot be opened or bound (e.g.
+    /// `RestrictAddressFamilies=` without `AF_NETLINK`).
+    public static func events(subsystems: [String] = ["pci", "mdev", "drm"],
+                              source: Source = .automatic,
+                              bufferingNewest limit: Int = 1024) throws(Failure) -> AsyncStream<Uevent> {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw Failure(description: "pipe: errno \(errno)")
+        }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+        }
+        let wakeRead = fds[0], wakeWrite = fds[1]
+        let (stream, continuation) = AsyncStream<Uevent>.makeStream(bufferingPolicy: .bufferingNewest(limit))
+        continuation.onTermination = { _ in
+            var b: UInt8 = 1
+            _ = write(wakeWrite, &b, 1)
+        }
+        let started = StartSignal()
+        let thread = Thread {
+            run(subsystems: subsystems, source: source, wakeRead: wakeRead, continuation: continuation, started: started)
+            close(wakeRead)
+            close(wakeWrite)
+        }
+        thread.name = "hwlabel-uevent"
+        thread.start()
+        if let error = started.wait() {
+            continuation.finish()
+            throw error
+        }
+        return stream
+    }
+
+    private static func run(subsystems: [String], source: Source, wakeRead: Int32,
+                            continuation: AsyncStream<Uevent>.Continuation, started: StartSignal) {
+        guard let udev = udev_new() else {
+            started.signal(Failure(description: "udev_new failed"))
+            return
+        }
+        defer { udev_unref(udev) }
+        guard let mon = udev_monitor_new_from_netlink(udev, source.rawValue) else {
+            started.signal(Failure(description: "udev_monitor_new_from_netlink(\(source.rawValue)) failed: errno \(errno)"))
+            return
+        }
+        defer { udev_monitor_unref(mon) }
+        for s in subsystems {
+            let rc = udev_monitor_filter_add_match_subsystem_devtype(mon, s, nil)
+            if rc < 0 {
+                started.signal(Failure(description: "udev_monitor_filter_add_match_subsystem_devtype(\(s)): errno \(-rc)"))
+                return
+            }
+        }
+        // A bigger receive buffer survives bursts (SR-IOV enabling 64 VFs at once).
+        _ = udev_monitor_set_receive_buffer_size(mon, 4 * 1024 * 1024)
+        let rc = udev_monitor_enable_receiving(mon)
+        guard rc >= 0 else {
+            started.signal(Failure(description: "udev_monitor_enable_receiving(\(source.rawValue)): errno \(-rc)"))
+            return
+        }
+        let monFD = udev_monitor_get_fd(mon)
+        started.signal(nil)
+        var pfd = [pollfd(fd: monFD, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        while true {
+            pfd[0].revents = 0
+            pfd[1].revents = 0
+            let n = poll(&pfd, 2, -1)
+            if n < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if pfd[1].revents != 0 { break }
+            if pfd[0].revents & Int16(POLLIN) != 0 {
+                // Drain everything queued: one wake-up per burst.
+                while let dev = udev_monitor_receive_device(mon) {
+                    let event = Uevent(
+                        action: udev_device_get_action(dev).map { String(cString: $0) } ?? "",
+                        subsystem: udev_device_get_subsystem(dev).map { String(cString: $0) } ?? "",
+                        devpath: udev_device_get_devpath(dev).map { String(cString: $0) } ?? "",
+                        sysname: udev_device_get_sysname(dev).map { String(cString: $0) } ?? "",
+                        driver: udev_device_get_driver(dev).map { String(cString: $0) })
+                    udev_device_unref(dev)
+                    if case .terminated = continuation.yield(event) {
+                        continuation.finish()
+                        return
+                    }
+                }
+            } else if pfd[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                break
+            }
+        }
+        continuation.finish()
+    }
+}
+
+/// One-shot hand-off of the monitor thread's setup result.
+private final class StartSignal: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var done = false
+    private var error: UeventMonitor.Failure?
+    func signal(_ e: UeventMonitor.Failure?) {
+        cond.lock()
+        error = e
+        done = true
+        cond.signal()
+        cond.unlock()
+    }
+    func wait() -> UeventMonitor.Failure? {
+        cond.lock()
+        defer { cond.unlock() }
+        while !done { cond.wait() }
+        return error
+    }
+}

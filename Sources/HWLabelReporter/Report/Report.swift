@@ -1,0 +1,151 @@
+import Foundation
+import HWLabelAgent
+import HWLabelProbe
+
+/// One report of this host's assignable hardware: what every sink receives.
+///
+/// JSON is canonical: keys sorted, descriptors and tombstones ordered by address, dates in
+/// RFC 3339 UTC. Schema: `schema/report-1.0.schema.json`. A 1.N reader accepts 1.0…1.N.
+public struct Report: Codable, Sendable, Hashable {
+    public static let currentSchemaVersion = "1.0"
+
+    /// `major.minor`.
+    public var schemaVersion: String
+    public var host: HostIdentity
+    /// `/proc/sys/kernel/random/boot_id`; null when unknown.
+    public var bootId: String?
+    /// Random UUID created once per state directory (`<state-dir>/identity.json`). A new epoch
+    /// tells the controller that generations restarted at 1.
+    public var agentEpoch: String
+    /// Increases by one each time the content changes; persisted, so a restart with the same
+    /// devices re-sends the same generation.
+    public var generation: UInt64
+    /// RFC 3339 UTC. Not part of the digest.
+    public var generatedAt: String
+    /// Sorted by address.
+    public var descriptors: [AssignableDevice]
+    /// Devices that went away, sorted by address then instance id.
+    public var tombstones: [Tombstone]
+    /// `sha256:<hex>` over the canonical JSON of every field except `generatedAt` and `digest`.
+    public var digest: String
+
+    public init(schemaVersion: String = Report.currentSchemaVersion, host: HostIdentity, bootId: String?,
+                agentEpoch: String, generation: UInt64, generatedAt: String,
+                descriptors: [AssignableDevice], tombstones: [Tombstone], digest: String = "") {
+        self.schemaVersion = schemaVersion
+        self.host = host
+        self.bootId = bootId
+        self.agentEpoch = agentEpoch
+        self.generation = generation
+        self.generatedAt = generatedAt
+        self.descriptors = descriptors
+        self.tombstones = tombstones
+        self.digest = digest
+    }
+
+    // Explicit coding so that a null bootId is written as `null`, not omitted.
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion, host, bootId, agentEpoch, generation, generatedAt, descriptors, tombstones, digest
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schemaVersion, forKey: .schemaVersion)
+        try c.encode(host, forKey: .host)
+        try c.encode(bootId, forKey: .bootId)
+        try c.encode(agentEpoch, forKey: .agentEpoch)
+        try c.encode(generation, forKey: .generation)
+        try c.encode(generatedAt, forKey: .generatedAt)
+        try c.encode(descriptors, forKey: .descriptors)
+        try c.encode(tombstones, forKey: .tombstones)
+        try c.encode(digest, forKey: .digest)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try c.decode(String.self, forKey: .schemaVersion)
+        guard Report.accepts(schemaVersion) else {
+            throw DecodingError.dataCorruptedError(forKey: .schemaVersion, in: c,
+                debugDescription: "unsupported report schema \(schemaVersion); this reader accepts 1.0…\(Report.currentSchemaVersion)")
+        }
+        host = try c.decode(HostIdentity.self, forKey: .host)
+        bootId = try c.decodeIfPresent(String.self, forKey: .bootId)
+        agentEpoch = try c.decode(String.self, forKey: .agentEpoch)
+        generation = try c.decode(UInt64.self, forKey: .generation)
+        generatedAt = try c.decode(String.self, forKey: .generatedAt)
+        descriptors = try c.decode([AssignableDevice].self, forKey: .descriptors)
+        tombstones = try c.decode([Tombstone].self, forKey: .tombstones)
+        digest = try c.decode(String.self, forKey: .digest)
+    }
+
+    /// A 1.N reader accepts 1.0…1.N.
+    public static func accepts(_ version: String) -> Bool {
+        let p = version.split(separator: ".")
+        guard p.count == 2, let major = Int(p[0]), Int(p[1]) != nil else { return false }
+        return major == 1
+    }
+
+    /// `Idempotency-Key` for this report: `<machine-id>/<epoch>/<generation>`.
+    public var idempotencyKey: String {
+        "\(host.machineId ?? host.hostname ?? "unknown")/\(agentEpoch)/\(generation)"
+    }
+
+    /// Canonical bytes: sorted keys, no whitespace, slashes unescaped.
+    public func canonicalJSON() throws -> Data { try Report.canonicalEncoder.encode(self) }
+
+    /// Sorted keys, indented: what the file sink writes (same content, readable).
+    public func prettyJSON() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        var d = try e.encode(self)
+        d.append(0x0A)
+        return d
+    }
+
+    static var canonicalEncoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}
+
+/// Who sent the report.
+public struct HostIdentity: Codable, Sendable, Hashable {
+    /// `/etc/machine-id`.
+    public var machineId: String?
+    public var hostname: String?
+    public init(machineId: String?, hostname: String?) {
+        self.machineId = machineId
+        self.hostname = hostname
+    }
+    enum CodingKeys: String, CodingKey { case machineId, hostname }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(machineId, forKey: .machineId)
+        try c.encode(hostname, forKey: .hostname)
+    }
+}
+
+/// A device that was in an earlier report and is not in this one, with why.
+public struct Tombstone: Codable, Sendable, Hashable {
+    public enum Reason: String, Codable, Sendable, Hashable, CaseIterable {
+        /// The function is gone from the bus.
+        case unplugged
+        /// The function is still there but no longer yields a descriptor (its driver changed).
+        case driverChanged = "driver-changed"
+        /// The agent's policy now excludes it.
+        case excludedByPolicy = "excluded-by-policy"
+    }
+    /// The descriptor's `instance.id`.
+    public var instanceId: String
+    public var address: PCIAddress
+    public var reason: Reason
+    /// The first generation in which the device was absent.
+    public var sinceGeneration: UInt64
+    public init(instanceId: String, address: PCIAddress, reason: Reason, sinceGeneration: UInt64) {
+        self.instanceId = instanceId
+        self.address = address
+        self.reason = reason
+        self.sinceGeneration = sinceGeneration
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import HWLabelAgent
+import HWLabelProbe
+
+/// The one seam between the agent service and descriptor building: a scan of the machine.
+/// Tests feed descriptors directly; `liveScan` probes the machine.
+public typealias DescriptorSource = @Sendable () throws -> ScanResult
+
+public enum DescriptorSources {
+    /// Probes `sysfsRoot` (nil: the live machine through libudev + libpci) and turns the
+    /// snapshot into descriptors with HWLabelAgent's `DescriptorBuilder`, using
+    /// `<config-dir>/labels.conf` and `policy.conf` (`LabelStore`).
+    public static func probe(sysfsRoot: String?, configDirectory: String) -> DescriptorSource {
+        return {
+            let snapshot = try Probe().snapshot(sysfsRoot.map { .sysfs(root: $0) } ?? .live())
+            // Labels and policy are re-read on every scan: an edit applies at the next scan.
+            let store = LabelStore(directory: configDirectory)
+            let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: try store.loadLabels(),
+                                                      policy: try store.loadPolicy())
+            let host = snapshot.host
+            return ScanResult(descriptors: set.descriptors,
+                              excludedAddresses: Set(set.excluded),
+                              presentAddresses: Set(snapshot.functions.map(\.address)),
+                              host: HostIdentity(machineId: host?.machineID ?? readTrimmed("/etc/machine-id"),
+                                                 hostname: host?.hostname ?? ProcessInfo.processInfo.hostName),
+                              bootId: host?.bootID ?? readTrimmed("/proc/sys/kernel/random/boot_id"))
+        }
+    }
+
+    static func readTrimmed(_ path: String) -> String? {
+        FileManager.default.contents(atPath: path).map {
+            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+

@@ -1,0 +1,16 @@
+import Foundation
+
+/// Writes the latest report, indented with sorted keys, atomically to one path.
+public struct FileSink: ReportSink {
+    public var name: String
+    public var path: String
+
+    public init(path: String, name: String = "file") {
+        self.path = path
+        self.name = name
+    }
+
+    public func deliver(_ report: Report) async throws {
+        try AtomicFile.write(try report.prettyJSON(), to: path)
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+
+/// The newest undelivered report of one sink, persisted in `<state-dir>/outbox/<sink>.json`.
+///
+/// A report is stored *before* it is sent and removed only after the controller acknowledged it
+/// (or a newer one), so an outage, a crash or SIGTERM loses nothing. Only the newest report is
+/// kept: a newer state supersedes older undelivered ones.
+public struct Outbox: Sendable {
+    public var path: String
+
+    public init(directory: String, sink: String) {
+        self.path = directory + "/" + sink + ".json"
+    }
+
+    public func load() -> Report? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(Report.self, from: data)
+    }
+
+    /// Stores `report` unless the outbox already holds a newer generation of the same epoch.
+    /// Returns what is now pending (the newest).
+    @discardableResult
+    public func store(_ report: Report) throws -> Report {
+        if let pending = load(), pending.agentEpoch == report.agentEpoch, pending.generation > report.generation {
+            return pending
+        }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try AtomicFile.makeDirectory(dir, mode: 0o700)
+        try AtomicFile.write(try report.canonicalJSON(), to: path, mode: 0o600)
+        return report
+    }
+
+    /// Removes the pending report if it is `report` (or older): a newer one stored meanwhile stays.
+    public func acknowledge(_ report: Report) {
+        guard let pending = load() else { return }
+        if pending.agentEpoch != report.agentEpoch || pending.generation <= report.generation {
+            unlink(path)
+        }
+    }
+}

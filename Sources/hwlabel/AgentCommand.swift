@@ -1,0 +1,113 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import HWLabelProbe
+import HWLabelReporter
+import Logging
+import ServiceLifecycle
+
+/// `hwlabel agent`: the systemd service (see docs/agent.md).
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Keep a placement controller, a report file and Kubernetes NFD current with this host's assignable PCI devices.",
+        discussion: """
+            Runs until SIGTERM (exit 0 after finishing writes in flight). SIGHUP reloads \
+            <config-dir>/agent.conf. Under systemd (Type=notify) it sends READY=1, STATUS= and \
+            WATCHDOG=1 on $NOTIFY_SOCKET.
+
+            Exit codes: 0 stopped cleanly; 1 could not start (bad configuration, state directory \
+            not writable); 2 usage.
+            """,
+        subcommands: [Run.self, Status.self],
+        defaultSubcommand: Run.self)
+
+    struct Paths: ParsableArguments {
+        @Option(help: "Directory holding agent.conf and label files.")
+        var configDir = "/etc/hwlabel"
+        @Option(help: "Directory for identity, generation, outbox and status.json.")
+        var stateDir = "/var/lib/hwlabel"
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the agent (the default).")
+        @OptionGroup var paths: Paths
+        @Option(help: "Read a captured or synthetic sysfs tree instead of the live machine (disables uevents).")
+        var sysfsRoot: String?
+        @Option(help: "Uevent source: auto (udev when udevd runs, else kernel), udev, kernel or off. Default: auto, off with --sysfs-root.")
+        var uevents: String?
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level = .info
+
+        func validate() throws {
+            if let u = uevents, !["auto", "udev", "kernel", "off"].contains(u) {
+                throw ValidationError("--uevents must be auto, udev, kernel or off")
+            }
+            if let r = sysfsRoot, !FileManager.default.fileExists(atPath: r + "/bus/pci/devices") {
+                throw ValidationError("--sysfs-root \(r): no bus/pci/devices below it")
+            }
+        }
+
+        func run() async throws {
+            let level = logLevel
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
+            let logger = Logger(label: "hwlabel.agent")
+            let mode = uevents ?? (sysfsRoot == nil ? "auto" : "off")
+            var eventSource: AgentService.EventSource? = { try UeventMonitor.events() }
+            if mode == "off" { eventSource = nil }
+            if mode == "udev" { eventSource = { try UeventMonitor.events(source: .udev) } }
+            if mode == "kernel" { eventSource = { try UeventMonitor.events(source: .kernel) } }
+            let service = AgentService(
+                options: .init(configDirectory: paths.configDir, stateDirectory: paths.stateDir),
+                source: DescriptorSources.probe(sysfsRoot: sysfsRoot, configDirectory: paths.configDir),
+                events: eventSource,
+                logger: logger)
+            signal(SIGHUP, SIG_IGN)
+            let hup = DispatchSource.makeSignalSource(signal: SIGHUP)
+            hup.setEventHandler { service.reload() }
+            hup.resume()
+            defer { hup.cancel() }
+            let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint],
+                                     cancellationSignals: [], logger: logger)
+            do {
+                try await group.run()
+            } catch {
+                logger.critical("agent failed", metadata: ["error": "\(error)"])
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the last scan, last delivery per sink, pending reports and recent errors.",
+            discussion: "Reads <state-dir>/status.json. Exit codes: 0 all sinks delivered; 1 something pending or failing; 3 no status yet.")
+        @OptionGroup var paths: Paths
+        @Option(help: "table or json.")
+        var format: String = "table"
+
+        func validate() throws {
+            guard ["table", "json"].contains(format) else { throw ValidationError("--format must be table or json") }
+        }
+
+        func run() throws {
+            let store = StateStore(directory: paths.stateDir)
+            guard let status = store.loadStatus() else {
+                FileHandle.standardError.write(Data("no status at \(store.statusPath): has the agent run?\n".utf8))
+                throw ExitCode(3)
+            }
+            if format == "json" {
+                print(String(decoding: FileManager.default.contents(atPath: store.statusPath) ?? Data(), as: UTF8.self))
+            } else {
+                print(status.rendered(), terminator: "")
+            }
+            if status.sinks.values.contains(where: { $0.pendingGeneration != nil }) { throw ExitCode(1) }
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
