@@ -178,6 +178,17 @@ struct ProbeTreeBuilderTests {
         #expect(snap.functions.first { $0.address.description == "0000:02:00.1" }?.iommuGroup == 7)
         let gpu = try #require(snap.function(at: PCIAddress("0000:02:00.0")!))
         #expect(gpu.gpu?.architecture?.value == "RDNA2")
+
+        // The groups listing (`hwlabel list --tree`) shows both members under group 7 with
+        // their drivers: the mix is what makes the group not viable for passthrough.
+        let r = try ProbeTestSupport.run(try ProbeTestSupport.hwlabelBinary(), ["list", "--tree", "--sysfs-root", t.sysRoot])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let start = try #require(lines.firstIndex { $0.hasPrefix("group 7") }, "\(r.stdout)")
+        let members = lines[(start + 1)...].prefix { $0.hasPrefix(" ") }
+        #expect(members.count == 2)
+        #expect(members.contains { $0.contains("0000:02:00.0") && $0.contains("vfio-pci") })
+        #expect(members.contains { $0.contains("0000:02:00.1") && $0.contains("snd_hda_intel") })
     }
 }
 

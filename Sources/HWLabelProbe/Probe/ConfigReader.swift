@@ -33,6 +33,10 @@ enum ConfigReader {
                 f.subsystemDevice = ss.device
             }
             if f.revision == nil { f.revision = hex(p.rev_id, 2) }
+            // Revision from the header byte itself when neither libpci (not asked for
+            // PCI_FILL_CLASS_EXT in sysfs mode) nor a sysfs `revision` file gives it: lspci
+            // prints it from config too (umockdev recordings have no `revision` attribute).
+            if f.revision == nil, let r = decoder.u8(0x08) { f.revision = hex(r, 2) }
         }
         f.bars = bars(p, headerType: f.headerType)
         if config.count >= 256 && !decoder.allOnes {
