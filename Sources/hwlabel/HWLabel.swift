@@ -12,6 +12,27 @@ struct HWLabel: AsyncParsableCommand {
             dump); 4 an output file could not be written.
             """,
         version: "0.1.0",
-        subcommands: [InventoryCommand.self, ListCommand.self, ShowCommand.self]
+        subcommands: [InventoryCommand.self, ListCommand.self, ShowCommand.self, LabelCommand.self,
+                      CheckCommand.self]
     )
+
+    /// ArgumentParser exits 64 (EX_USAGE) on a usage error; hwlabel documents 2, as lspci and
+    /// systemd's tools do.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileStandardError.write(fullMessage(for: error) + "\n")
+                Self.exit(withError: ExitCode(2))
+            }
+            Self.exit(withError: error)
+        }
+    }
 }

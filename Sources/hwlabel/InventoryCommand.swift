@@ -19,16 +19,21 @@ struct InventoryCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let snapshot = try source.snapshot()
+        let (snapshot, _, _, set) = try AgentCLI.descriptors(source)
         Diagnostics.warn(snapshot.warnings)
-        let doc = InventoryDocument(snapshot: snapshot, descriptors: [], generatedAt: Date())
+        AgentCLI.printDiagnostics(set.errors + set.warnings)
+        var doc = InventoryDocument(snapshot: snapshot, descriptors: set.descriptors,
+                                    extraWarnings: (set.errors + set.warnings).map {
+                                        ProbeWarning(address: $0.address?.description, message: "\($0.severity.rawValue) \($0.code): \($0.message)")
+                                    },
+                                    generatedAt: Date())
         let fmt = format ?? (output == nil && isatty(1) != 0 ? .table : .json)
         switch fmt {
         case .json:
-            let data = try InventoryDocument.canonicalEncoder(pretty: true).encode(doc)
-            try Output.emit(String(decoding: data, as: UTF8.self) + "\n", to: output)
+            try Output.emit(try doc.encodeJSON(pretty: true) + [0x0a], to: output)
         case .table:
-            try Output.emit(TableFormatter.inventory(doc), to: output)
+            _ = try doc.encodeJSON(pretty: false)  // fills the digest shown at the end
+            try Output.emit(Array(TableFormatter.inventory(doc).utf8), to: output)
         }
     }
 }
@@ -49,14 +54,16 @@ struct ListCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        let snapshot = try source.snapshot()
+        let (snapshot, _, _, set) = try AgentCLI.descriptors(source)
         Diagnostics.warn(snapshot.warnings)
+        AgentCLI.printDiagnostics(set.errors + set.warnings)
         switch format {
         case .json:
             let data = try InventoryDocument.canonicalEncoder(pretty: true).encode(snapshot.functions)
             print(String(decoding: data, as: UTF8.self))
         case .table:
-            print(tree ? TableFormatter.groups(snapshot) : TableFormatter.list(snapshot), terminator: "")
+            print(tree ? TableFormatter.groups(snapshot) : TableFormatter.list(snapshot, descriptors: set),
+                  terminator: "")
         }
     }
 }
@@ -81,7 +88,7 @@ struct ShowCommand: ParsableCommand {
     }
 
     func run() throws {
-        let snapshot = try source.snapshot()
+        let (snapshot, _, _, set) = try AgentCLI.descriptors(source)
         let a = PCIAddress(address)!
         guard let f = snapshot.function(at: a) else {
             Diagnostics.warn(snapshot.warnings.filter { $0.address == a.description })
@@ -89,12 +96,22 @@ struct ShowCommand: ParsableCommand {
             throw ExitCode(1)
         }
         Diagnostics.warn(snapshot.warnings.filter { $0.address == a.description })
+        let descriptor = set.descriptor(at: a)
         switch format {
         case .json:
-            let data = try InventoryDocument.canonicalEncoder(pretty: true).encode(f)
+            struct Shown: Encodable {
+                let function: PCIFunction
+                let descriptor: AssignableDevice?
+            }
+            let data = try InventoryDocument.canonicalEncoder(pretty: true).encode(Shown(function: f, descriptor: descriptor))
             print(String(decoding: data, as: UTF8.self))
         case .table:
             print(TableFormatter.show(f, snapshot: snapshot), terminator: "")
+            if let d = descriptor {
+                print(TableFormatter.descriptor(d), terminator: "")
+            } else {
+                print("\tAssignable: no (\(f.isBridge ? "bridge" : set.excluded.contains(a) ? "excluded by policy" : "class \(f.classCode.baseAndSub) is not passed through, or a GPU companion"))")
+            }
         }
     }
 }

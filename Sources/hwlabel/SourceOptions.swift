@@ -74,16 +74,16 @@ enum FileStandardError {
 
 /// Writes command output to stdout or, with `-o FILE`, atomically to a file (exit 4 on failure).
 enum Output {
-    static func emit(_ text: String, to path: String?) throws {
-        if let path, path != "-" {
-            do {
-                try AtomicFile.write(Array(text.utf8), to: path)
-            } catch {
-                Diagnostics.error(error.description)
-                throw ExitCode(4)
+    static func emit(_ bytes: [UInt8], to path: String?) throws {
+        do {
+            if let path, path != "-" {
+                try AtomicFile.write(bytes, to: path)
+            } else {
+                try AtomicFile.writeAll(1, bytes, path: "standard output")
             }
-        } else {
-            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+        } catch {
+            Diagnostics.error(error.description)
+            throw ExitCode(4)
         }
     }
 }

@@ -29,10 +29,15 @@ enum TableFormatter {
         return parts.joined(separator: " ")
     }
 
-    static func list(_ s: Snapshot) -> String {
+    static func list(_ s: Snapshot, descriptors: DescriptorSet? = nil) -> String {
         var out = ""
         for f in s.functions {
-            out += lspciLine(f) + "\n\t" + facts(f) + "\n"
+            out += lspciLine(f) + "\n\t" + facts(f)
+            if let d = descriptors?.descriptor(at: f.address) {
+                out += " ready=\(d.readiness.state.rawValue)"
+                if let l = d.label { out += " label=\"\(l.name)\"" }
+            }
+            out += "\n"
         }
         return out
     }
@@ -79,7 +84,18 @@ enum TableFormatter {
         out += "\n"
         let snap = Snapshot(source: doc.source, host: doc.host, iommu: doc.iommu, functions: doc.functions,
                             warnings: doc.warnings)
-        out += list(snap) + "\n" + groups(snap)
+        out += list(snap, descriptors: DescriptorSet(descriptors: doc.descriptors)) + "\n" + groups(snap)
+        if !doc.descriptors.isEmpty {
+            out += "\nassignable devices\n"
+            for d in doc.descriptors {
+                out += "  \(d.address) \(d.kind) [\(d.attributes.vendor):\(d.attributes.device)] "
+                    + "\(d.readiness.state.rawValue)" + (d.label.map { " label=\"\($0.name)\"" } ?? "")
+                    + " id=\(d.instance.id)\n"
+                for r in d.readiness.reasons where r.severity != .info {
+                    out += "      \(r.severity.rawValue) \(r.code): \(r.message)\n"
+                }
+            }
+        }
         out += "\ndigest: \(doc.digest)\n"
         return out
     }
@@ -93,7 +109,7 @@ enum TableFormatter {
         line("Driver", f.driver ?? (snapshot.source.kind == "dump" ? nil : "none"))
         if let o = f.driverOverride { line("Driver override", o) }
         line("IOMMU group", f.iommuGroup.map(String.init))
-        if let g = f.iommuGroup, let group = snapshot.iommu.groups.first(where: { $0.number == g }) {
+        if let g = f.iommuGroup, let group = snapshot.iommu.group(g) {
             line("Group members", group.devices.map { a in
                 "\(a) (\(snapshot.function(at: a)?.driver ?? "no driver"))"
             }.joined(separator: ", "))
@@ -151,6 +167,23 @@ enum TableFormatter {
             if let c = g.currentVGPUType { line("Current vGPU type", c) }
         }
         for (k, v) in f.properties.sorted(by: { $0.key < $1.key }) { line(k, v) }
+        return out
+    }
+
+    static func descriptor(_ d: AssignableDevice) -> String {
+        var out = "\tAssignable: \(d.kind)\(d.isVirtualFunction ? " (SR-IOV VF)" : ""), instance \(d.instance.id) [\(d.instance.source)]\n"
+        out += "\tLabel: " + (d.label.map { "\($0.name) (\($0.source)\($0.rule.map { ": " + $0 } ?? ""))" } ?? "none") + "\n"
+        out += "\tReadiness: \(d.readiness.state.rawValue)\n"
+        for r in d.readiness.reasons {
+            out += "\t  \(r.severity.rawValue) \(r.code): \(r.message)\n"
+            for m in r.members { out += "\t    \(m.address) driver \(m.driver ?? "none")\n" }
+        }
+        if !d.readiness.remediation.isEmpty {
+            out += "\tTo make it ready:\n"
+            for c in d.readiness.remediation { out += "\t  \(c)\n" }
+        }
+        if let s = d.capacity.sriov { out += "\tSR-IOV capacity: \(s.free) free of \(s.enabled) enabled, \(s.total) total\n" }
+        for m in d.capacity.mdevTypes { out += "\tvGPU \(m.id) \(m.name ?? ""): \(m.availableInstances.map(String.init) ?? "?") available\n" }
         return out
     }
 

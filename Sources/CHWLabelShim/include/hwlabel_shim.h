@@ -13,9 +13,13 @@
 #include <pci/pci.h>
 #include <libudev.h>
 
-/// Fields the probe asks libpci for on every function.
+/// Fields the probe asks libpci for on every function of a dump (identity comes from libpci).
 static const int HWL_PCI_FILL_PROBE =
     PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT | PCI_FILL_SUBSYS |
+    PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_IO_FLAGS | PCI_FILL_CAPS | PCI_FILL_EXT_CAPS;
+/// In sysfs mode the probe reads identity files itself (strictly, with warnings that name the
+/// file); libpci is asked only for BARs and the capability walk, so no file is read twice.
+static const int HWL_PCI_FILL_SYSFS =
     PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_IO_FLAGS | PCI_FILL_CAPS | PCI_FILL_EXT_CAPS;
 
 /// Allocates an access object with non-exiting hooks, sets one parameter (may be NULL) and

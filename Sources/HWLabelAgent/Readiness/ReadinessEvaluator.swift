@@ -153,7 +153,7 @@ public struct ReadinessEvaluator: Sendable {
     /// The functions of `f`'s IOMMU group (from the group list, else from the functions' links).
     func groupMembers(_ f: PCIFunction) -> [PCIFunction] {
         guard let g = f.iommuGroup else { return [] }
-        if let group = snapshot.iommu.groups.first(where: { $0.number == g }) {
+        if let group = snapshot.iommu.group(g) {
             return group.devices.compactMap { snapshot.function(at: $0) }
         }
         return snapshot.functions.filter { $0.iommuGroup == g }

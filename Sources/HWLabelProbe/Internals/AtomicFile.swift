@@ -13,7 +13,17 @@ public enum AtomicFile {
     }
 
     /// The temporary file is `.<name>.tmp.XXXXXX` (tools such as NFD ignore dot-files).
+    /// A target that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is
+    /// written in place: renaming over it would replace a device node with a file.
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(Failure) {
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Failure(path: path, step: "open", errno: errno) }
+            defer { close(fd) }
+            try writeAll(fd, bytes, path: path)
+            return
+        }
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -25,16 +35,9 @@ public enum AtomicFile {
         defer {
             if !ok { unlink(tmp) }
         }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd)
-                throw Failure(path: path, step: "write", errno: e)
-            }
-            written += n
+        do { try writeAll(fd, bytes, path: path) } catch {
+            close(fd)
+            throw error
         }
         if fchmod(fd, mode) != 0 || fsync(fd) != 0 {
             let e = errno
@@ -48,6 +51,19 @@ public enum AtomicFile {
         if dfd >= 0 {
             fsync(dfd)
             close(dfd)
+        }
+    }
+
+    /// Writes every byte to an open descriptor, retrying short writes and EINTR.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(Failure) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(path: path, step: "write", errno: errno)
+            }
+            written += n
         }
     }
 }

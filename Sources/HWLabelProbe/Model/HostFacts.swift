@@ -48,7 +48,18 @@ public struct IOMMUFacts: Codable, Sendable, Hashable {
     public init(enabled: Bool?, units: [String] = [], groups: [IOMMUGroup] = []) {
         self.enabled = enabled
         self.units = units
-        self.groups = groups
+        self.groups = groups.sorted { $0.number < $1.number }
+    }
+
+    /// Group by number (binary search: `groups` is sorted; a host can have thousands).
+    public func group(_ number: Int) -> IOMMUGroup? {
+        var lo = 0, hi = groups.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if groups[mid].number == number { return groups[mid] }
+            if groups[mid].number < number { lo = mid + 1 } else { hi = mid - 1 }
+        }
+        return nil
     }
 }
 

@@ -32,7 +32,7 @@ enum ConfigReader {
                 f.subsystemVendor = ss.vendor
                 f.subsystemDevice = ss.device
             }
-            if f.revision == nil { f.revision = hex(p.rev_id, 2) }
+            if f.revision == nil, p.known_fields & UInt32(PCI_FILL_CLASS_EXT) != 0 { f.revision = hex(p.rev_id, 2) }
             // Revision from the header byte itself when neither libpci (not asked for
             // PCI_FILL_CLASS_EXT in sysfs mode) nor a sysfs `revision` file gives it: lspci
             // prints it from config too (umockdev recordings have no `revision` attribute).
@@ -45,7 +45,6 @@ enum ConfigReader {
             if let link = express?.1 { f.link = link }
             f.capabilities = decoder.capabilities(expressFLR: express?.flr ?? false)
         }
-        name(&f, pci)
     }
 
     static func name(_ f: inout PCIFunction, _ pci: LibPCI) {

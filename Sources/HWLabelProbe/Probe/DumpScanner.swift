@@ -61,6 +61,7 @@ struct DumpScanner {
                 warnings.append(ProbeWarning(address: a.description, path: file,
                                              message: "libpci: \(error.message); config-space facts unknown"))
             }
+            ConfigReader.name(&f, pci)
             for w in pci.takeWarnings() {
                 warnings.append(ProbeWarning(address: a.description, path: file, message: "libpci: \(w)"))
             }

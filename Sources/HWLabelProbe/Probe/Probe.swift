@@ -1,3 +1,5 @@
+import Dispatch
+import Glibc
 import Logging
 import CHWLabelShim
 
@@ -105,7 +107,50 @@ public struct Probe: Sendable {
     /// capabilities from libpci, the rest from sysfs files.
     func scanSysfs(root: SysfsRoot, addresses: [PCIAddress], paths: HostPaths, kind: String,
                    initialWarnings: [ProbeWarning]) throws(ProbeError) -> Snapshot {
+        // Functions are independent: scan contiguous chunks on the machine's cores, each chunk
+        // with its own libpci access object (libpci is not thread-safe; one owner per object),
+        // then join in address order. Small hosts stay on one thread.
+        let workers = addresses.count < 256 ? 1 : max(1, min(ProcessInfoLite.cores, 8))
+        let chunkSize = (addresses.count + workers - 1) / max(workers, 1)
+        let chunks = stride(from: 0, to: addresses.count, by: max(chunkSize, 1)).map {
+            Array(addresses[$0..<min($0 + chunkSize, addresses.count)])
+        }
+        let results = UnsafeMutableBufferPointer<Result<([PCIFunction], [ProbeWarning]), ProbeError>?>
+            .allocate(capacity: max(chunks.count, 1))
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        let probe = self
+        if chunks.count <= 1 {
+            results[0] = Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: addresses) }
+        } else {
+            nonisolated(unsafe) let slots = results
+            DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
+                slots[i] = Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: chunks[i]) }
+            }
+        }
+        var functions: [PCIFunction] = []
+        functions.reserveCapacity(addresses.count)
         var warnings = initialWarnings
+        for r in results where r != nil {
+            let (fs, ws) = try r!.get()
+            functions += fs
+            warnings += ws
+        }
+        let slots = SlotReader.slots(root)
+        for i in functions.indices {
+            functions[i].physicalSlot = slots[functions[i].address.slot]
+        }
+        GPUAssembler.assemble(&functions, apertureFromBARs: true)
+        var hostWarnings: [ProbeWarning] = []
+        let host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
+        let iommu = IOMMUReader(root: root).read(functions: functions)
+        return Snapshot(source: SnapshotSource(kind: kind, path: root.path), host: host, iommu: iommu,
+                        functions: functions, warnings: warnings + hostWarnings)
+    }
+
+    /// Scans one contiguous run of addresses with its own libpci access object.
+    func scanChunk(root: SysfsRoot, addresses: [PCIAddress]) throws(ProbeError) -> ([PCIFunction], [ProbeWarning]) {
+        var warnings: [ProbeWarning] = []
         let reader = SysfsFunctionReader(root: root)
         let pci: LibPCI
         do { pci = try LibPCI(.sysfs(busPCIPath: root.path + "/bus/pci")) } catch { throw .libpci(error.message) }
@@ -133,7 +178,7 @@ public struct Probe: Sendable {
                 warnings.append(ProbeWarning(address: a.description, path: configPath,
                                              message: "\(configPath) is \(size) bytes, not a config space image (64, 128, …, 4096): config-space facts unknown"))
             } else {
-                var flags = HWL_PCI_FILL_PROBE
+                var flags = HWL_PCI_FILL_SYSFS
                 if !SysfsRoot.exists(reader.directory(a) + "/resource") {
                     flags &= ~Int32(PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_IO_FLAGS)
                     warnings.append(ProbeWarning(address: a.description, path: reader.directory(a) + "/resource",
@@ -157,19 +202,16 @@ public struct Probe: Sendable {
                                                  message: "\(configPath) reads all-FF (function powered off or gone): config-space facts unknown"))
                 }
             }
-            if f.names.vendor == nil { ConfigReader.name(&f, pci) }
             reader.fill(&f, warnings: &warnings)
+            ConfigReader.name(&f, pci)
             functions.append(f)
         }
-        let slots = SlotReader.slots(root)
-        for i in functions.indices {
-            functions[i].physicalSlot = slots[functions[i].address.slot]
-        }
-        GPUAssembler.assemble(&functions, apertureFromBARs: true)
-        var hostWarnings: [ProbeWarning] = []
-        let host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
-        let iommu = IOMMUReader(root: root).read(functions: functions)
-        return Snapshot(source: SnapshotSource(kind: kind, path: root.path), host: host, iommu: iommu,
-                        functions: functions, warnings: warnings + hostWarnings)
+        return (functions, warnings)
     }
+
+}
+
+/// Online CPUs (sysconf), without pulling Foundation's ProcessInfo into the probe.
+enum ProcessInfoLite {
+    static var cores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }

@@ -118,19 +118,14 @@ struct SysfsFunctionReader {
 
         if entries.contains("mdev_supported_types") { f.mdevTypes = mdevTypes(dir + "/mdev_supported_types", addr, &warnings) }
 
-        // Upstream bridge: the parent directory of the function's real path, when it is a PCI address.
-        if let real = SysfsRoot.resolve(dir) {
-            let comps = real.split(separator: "/")
+        // Upstream bridge: `devices/<BDF>` links to `../../../devices/pci0000:00/<bridge>/<BDF>`;
+        // the component before the function's own is its parent. One readlink, no realpath walk.
+        if let target = SysfsRoot.linkTarget(dir) {
+            let comps = target.split(separator: "/")
             if comps.count >= 2, let parent = PCIAddress(comps[comps.count - 2]) { f.upstreamBridge = parent }
         }
-
-        for key in ["HWLABEL_LABEL"] where f.properties[key] == nil {
-            if let uevent = text("uevent") {
-                for line in uevent.split(separator: "\n") where line.hasPrefix(key + "=") {
-                    f.properties[key] = String(line.dropFirst(key.count + 1))
-                }
-            }
-        }
+        // HWLABEL_* properties come from udev rules (udev's database), never from the kernel's
+        // `uevent` file, so only the live path (libudev) can fill them.
 
         if f.isGPUClass { gpuFiles(&f, dir: dir, entries: entries, warnings: &warnings) }
     }

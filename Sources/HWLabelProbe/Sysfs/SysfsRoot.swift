@@ -72,7 +72,8 @@ public struct SysfsRoot: Sendable, Hashable {
         return t.split(separator: "/").last.map(String.init)
     }
 
-    /// Names in a directory (no `.`/`..`), or nil when it cannot be opened.
+    /// Names in a directory, or nil when it cannot be opened. Dot-files are skipped: sysfs has
+    /// none, and recorded trees carry `.gitkeep` placeholders.
     public static func list(_ path: String) -> [String]? {
         guard let dir = opendir(path) else { return nil }
         defer { closedir(dir) }
@@ -81,7 +82,7 @@ public struct SysfsRoot: Sendable, Hashable {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name == "." || name == ".." { continue }
+            if name.hasPrefix(".") { continue }
             names.append(name)
         }
         return names
