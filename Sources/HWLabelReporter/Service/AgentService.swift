@@ -262,8 +262,8 @@ public final class AgentService: Service, Sendable {
     private func reloadConfig(into workers: inout [SinkWorker], current: AgentConfig, status: LockedBox<AgentStatus>) -> AgentConfig? {
         do {
             let config = try AgentConfig.load(path: options.configPath)
-            logger.info("configuration reloaded", metadata: ["path": "\(options.configPath)"])
             guard config != current else { return config }
+            logger.info("configuration reloaded", metadata: ["path": "\(options.configPath)"])
             let new = try startWorkers(config: config, status: status)
             let old = workers
             workers = new

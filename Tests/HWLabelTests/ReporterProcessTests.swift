@@ -1,0 +1,103 @@
+import Foundation
+@testable import HWLabelReporter
+import Testing
+
+/// The agent binary as a child process: SIGTERM while it rewrites its report file.
+@Suite("Reporter: agent process", .serialized)
+struct ReporterProcessTests {
+    /// `hwlabel` next to the test bundle, when it has the `agent` subcommand.
+    static let binary: String? = {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir.appendingPathComponent("hwlabel").path, dir.deletingLastPathComponent().appendingPathComponent("hwlabel").path] {
+            guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: candidate)
+            p.arguments = ["agent", "--help"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { continue }
+            p.waitUntilExit()
+            if p.terminationStatus == 0 { return candidate }
+        }
+        return nil
+    }()
+
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/sysfs/ghw-ryzen-radeon-hd6670/sys").path
+
+    @Test(.enabled(if: binary != nil, "needs the hwlabel binary with `agent` registered"))
+    func sigtermDuringWritesLeavesTheFileWholeAndExitsZero() async throws {
+        let binary = try #require(Self.binary)
+        for round in 0..<5 {
+            let dir = reporterTempDir()
+            let out = dir + "/out/report.json"
+            try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+            // resync every second: the file is rewritten continually while we signal.
+            try "[agent]\nresync-interval = 1\n[file]\npath = \(out)\n"
+                .write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+                           "--sysfs-root", Self.fixture, "--log-level", "error"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            #expect(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: out) })
+            try await Task.sleep(nanoseconds: UInt64(round) * 230_000_000 + UInt64.random(in: 0...200_000_000))
+            p.terminate()   // SIGTERM
+            p.waitUntilExit()
+            #expect(p.terminationReason == .exit && p.terminationStatus == 0)
+            let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+            #expect(report.generation == 1 && !report.descriptors.isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/out") == ["report.json"])
+            // Stopped cleanly: status written, epoch kept for the next start.
+            #expect(StateStore(directory: dir + "/state").loadStatus()?.sinks["file"]?.lastSuccessGeneration == 1)
+        }
+    }
+
+    @Test(.enabled(if: binary != nil, "needs the hwlabel binary with `agent` registered"))
+    func agentStatusOutputNeverShowsTheToken() async throws {
+        let binary = try #require(Self.binary)
+        let dir = reporterTempDir()
+        let secret = ReporterControllerTests.secret
+        try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
+        try secret.write(toFile: dir + "/conf/controller-token", atomically: true, encoding: .utf8)
+        let port = try await ReporterTestController.closedPort()
+        try """
+            [controller]
+            url = http://127.0.0.1:\(port)/r
+            token-file = \(dir)/conf/controller-token
+            timeout = 1
+            max-attempts = 1
+            """.write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
+        let log = dir + "/agent.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+                       "--sysfs-root", Self.fixture, "--log-level", "trace"]
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = p.standardError
+        try p.run()
+        #expect(await eventually(timeout: 20) {
+            StateStore(directory: dir + "/state").loadStatus()?.sinks["controller"]?.lastError != nil
+        })
+        p.terminate()
+        p.waitUntilExit()
+        for format in ["table", "json"] {
+            let s = Process()
+            let pipe = Pipe()
+            s.executableURL = URL(fileURLWithPath: binary)
+            s.arguments = ["agent", "status", "--state-dir", dir + "/state", "--format", format]
+            s.standardOutput = pipe
+            try s.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            s.waitUntilExit()
+            #expect(s.terminationStatus == 1)   // controller pending
+            #expect(text.contains("controller") && !text.contains(secret))
+        }
+        let logText = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(logText.contains("delivery failed") && !logText.contains(secret))
+    }
+}
