@@ -57,11 +57,17 @@ def status():
         k, v = l.split(":", 1); d[k] = v.strip()
     return d
 def ctx():
-    tot = 0
+    # Per thread: a thread that exits takes its counters with it, so compare thread by thread.
+    out = {}
     for t in glob.glob(f"/proc/{pid}/task/*/status"):
-        for l in open(t):
-            if l.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")): tot += int(l.split()[1])
-    return tot
+        try:
+            n = 0
+            for l in open(t):
+                if l.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")): n += int(l.split()[1])
+            out[t] = n
+        except FileNotFoundError:
+            pass
+    return out
 c0, w0, t0 = stat(), ctx(), time.time()
 time.sleep(dur)
 c1, w1, t1 = stat(), ctx(), time.time()
@@ -69,7 +75,7 @@ st = status()
 cpu = (c1 - c0) / hz / (t1 - t0) * 100
 rows = [("functions in tree", n), ("idle window (s)", f"{t1-t0:.0f}"),
         ("VmRSS idle", st["VmRSS"]), ("VmHWM (peak, incl. first scan)", st["VmHWM"]),
-        ("CPU idle (% of one core)", f"{cpu:.3f}"), ("wake-ups idle (ctx switches / min)", f"{(w1-w0)/(t1-t0)*60:.1f}"),
+        ("CPU idle (% of one core)", f"{cpu:.3f}"), ("wake-ups idle (ctx switches / min, all threads)", f"{sum(v - w0.get(k, 0) for k, v in w1.items())/(t1-t0)*60:.1f}"),
         ("threads", st["Threads"])]
 lat = []
 if events == "kernel":
