@@ -72,6 +72,11 @@ struct InventorySchemaTests {
         let r = try Self.inventory(input.arguments)
         try #require(r.status == 0, "hwlabel inventory \(input.arguments): \(r.stderr)")
         try Self.validate(r.stdoutData, label: input.rawValue)
+        if input == .dump {
+            // The descriptor part of the schema is exercised, not vacuously satisfied by [].
+            let doc = try JSONSerialization.jsonObject(with: r.stdoutData) as! [String: Any]
+            #expect(((doc["descriptors"] as? [Any]) ?? []).count > 0)
+        }
     }
 
     @Test("a synthetic tree with every optional fact validates")
