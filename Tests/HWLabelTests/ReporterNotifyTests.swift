@@ -70,8 +70,8 @@ struct ReporterNotifyTests {
 
     static let validator: Bool = {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = ["-c", "import jsonschema"]
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import jsonschema"]
         p.standardError = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return false }
         p.waitUntilExit()
@@ -89,8 +89,8 @@ struct ReporterNotifyTests {
             let file = reporterTempDir() + "/r.json"
             try r.prettyJSON().write(to: URL(fileURLWithPath: file))
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            p.arguments = ["-c", """
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", "-c", """
                 import json, sys, jsonschema
                 s = json.load(open(sys.argv[1])); jsonschema.Draft202012Validator.check_schema(s)
                 jsonschema.Draft202012Validator(s).validate(json.load(open(sys.argv[2])))

@@ -12,12 +12,15 @@ struct ReporterProcessTests {
             guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: candidate)
-            p.arguments = ["agent", "--help"]
-            p.standardOutput = FileHandle.nullDevice
+            // An unregistered subcommand still exits 0 on --help (the root help): look for ours.
+            p.arguments = ["agent", "status", "--help"]
+            let pipe = Pipe()
+            p.standardOutput = pipe
             p.standardError = FileHandle.nullDevice
             guard (try? p.run()) != nil else { continue }
+            let help = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             p.waitUntilExit()
-            if p.terminationStatus == 0 { return candidate }
+            if p.terminationStatus == 0, help.contains("--state-dir") { return candidate }
         }
         return nil
     }()
