@@ -20,9 +20,17 @@ struct ReporterNotifyTests {
         let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
         try #require(rc == 0)
-        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        var tv = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         return (fd, name)
+    }
+
+    /// Blocks in recv on a thread of its own: blocking a cooperative-pool thread (two on a
+    /// 2-core CI machine) could starve the service that is to send the datagram.
+    func receiveOffPool(_ fd: Int32) async -> String? {
+        await withCheckedContinuation { cont in
+            Thread { cont.resume(returning: self.receive(fd)) }.start()
+        }
     }
 
     func receive(_ fd: Int32) -> String? {
@@ -53,17 +61,17 @@ struct ReporterNotifyTests {
                                    source: { reporterScan([reporterDevice("0000:01:00.0")]) }, events: nil,
                                    logger: logger, notify: SDNotify(environment: ["NOTIFY_SOCKET": name]))
         let task = Task { try await service.run() }
-        let ready = receive(fd)
+        let ready = await receiveOffPool(fd)
         #expect(ready?.hasPrefix("READY=1\nSTATUS=generation 1, 1 devices") == true)
-        #expect(await eventually { FileManager.default.fileExists(atPath: state + "/a.json") })
+        try #require(await eventually { FileManager.default.fileExists(atPath: state + "/a.json") })
         // SIGHUP path: new configuration, new sink, the current report re-delivered.
         try "[file]\npath = \(state)/b.json\n".write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
         service.reload()
-        #expect(await eventually { FileManager.default.fileExists(atPath: state + "/b.json") })
+        try #require(await eventually { FileManager.default.fileExists(atPath: state + "/b.json") })
         // A broken configuration is refused and the previous one kept.
         try "[bogus]\n".write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
         service.reload()
-        #expect(await eventually { StateStore(directory: state).loadStatus()?.recentErrors.contains { $0.message.hasPrefix("config:") } == true })
+        try #require(await eventually { StateStore(directory: state).loadStatus()?.recentErrors.contains { $0.message.hasPrefix("config:") } == true })
         service.stop()
         try await task.value
     }

@@ -46,7 +46,7 @@ struct ReporterProcessTests {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            #expect(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: out) })
+            try #require(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: out) })
             try await Task.sleep(nanoseconds: UInt64(round) * 230_000_000 + UInt64.random(in: 0...200_000_000))
             p.terminate()   // SIGTERM
             p.waitUntilExit()
@@ -83,7 +83,7 @@ struct ReporterProcessTests {
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = p.standardError
         try p.run()
-        #expect(await eventually(timeout: 20) {
+        try #require(await eventually(timeout: 20) {
             StateStore(directory: dir + "/state").loadStatus()?.sinks["controller"]?.lastError != nil
         })
         p.terminate()

@@ -48,14 +48,14 @@ struct ReporterServiceTests {
         let h = Harness(stateDir: state, configDir: config, logger: logger)
         h.devices.withLock { $0 = [reporterDevice("0000:01:00.0")] }
         h.start()
-        #expect(await eventually { h.sink.reports.count == 1 })
+        try #require(await eventually { h.sink.reports.count == 1 })
         #expect(h.sink.reports[0].generation == 1)
 
         // add: a burst of events gives one report.
         h.devices.withLock { $0.append(reporterDevice("0000:02:00.0")) }
         let t0 = Date()
         for a in ["add", "bind", "change"] { h.uevent(a, "0000:02:00.0") }
-        #expect(await eventually { h.sink.reports.count == 2 })
+        try #require(await eventually { h.sink.reports.count == 2 })
         let latency = h.sink.box.current[1].0.timeIntervalSince(t0)
         #expect(latency < 1.0 && latency >= 0.15)
         #expect(h.sink.reports[1].generation == 2 && h.sink.reports[1].descriptors.count == 2)
@@ -63,7 +63,7 @@ struct ReporterServiceTests {
         // remove: tombstone "unplugged".
         h.devices.withLock { $0.removeLast() }
         h.uevent("remove", "0000:02:00.0")
-        #expect(await eventually { h.sink.reports.count == 3 })
+        try #require(await eventually { h.sink.reports.count == 3 })
         let r3 = h.sink.reports[2]
         #expect(r3.generation == 3 && r3.tombstones.map(\.reason) == [.unplugged])
 
@@ -84,13 +84,13 @@ struct ReporterServiceTests {
         let h1 = Harness(stateDir: state, configDir: config, logger: logger)
         h1.devices.withLock { $0 = devs }
         h1.start()
-        #expect(await eventually { h1.sink.reports.count == 1 })
+        try #require(await eventually { h1.sink.reports.count == 1 })
         try await h1.stop()
 
         let h2 = Harness(stateDir: state, configDir: config, logger: logger)
         h2.devices.withLock { $0 = devs }
         h2.start()
-        #expect(await eventually { h2.sink.reports.count == 1 })
+        try #require(await eventually { h2.sink.reports.count == 1 })
         try await h2.stop()
         let a = h1.sink.reports[0], b = h2.sink.reports[0]
         #expect(a.agentEpoch == b.agentEpoch && a.generation == b.generation && a.digest == b.digest)
@@ -122,7 +122,7 @@ struct ReporterServiceTests {
         // Run 1: controller down.
         let (s1, _) = service()
         let t1 = Task { try await s1.run() }
-        #expect(await eventually { StateStore(directory: state).loadStatus()?.sinks["controller"]?.lastError != nil })
+        try #require(await eventually { StateStore(directory: state).loadStatus()?.sinks["controller"]?.lastError != nil })
         s1.stop()
         try await t1.value
         #expect(Outbox(directory: state + "/outbox", sink: "controller").load()?.generation == 1)
@@ -134,7 +134,7 @@ struct ReporterServiceTests {
         let (s2, d2) = service()
         d2.withLock { $0.append(reporterDevice("0000:02:00.0")) }
         let t2 = Task { try await s2.run() }
-        #expect(await eventually { ctl.received.contains { $0.report.generation == 2 } })
+        try #require(await eventually { ctl.received.contains { $0.report.generation == 2 } })
         s2.stop()
         try await t2.value
         #expect(Outbox(directory: state + "/outbox", sink: "controller").load() == nil)
