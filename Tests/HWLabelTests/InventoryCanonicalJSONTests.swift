@@ -1,0 +1,87 @@
+import Foundation
+import HWLabelAgent
+import HWLabelProbe
+import Testing
+
+/// CanonicalJSON must write exactly what JSONEncoder([.sortedKeys, .withoutEscapingSlashes])
+/// writes, or the inventory digest would depend on which encoder produced it.
+@Suite("Inventory: canonical JSON encoder")
+struct InventoryCanonicalJSONTests {
+    static func reference<T: Encodable>(_ v: T) throws -> [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try e.encode(v))
+    }
+
+    static func snapshot(_ source: ProbeSource) throws -> (Snapshot, DescriptorSet) {
+        let s = try Probe().snapshot(source)
+        return (s, DescriptorBuilder().descriptors(snapshot: s, labels: LabelSet(), policy: Policy()))
+    }
+
+    static let sources: [String] = [
+        "live",
+        "lspci/asus-alderlake-laptop-rtx3070ti-irisxe-sriov-gl9755.lspci-vvxxxx",
+        "lspci/pciutils-tests__tree-asus-p6t6.lspci",
+        "sysfs/procfs-renoir-e810-vega10",
+        "sysfs/nfd-xeon-c620-rootfs-1",
+        "sysfs/ghw-kvm-guest-tesla-p100",
+    ]
+
+    @Test("byte-identical to JSONEncoder on real snapshots and descriptors", arguments: sources)
+    func matchesFoundation(source: String) throws {
+        let src: ProbeSource = source == "live" ? .live()
+            : source.hasPrefix("lspci/") ? .dump(file: ProbeTestSupport.fixtures + "/" + source)
+            : .sysfs(root: ProbeTestSupport.fixtures + "/" + source + "/sys")
+        let (s, set) = try Self.snapshot(src)
+        #expect(!s.functions.isEmpty)
+        #expect(try CanonicalJSON.encode(s) == Self.reference(s))
+        #expect(try CanonicalJSON.encode(set) == Self.reference(set))
+    }
+
+    struct Odd: Codable {
+        var text: String
+        var map: [String: String]
+        var numbers: [Int]
+        var big: UInt64
+        var flag: Bool?
+        var nested: [[String]]
+    }
+
+    @Test("escapes, unicode, slashes, nil, nested containers")
+    func oddValues() throws {
+        let v = Odd(text: "quote \" backslash \\ slash / newline \n tab \t cr \r bell \u{07} esc \u{1b} é 漢 🚀",
+                    map: ["z": "last", "a": "first", "é": "accent", "B": "upper", "_": "under"],
+                    numbers: [-1, 0, Int.max], big: UInt64.max, flag: nil, nested: [[], ["x"]])
+        let ours = try CanonicalJSON.encode(v)
+        #expect(ours == (try Self.reference(v)))
+        let back = try JSONDecoder().decode(Odd.self, from: Data(ours))
+        #expect(back.text == v.text && back.map == v.map && back.big == v.big)
+    }
+
+    @Test("the inventory digest is the SHA-256 of the canonical document without digest and generatedAt")
+    func digestIsReproducibleOutsideSwift() throws {
+        let (s, set) = try Self.snapshot(.dump(file: ProbeTestSupport.fixtures + "/lspci/pciutils-tests__cap-dvsec-cxl.lspci"))
+        var doc = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: Date())
+        let bytes = try doc.encodeJSON(pretty: true)
+        let script = """
+            import hashlib, json, sys
+            d = json.load(sys.stdin)
+            claimed = d.pop("digest"); d.pop("generatedAt")
+            canon = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            print(claimed == "sha256:" + hashlib.sha256(canon).hexdigest())
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        try p.run()
+        input.fileHandleForWriting.write(Data(bytes))
+        try input.fileHandleForWriting.close()
+        let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(answer.trimmingCharacters(in: .whitespacesAndNewlines) == "True")
+        #expect(doc.digest.hasPrefix("sha256:") && doc.digest.count == 71)
+    }
+}
