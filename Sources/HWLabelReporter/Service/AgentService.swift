@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import HWLabelProbe
 import Logging
@@ -196,6 +199,9 @@ public final class AgentService: Service, Sendable {
                     } else {
                         notify.send("STATUS=\(statusLine(status))")
                     }
+                    // A scan allocates transiently (strings for every sysfs value, JSON);
+                    // hand the freed heap back so the idle agent does not keep its peak.
+                    _ = hwlabelMallocTrim(0)
                 }
                 notify.send("STOPPING=1\nSTATUS=stopping: finishing writes in flight")
                 group.cancelAll()
@@ -331,3 +337,7 @@ public final class AgentService: Service, Sendable {
         return out
     }
 }
+
+/// glibc's `malloc_trim` (not exported by the Glibc module: `<malloc.h>` is not in it).
+@_silgen_name("malloc_trim")
+private func hwlabelMallocTrim(_ pad: Int) -> Int32
