@@ -34,20 +34,30 @@ public struct SysfsRoot: Sendable, Hashable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
         defer { close(fd) }
-        var out = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(ReadError(path: path, errno: errno))
+        // Attributes are small: one read into a stack buffer. A read that returns less than it
+        // was asked for is at end of file (sysfs `show()` returns the whole value at once;
+        // regular files return short only at EOF), so the usual extra read that returns 0 is
+        // skipped: a third of the syscalls of a scan.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk -> Result<String, ReadError> in
+            var out = [UInt8]()
+            while true {
+                let n = read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return .failure(ReadError(path: path, errno: errno))
+                }
+                if n == 0 { break }
+                if out.isEmpty && n < chunk.count {
+                    var end = n
+                    while end > 0, chunk[end - 1] == 0x0a || chunk[end - 1] == 0 { end -= 1 }
+                    return .success(String(decoding: UnsafeBufferPointer(rebasing: chunk[0..<end]), as: UTF8.self))
+                }
+                out.append(contentsOf: chunk[0..<n])
+                if out.count >= limit || n < chunk.count { break }
             }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-            if out.count >= limit { break }
+            while let last = out.last, last == 0x0a || last == 0 { out.removeLast() }
+            return .success(String(decoding: out, as: UTF8.self))
         }
-        while let last = out.last, last == 0x0a || last == 0 { out.removeLast() }
-        return .success(String(decoding: out, as: UTF8.self))
     }
 
     /// Text of a file, or nil when it cannot be read.
