@@ -125,6 +125,18 @@ public final class AgentService: Service, Sendable {
                         self.record(status, error: "uevent monitor: \(error)", sink: nil)
                     }
                 }
+                do {
+                    let changes = try ConfigWatcher.changes(directory: options.configDirectory)
+                    group.addTask { [triggerContinuation, logger] in
+                        for await name in changes {
+                            logger.info("configuration changed", metadata: ["file": "\(name)"])
+                            triggerContinuation.yield(.reload)
+                        }
+                    }
+                } catch {
+                    logger.warning("not watching the configuration directory; changes apply on SIGHUP or the next resync",
+                                   metadata: ["error": "\(error)"])
+                }
                 if let interval = notify.watchdogInterval {
                     group.addTask { [notify] in
                         while !Task.isCancelled {
