@@ -1,4 +1,5 @@
 import Foundation
+import HWLabelProbe
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -94,29 +95,11 @@ public struct LabelStore: Sendable {
 
     /// temp file in the same directory → write → fsync → rename → fsync(directory).
     func writeAtomically(_ text: String, to path: String) throws(ConfigError) {
-        let base = (path as NSString).lastPathComponent
-        let tmp = directory + "/.\(base).tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ConfigError(path: tmp, message: "cannot create: \(errnoText())") }
-        var ok = false
-        defer { if !ok { unlink(tmp) } }
-        let bytes = Array(text.utf8)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errnoText(); close(fd)
-                throw ConfigError(path: tmp, message: "cannot write: \(e)")
-            }
-            off += n
+        do {
+            try AtomicFile.write(Array(text.utf8), to: path)
+        } catch {
+            throw ConfigError(path: path, message: error.description)
         }
-        if fsync(fd) != 0 { let e = errnoText(); close(fd); throw ConfigError(path: tmp, message: "fsync failed: \(e)") }
-        close(fd)
-        guard rename(tmp, path) == 0 else { throw ConfigError(path: path, message: "cannot rename \(tmp): \(errnoText())") }
-        ok = true
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 }
 

@@ -54,6 +54,16 @@ public enum AtomicFile {
         }
     }
 
+    /// `mkdir -p` with a mode for the directories created.
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(Failure) {
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { return }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try makeDirectory(String(path[..<slash]), mode: mode)
+        }
+        if mkdir(path, mode) != 0, errno != EEXIST { throw Failure(path: path, step: "mkdir", errno: errno) }
+    }
+
     /// Writes every byte to an open descriptor, retrying short writes and EINTR.
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(Failure) {
         var written = 0

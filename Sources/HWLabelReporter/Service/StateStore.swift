@@ -1,4 +1,5 @@
 import Foundation
+import HWLabelProbe
 
 /// The agent's state directory (`/var/lib/hwlabel`, systemd `StateDirectory=hwlabel`):
 ///

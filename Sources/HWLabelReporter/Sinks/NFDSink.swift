@@ -1,10 +1,11 @@
 import Foundation
+import HWLabelProbe
 import HWLabelAgent
 
 /// Writes a Kubernetes Node Feature Discovery feature file (`<dir>/hwlabel`) for NFD's `local`
 /// source: one line per hardware label, GPU architecture and kind, with the count of *ready*
 /// devices as the value, under an `# +expiry-time=` directive so stale labels disappear if the
-/// agent stops. The file is written as `.hwlabel.tmp` (NFD ignores dot-files) and renamed.
+/// agent stops. The file is written as a temporary `.hwlabel.tmp.XXXXXX` (NFD ignores dot-files) and renamed.
 public struct NFDSink: ReportSink {
     public static let namespace = "hwlabel.io"
     public static let maxBytes = 64 * 1024
@@ -29,7 +30,7 @@ public struct NFDSink: ReportSink {
     public func deliver(_ report: Report) async throws {
         try AtomicFile.makeDirectory(directory)
         let text = NFDSink.render(report, expiresAt: clock().addingTimeInterval(expiry))
-        try AtomicFile.write(Data(text.utf8), to: path, tempName: ".hwlabel.tmp")
+        try AtomicFile.write(Data(text.utf8), to: path)
     }
 
     /// The file's content. Pure. Lines are sorted; a file that would pass 64 kB is cut at a line
