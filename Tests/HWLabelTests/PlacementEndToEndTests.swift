@@ -183,6 +183,26 @@ struct PlacementEndToEndTests {
         #expect(try await Self.providerNames(t, "in_tree=\(root)") == ["nova-7", "nova-7_0000:3b:00.0"])
     }
 
+    @Test func agentSinkMirrorsReports() async throws {
+        let server = try await PlacementServer.shared.start()
+        let t = Self.transport(server)
+        let devs = [PlacementTestHosts.device(address: "0000:3b:00.0", vendor: "10de", device: "1eb8", label: "Turing GPU", arch: "Turing", state: .ready)]
+        let results = ResultBox()
+        let sink = PlacementSink(publisher: PlacementPublisher(transport: t), onResult: { results.append($0) })
+        func report(_ g: UInt64, _ d: [AssignableDevice]) -> Report {
+            Report(host: HostIdentity(machineId: nil, hostname: "agent-1"), bootId: nil, agentEpoch: "e", generation: g,
+                   generatedAt: "2026-11-21T00:00:00Z", descriptors: d, tombstones: [])
+        }
+        try await sink.deliver(report(1, devs))
+        try await sink.deliver(report(1, devs))   // the same report again: idempotent, no writes
+        try await sink.deliver(report(2, []))
+        let r = results.all
+        #expect(r.count == 3)
+        #expect(r[0].created == ["agent-1", "agent-1_0000:3b:00.0"])
+        #expect(r[1].writes == 0)
+        #expect(r[2].deleted == ["agent-1_0000:3b:00.0"])
+    }
+
     @Test func concurrentWriterIsSurvived() async throws {
         let server = try await PlacementServer.shared.start()
         let plain = Self.transport(server)
@@ -225,6 +245,13 @@ struct PlacementEndToEndTests {
         #expect(check.plannedCalls.isEmpty && check.writes == 0, "\(check.plannedCalls)")
         #expect(try await Self.providerNames(plain, "required=CUSTOM_HWLABEL_TEAM_A_GPU&in_tree=\(PlacementUUID.forRoot(host))").count == 6)
     }
+}
+
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [PlacementSyncResult] = []
+    func append(_ r: PlacementSyncResult) { lock.lock(); results.append(r); lock.unlock() }
+    var all: [PlacementSyncResult] { lock.lock(); defer { lock.unlock() }; return results }
 }
 
 final class StopFlag: @unchecked Sendable {
