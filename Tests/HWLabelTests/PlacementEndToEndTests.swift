@@ -203,6 +203,45 @@ struct PlacementEndToEndTests {
         #expect(r[2].deleted == ["agent-1_0000:3b:00.0"])
     }
 
+    /// `hwlabel agent` with a `[placement]` section in agent.conf publishes its reports.
+    @Test func agentConfiguredWithPlacementSectionPublishes() async throws {
+        let server = try await PlacementServer.shared.start()
+        let state = reporterTempDir(), config = reporterTempDir()
+        try "admin\n".write(toFile: config + "/placement-token", atomically: true, encoding: .utf8)
+        try """
+            [placement]
+            url = \(server.url)
+            token-file = \(config)/placement-token
+            host-name = conf-agent-1
+            [file]
+            path = \(state)/r.json
+            """.write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
+        let parsed = try AgentConfig.load(path: config + "/agent.conf")
+        #expect(parsed.placement?.hostName == "conf-agent-1" && parsed.placement?.microversion == "1.39")
+        let devs = [PlacementTestHosts.device(address: "0000:5e:00.0", vendor: "10de", device: "1eb8", label: "Turing GPU",
+                                              arch: "Turing", state: .ready)]
+        let (logger, _) = capturingLogger()
+        let service = AgentService(options: .init(configDirectory: config, stateDirectory: state),
+                                   source: { reporterScan(devs) }, events: nil, logger: logger,
+                                   notify: SDNotify(environment: [:]))
+        let task = Task { try await service.run() }
+        let t = Self.transport(server)
+        var published = false
+        let end = Date().addingTimeInterval(60)
+        while !published, Date() < end {
+            // The trait must exist before it can be queried: until the agent's first sync, 400.
+            let r = try await t.send(method: "GET", path: "/resource_providers?name=conf-agent-1_0000:5e:00.0&required=CUSTOM_HWLABEL_TURING_GPU", body: nil)
+            if r.status == 200 {
+                let names = ((try r.json()["resource_providers"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+                published = names == ["conf-agent-1_0000:5e:00.0"]
+            }
+            if !published { try await Task.sleep(nanoseconds: 200_000_000) }
+        }
+        service.stop()
+        try await task.value
+        #expect(published)
+    }
+
     @Test func concurrentWriterIsSurvived() async throws {
         let server = try await PlacementServer.shared.start()
         let plain = Self.transport(server)

@@ -35,11 +35,24 @@ public struct AgentConfig: Sendable, Hashable {
         public init(directory: String) { self.directory = directory }
     }
 
+    /// `[placement]`: mirror every report into OpenStack Placement.
+    public struct Placement: Sendable, Hashable {
+        public var url: String
+        /// Default: the systemd credential `placement-token`.
+        public var tokenFile: String?
+        public var microversion = "1.39"
+        /// Root provider name (Nova's compute-node name); default: the report's host name.
+        public var hostName: String?
+        public var policy = PlacementPolicy()
+        public init(url: String) { self.url = url }
+    }
+
     public var resyncInterval: TimeInterval = 600
     public var debounce: TimeInterval = 0.2
     public var controller: Controller?
     public var filePath: String?
     public var nfd: NFD?
+    public var placement: Placement?
 
     public init() {}
 
@@ -68,6 +81,8 @@ public struct AgentConfig: Sendable, Hashable {
         var ctl: [String: (Int, String)] = [:]
         var nfdDir: String?
         var nfdExpiry: TimeInterval?
+        var placementURL: String?
+        var pl: [String: (Int, String)] = [:]
         for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let n = i + 1
             var line = Substring(rawLine)
@@ -77,7 +92,7 @@ public struct AgentConfig: Sendable, Hashable {
             if t.hasPrefix("[") {
                 guard t.hasSuffix("]") else { throw ParseError(path: path, line: n, message: "unterminated section header") }
                 section = String(t.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
-                guard ["agent", "controller", "file", "nfd"].contains(section) else {
+                guard ["agent", "controller", "file", "nfd", "placement"].contains(section) else {
                     throw ParseError(path: path, line: n, message: "unknown section [\(section)]")
                 }
                 continue
@@ -106,6 +121,23 @@ public struct AgentConfig: Sendable, Hashable {
                     throw ParseError(path: path, line: n, message: "max-attempts: not an integer")
                 }
                 ctl[key] = (n, value)
+            case ("placement", "url"):
+                guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
+                    throw ParseError(path: path, line: n, message: "url must be http:// or https://")
+                }
+                placementURL = value
+            case ("placement", "resource-class"):
+                guard PlacementPolicy.ResourceClassSource(rawValue: value) != nil else {
+                    throw ParseError(path: path, line: n, message: "resource-class: pci-id or label, not \(value)")
+                }
+                pl[key] = (n, value)
+            case ("placement", "ready-after-binding-is-ready"):
+                guard ["true", "false", "yes", "no"].contains(value) else {
+                    throw ParseError(path: path, line: n, message: "\(key): true or false, not \(value)")
+                }
+                pl[key] = (n, value)
+            case ("placement", "token-file"), ("placement", "microversion"), ("placement", "host-name"):
+                pl[key] = (n, value)
             case ("file", "path"): c.filePath = value
             case ("nfd", "dir"): nfdDir = value
             case ("nfd", "expiry"): nfdExpiry = try seconds()
@@ -122,6 +154,17 @@ public struct AgentConfig: Sendable, Hashable {
             c.controller = k
         } else if let line = ctl.values.first?.0 {
             throw ParseError(path: path, line: line, message: "[controller] needs url")
+        }
+        if let url = placementURL {
+            var p = Placement(url: url)
+            p.tokenFile = pl["token-file"]?.1
+            if let m = pl["microversion"]?.1 { p.microversion = m }
+            p.hostName = pl["host-name"]?.1
+            if let rc = pl["resource-class"]?.1 { p.policy.resourceClass = PlacementPolicy.ResourceClassSource(rawValue: rc)! }
+            if let r = pl["ready-after-binding-is-ready"]?.1 { p.policy.readyAfterBindingIsReady = r == "true" || r == "yes" }
+            c.placement = p
+        } else if let line = pl.values.first?.0 {
+            throw ParseError(path: path, line: line, message: "[placement] needs url")
         }
         if let d = nfdDir {
             var nfd = NFD(directory: d)

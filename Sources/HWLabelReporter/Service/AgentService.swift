@@ -76,7 +76,7 @@ public final class AgentService: Service, Sendable {
     /// Re-reads the configuration and rescans (SIGHUP).
     public func reload() { triggerContinuation.yield(.reload) }
 
-    /// Controller, file and NFD sinks from `agent.conf`; the file sink defaults to `<state-dir>/report.json`.
+    /// Controller, file, NFD and Placement sinks from `agent.conf`; the file sink defaults to `<state-dir>/report.json`.
     public static func defaultSinks(_ config: AgentConfig, _ store: StateStore, _ logger: Logger) throws -> [any ReportSink] {
         var sinks: [any ReportSink] = [FileSink(path: config.filePath ?? store.directory + "/report.json")]
         if let n = config.nfd { sinks.append(NFDSink(directory: n.directory, expiry: n.expiry)) }
@@ -91,6 +91,14 @@ public final class AgentService: Service, Sendable {
                 configuration: .init(url: c.url, token: token, caFile: c.caFile, timeout: c.timeout,
                                      retry: RetryPolicy(maxAttempts: c.maxAttempts)),
                 outboxDirectory: store.outboxDirectory, logger: logger))
+        }
+        if let p = config.placement {
+            let source: TokenSource = p.tokenFile.map { .file($0) } ?? .credential("placement-token")
+            let token = try source.read()
+            let publisher = PlacementPublisher(
+                transport: PlacementHTTPTransport(baseURL: p.url, token: token.value, microversion: p.microversion),
+                policy: p.policy, logger: logger)
+            sinks.append(PlacementSink(publisher: publisher, hostName: p.hostName))
         }
         return sinks
     }
