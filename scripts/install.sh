@@ -34,7 +34,9 @@ debounce = 200ms
 # dir = /etc/kubernetes/node-feature-discovery/features.d
 CONF
 # LoadCredential= needs the file to exist; an empty token means "no Authorization header".
-[ -e "$DESTDIR$CONFDIR/controller-token" ] || install -m 0600 /dev/null "$DESTDIR$CONFDIR/controller-token"
+for t in controller-token placement-token; do
+    [ -e "$DESTDIR$CONFDIR/$t" ] || install -m 0600 /dev/null "$DESTDIR$CONFDIR/$t"
+done
 
 if [ -z "$DESTDIR" ]; then
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
