@@ -4,7 +4,7 @@
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-pkgs=(libpci-dev libudev-dev pci.ids pciutils umockdev libumockdev-dev systemd udev python3 python3-venv python3-pip curl time)
+pkgs=(libpci-dev libudev-dev pci.ids pciutils umockdev libumockdev-dev gir1.2-umockdev-1.0 python3-gi systemd udev python3 python3-venv python3-pip curl time)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
