@@ -35,12 +35,15 @@ public enum UeventMonitor {
     public enum Source: String, Sendable {
         /// Events after udevd processed them (rules ran, `HWLABEL_*` properties set).
         case udev
-        /// Raw kernel events: the only source when no udevd runs (`/run/udev` absent).
+        /// Raw kernel events: the only source when no udevd runs.
         case kernel
 
-        /// `udev` when udevd runs on this host, else `kernel`.
+        /// `udev` when udevd runs on this host, else `kernel`. udevd's control socket
+        /// `/run/udev/control` is the sign it runs (as systemd checks it); `/run/udev` alone is
+        /// not: installing the udev package or running `udevadm` creates `/run/udev/data` on
+        /// machines where no udevd ever starts, and a udev monitor there receives nothing.
         public static var automatic: Source {
-            access("/run/udev/control", F_OK) == 0 || access("/run/udev", F_OK) == 0 ? .udev : .kernel
+            access("/run/udev/control", F_OK) == 0 ? .udev : .kernel
         }
     }
 
