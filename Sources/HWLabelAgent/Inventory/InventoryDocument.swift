@@ -71,28 +71,35 @@ public struct InventoryDocument: Codable, Sendable {
                       tm.tm_hour, tm.tm_min, tm.tm_sec)
     }
 
-    /// Encodes a large array in slices on every core and joins them: the bytes are identical
-    /// to encoding it whole (compact JSON has no state across elements).
+    /// Encodes a large array in slices on every core, one element at a time (so only one
+    /// element's tree is alive per core), and joins them: the bytes are identical to encoding
+    /// it whole, since compact JSON has no state across elements.
     static func encodeArray<T: Encodable & Sendable>(_ items: [T]) throws -> [UInt8] {
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let parts = items.count < 512 ? 1 : min(cores, 8)
-        if parts == 1 { return try CanonicalJSON.encode(items) }
         let size = (items.count + parts - 1) / parts
         let slots = UnsafeMutableBufferPointer<Result<[UInt8], Error>?>.allocate(capacity: parts)
         slots.initialize(repeating: nil)
         defer { slots.deallocate() }
         nonisolated(unsafe) let out = slots
-        DispatchQueue.concurrentPerform(iterations: parts) { i in
-            let slice = Array(items[min(i * size, items.count)..<min((i + 1) * size, items.count)])
-            out[i] = Result { try CanonicalJSON.encode(slice) }
+        let encodeSlice: @Sendable (Int) -> Void = { i in
+            out[i] = Result {
+                var bytes: [UInt8] = []
+                for (n, item) in items[min(i * size, items.count)..<min((i + 1) * size, items.count)].enumerated() {
+                    if n > 0 { bytes.append(UInt8(ascii: ",")) }
+                    bytes.append(contentsOf: try CanonicalJSON.encode(item))
+                }
+                return bytes
+            }
         }
+        if parts == 1 { encodeSlice(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: encodeSlice) }
         var joined: [UInt8] = [UInt8(ascii: "[")]
         var first = true
         for r in slots {
             let bytes = try r!.get()
-            guard bytes.count > 2 else { continue }  // "[]"
+            guard !bytes.isEmpty else { continue }
             if !first { joined.append(UInt8(ascii: ",")) }
-            joined.append(contentsOf: bytes.dropFirst().dropLast())
+            joined.append(contentsOf: bytes)
             first = false
         }
         joined.append(UInt8(ascii: "]"))
