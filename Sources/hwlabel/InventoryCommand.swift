@@ -30,7 +30,9 @@ struct InventoryCommand: ParsableCommand {
         let fmt = format ?? (output == nil && isatty(1) != 0 ? .table : .json)
         switch fmt {
         case .json:
-            try Output.emit(try doc.encodeJSON(pretty: true) + [0x0a], to: output)
+            var bytes = try doc.encodeJSON(pretty: true)
+            bytes.append(0x0a)
+            try Output.emit(bytes, to: output)
         case .table:
             _ = try doc.encodeJSON(pretty: false)  // fills the digest shown at the end
             try Output.emit(Array(TableFormatter.inventory(doc).utf8), to: output)

@@ -58,6 +58,7 @@ public struct InventoryDocument: Codable, Sendable {
         members.append(("generatedAt", try CanonicalJSON.encode(generatedAt)))
         members.sort { $0.0 < $1.0 }
         let compact = Self.object(members)
+        members.removeAll()
         return pretty ? PrettyJSON.format(compact) : compact
     }
 
