@@ -20,11 +20,11 @@ sed "s#/usr/local/#$PREFIX/#g" systemd/hwlabel-agent.service > "$DESTDIR$UNITDIR
 chmod 0644 "$DESTDIR$UNITDIR/hwlabel-agent.service"
 install -m 0644 udev-rules/70-hwlabel.rules "$DESTDIR$UDEVDIR/70-hwlabel.rules"
 install -m 0644 udev-rules/71-hwlabel-label.rules.example "$DESTDIR$PREFIX/share/hwlabel/71-hwlabel-label.rules.example"
-install -m 0644 docs/agent.md "$DESTDIR$PREFIX/share/doc/hwlabel/agent.md"
+install -m 0644 README.md "$DESTDIR$PREFIX/share/doc/hwlabel/README.md"
 install -m 0644 schema/report-1.0.schema.json "$DESTDIR$PREFIX/share/hwlabel/report-1.0.schema.json"
 # Configuration is the operator's: never overwritten.
 [ -e "$DESTDIR$CONFDIR/agent.conf" ] || cat > "$DESTDIR$CONFDIR/agent.conf" <<'CONF'
-# hwlabel agent configuration: see /usr/local/share/doc/hwlabel/agent.md
+# hwlabel agent configuration: see /usr/local/share/doc/hwlabel/README.md ("hwlabel agent")
 [agent]
 resync-interval = 600
 debounce = 200ms

@@ -6,7 +6,7 @@ import HWLabelReporter
 import Logging
 import ServiceLifecycle
 
-/// `hwlabel agent`: the systemd service (see docs/agent.md).
+/// `hwlabel agent`: the systemd service (see README.md, "hwlabel agent").
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",

@@ -14,7 +14,7 @@ import Testing
 struct ReporterUmockdevHotplugTests {
     /// The agent's default debounce; its scan of the small testbed takes tens of ms.
     static let debounceMs = 200
-    /// Event → report budget (docs/agent.md: "event → delivery stays under 1 s").
+    /// Event → report budget (README.md, agent section: "event → delivery stays under 1 s").
     static let budgetMs = 1000.0
 
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

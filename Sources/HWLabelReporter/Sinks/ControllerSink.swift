@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// POSTs each report as JSON to a placement controller. Contract: docs/agent.md, "HTTP contract".
+/// POSTs each report as JSON to a placement controller. Contract: README.md, "HTTP contract (for controller authors)".
 ///
 /// Every report goes through the outbox first; the newest pending report is what is sent, with
 /// `Idempotency-Key: <machine-id>/<epoch>/<generation>`. Transport errors, timeouts, 408, 409,
