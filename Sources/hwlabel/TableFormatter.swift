@@ -136,7 +136,7 @@ enum TableFormatter {
             if let sn = c.serialNumber { line("Serial number", sn) }
             if c.extendedChainBroken { line("Extended capabilities", "chain broken") }
         } else {
-            line("Capabilities", "not readable (\(f.configSpace.readableBytes) bytes of config space); run as root")
+            line("Capabilities", "unknown: " + (f.configSpace.whyCapabilitiesUnknown ?? ""))
         }
         line("Reset methods", f.resetMethods.map { $0.isEmpty ? "none" : $0.joined(separator: " ") })
         if let v = f.bootVGA { line("Boot VGA", v ? "yes (host console)" : "no") }

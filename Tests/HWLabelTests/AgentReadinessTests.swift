@@ -57,6 +57,10 @@ let readinessCases: [ReadinessCase] = [
     .init(code: "config-unreadable", severity: .info, state: .ready, mentions: ["capabilities not readable, run as root"]) {
         gpuSnapshot { f, _ in f.configSpace = ConfigSpaceAccess(readableBytes: 64, source: .sysfs) }
     },
+    // A capture without `config` files: running as root would not help, so it must not say so.
+    .init(code: "config-unreadable", severity: .info, state: .ready, mentions: ["no config space in this source"]) {
+        gpuSnapshot { f, _ in f.configSpace = ConfigSpaceAccess(readableBytes: 0, source: .none) }
+    },
     .init(code: "boot-vga", severity: .blocker, state: .notReady, mentions: ["boot VGA"]) {
         gpuSnapshot { f, _ in f.bootVGA = true }
     },

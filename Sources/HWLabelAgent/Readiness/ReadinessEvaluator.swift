@@ -40,9 +40,8 @@ public struct ReadinessEvaluator: Sendable {
         }
 
         // Config space.
-        if !f.configSpace.capabilitiesReadable {
-            reasons.append(.init(code: "config-unreadable", severity: .info,
-                                 message: "capabilities not readable, run as root (only \(f.configSpace.readableBytes) bytes of config space could be read)"))
+        if let why = f.configSpace.whyCapabilitiesUnknown {
+            reasons.append(.init(code: "config-unreadable", severity: .info, message: why))
         }
 
         // The device itself and its companions.
@@ -107,7 +106,7 @@ public struct ReadinessEvaluator: Sendable {
             }
         } else {
             reasons.append(.init(code: "reset-unknown", severity: .info,
-                                 message: "reset method unknown: no reset_method file and capabilities not readable, run as root"))
+                                 message: "reset method unknown: no reset_method file and \(f.configSpace.whyCapabilitiesUnknown ?? "no FLR/PM facts")"))
         }
 
         // Host-wide.

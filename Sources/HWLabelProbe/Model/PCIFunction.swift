@@ -165,6 +165,18 @@ public struct ConfigSpaceAccess: Codable, Sendable, Hashable {
     /// Whether capabilities (at 0x40 and beyond) could be read at all. Encoded in the JSON so
     /// that readers can tell "capabilities not readable, run as root" from "no FLR".
     public var capabilitiesReadable: Bool { readableBytes >= 256 }
+
+    /// Why capabilities are unknown, in an operator's words; nil when they were read.
+    /// "Run as root" only where running as root would help.
+    public var whyCapabilitiesUnknown: String? {
+        guard !capabilitiesReadable else { return nil }
+        switch (source, readableBytes) {
+        case (.none, _): return "no config space in this source"
+        case (_, 0): return "config space reads as all-FF (function powered off or gone)"
+        case (.dump, let n): return "the dump holds only \(n) bytes of config space"
+        case (.sysfs, let n): return "capabilities not readable, run as root (only \(n) bytes of config space could be read)"
+        }
+    }
     public init(readableBytes: Int, source: Source) {
         self.readableBytes = readableBytes
         self.source = source
