@@ -158,7 +158,14 @@ public struct Probe: Sendable {
         functions.reserveCapacity(addresses.count)
         for a in addresses {
             var f: PCIFunction
-            switch reader.identity(a) {
+            let dir: SysfsFunctionReader.DeviceDirectory
+            switch reader.open(a) {
+            case .failure(let w):
+                warnings.append(w)
+                continue
+            case .success(let d): dir = d
+            }
+            switch reader.identity(a, in: dir) {
             case .failure(let w):
                 warnings.append(w)
                 logger.debug("skipped function", metadata: ["pci.address": "\(a)", "reason": "\(w.message)"])
@@ -166,7 +173,7 @@ public struct Probe: Sendable {
             case .success(let base): f = base
             }
             let configPath = reader.directory(a) + "/config"
-            let configSize = SysfsRoot.size(configPath)
+            let configSize = dir.size("config")
             if configSize == nil {
                 warnings.append(ProbeWarning(address: a.description, path: configPath,
                                              message: "no config file: subsystem IDs from sysfs only, capabilities unknown"))
@@ -179,7 +186,7 @@ public struct Probe: Sendable {
                                              message: "\(configPath) is \(size) bytes, not a config space image (64, 128, …, 4096): config-space facts unknown"))
             } else {
                 var flags = HWL_PCI_FILL_SYSFS
-                if !SysfsRoot.exists(reader.directory(a) + "/resource") {
+                if !dir.entries.contains("resource") {
                     flags &= ~Int32(PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_IO_FLAGS)
                     warnings.append(ProbeWarning(address: a.description, path: reader.directory(a) + "/resource",
                                                  message: "no resource file: BARs unknown"))
@@ -202,7 +209,7 @@ public struct Probe: Sendable {
                                                  message: "\(configPath) reads all-FF (function powered off or gone): config-space facts unknown"))
                 }
             }
-            reader.fill(&f, warnings: &warnings)
+            reader.fill(&f, in: dir, warnings: &warnings)
             ConfigReader.name(&f, pci)
             functions.append(f)
         }

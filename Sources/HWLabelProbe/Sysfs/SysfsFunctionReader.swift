@@ -1,3 +1,5 @@
+import Glibc
+
 /// Reads the per-function facts that only sysfs has, from `<root>/bus/pci/devices/<BDF>/`.
 ///
 /// One directory listing per function decides which optional files to open, so a host with
@@ -7,14 +9,50 @@ struct SysfsFunctionReader {
 
     func directory(_ a: PCIAddress) -> String { root.path + "/bus/pci/devices/" + a.description }
 
+    /// One function's directory, opened once: its files are read with `openat`/`readlinkat`,
+    /// so the kernel resolves the `devices/<BDF>` link and the path above it once per function
+    /// instead of once per file.
+    final class DeviceDirectory {
+        let path: String
+        let fd: Int32
+        init?(path: String) {
+            fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            self.path = path
+        }
+        deinit { close(fd) }
+        func readText(_ name: String) -> Result<String, SysfsRoot.ReadError> {
+            SysfsRoot.readText(at: fd, name, path: path + "/" + name)
+        }
+        func linkName(_ name: String) -> String? {
+            SysfsRoot.linkTarget(at: fd, name).flatMap { $0.split(separator: "/").last.map(String.init) }
+        }
+        /// Size of a file in the directory (`fstatat`), nil when it does not exist.
+        func size(_ name: String) -> Int? {
+            var st = stat()
+            return fstatat(fd, name, &st, 0) == 0 ? Int(st.st_size) : nil
+        }
+        lazy var entries: Set<String> = Set(SysfsRoot.list(directory: fd) ?? [])
+    }
+
+    /// Opens the function's directory; a function that vanished since enumeration is named.
+    func open(_ a: PCIAddress) -> Result<DeviceDirectory, ProbeWarning> {
+        let path = directory(a)
+        guard let d = DeviceDirectory(path: path) else {
+            let e = SysfsRoot.ReadError(path: path, errno: errno)
+            return .failure(ProbeWarning(address: a.description, path: path, message: "skipped: \(e)"))
+        }
+        return .success(d)
+    }
+
     /// Reads the mandatory identity (`vendor`, `device`, `class`). A function without it is
     /// skipped, and the warning names the file.
-    func identity(_ a: PCIAddress) -> Result<PCIFunction, ProbeWarning> {
-        let dir = directory(a)
+    func identity(_ a: PCIAddress, in d: DeviceDirectory) -> Result<PCIFunction, ProbeWarning> {
+        let dir = d.path
         var values: [String] = []
         for name in ["vendor", "device", "class"] {
             let path = dir + "/" + name
-            switch SysfsRoot.readText(path) {
+            switch d.readText(name) {
             case .failure(let e):
                 return .failure(ProbeWarning(address: a.description, path: path,
                                              message: "skipped: \(e)"))
@@ -35,14 +73,14 @@ struct SysfsFunctionReader {
     }
 
     /// Fills the optional sysfs facts. Unreadable or malformed values become null plus a warning.
-    func fill(_ f: inout PCIFunction, warnings: inout [ProbeWarning]) {
-        let dir = directory(f.address)
-        let entries = Set(SysfsRoot.list(dir) ?? [])
+    func fill(_ f: inout PCIFunction, in d: DeviceDirectory, warnings: inout [ProbeWarning]) {
+        let dir = d.path
+        let entries = d.entries
         let addr = f.address.description
 
         func text(_ name: String) -> String? {
             guard entries.contains(name) else { return nil }
-            switch SysfsRoot.readText(dir + "/" + name) {
+            switch d.readText(name) {
             case .success(let s): return s
             case .failure(let e):
                 warnings.append(ProbeWarning(address: addr, path: e.path, message: e.description))
@@ -71,12 +109,12 @@ struct SysfsFunctionReader {
         f.subsystemVendor = hexID("subsystem_vendor") ?? f.subsystemVendor
         f.subsystemDevice = hexID("subsystem_device") ?? f.subsystemDevice
         f.revision = hexID("revision", max: 0xff, width: 2) ?? f.revision
-        if entries.contains("driver") { f.driver = SysfsRoot.linkName(dir + "/driver") }
+        if entries.contains("driver") { f.driver = d.linkName("driver") }
         if let o = text("driver_override"), o != "(null)", !o.isEmpty { f.driverOverride = o }
         if entries.contains("iommu_group") {
             // A link in live sysfs; some captures flattened it into a directory (NFD testdata),
             // which names no group.
-            if let name = SysfsRoot.linkName(dir + "/iommu_group") {
+            if let name = d.linkName("iommu_group") {
                 if let n = Int(name) { f.iommuGroup = n } else {
                     warnings.append(ProbeWarning(address: addr, path: dir + "/iommu_group",
                                                  message: "iommu_group link points to \"\(name)\", not a group number"))
@@ -107,14 +145,14 @@ struct SysfsFunctionReader {
         // SR-IOV: PF side (counts, virtfnN links) and VF side (physfn link).
         let virtfns = entries.compactMap { name -> (Int, PCIAddress)? in
             guard name.hasPrefix("virtfn"), let i = Int(name.dropFirst(6)),
-                  let t = SysfsRoot.linkName(dir + "/" + name), let a = PCIAddress(t) else { return nil }
+                  let t = d.linkName(name), let a = PCIAddress(t) else { return nil }
             return (i, a)
         }.sorted { $0.0 < $1.0 }.map(\.1)
         if entries.contains("sriov_totalvfs") || !virtfns.isEmpty {
             f.sriov = SRIOVState(totalVFs: int("sriov_totalvfs"), numVFs: int("sriov_numvfs"),
                                  vfDevice: hexID("sriov_vf_device"), virtualFunctions: virtfns)
         }
-        if entries.contains("physfn") { f.physicalFunction = SysfsRoot.linkName(dir + "/physfn").flatMap { PCIAddress($0) } }
+        if entries.contains("physfn") { f.physicalFunction = d.linkName("physfn").flatMap { PCIAddress($0) } }
 
         if entries.contains("mdev_supported_types") { f.mdevTypes = mdevTypes(dir + "/mdev_supported_types", addr, &warnings) }
 

@@ -33,6 +33,19 @@ public struct SysfsRoot: Sendable, Hashable {
     public static func readText(_ path: String, limit: Int = 65536) -> Result<String, ReadError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
+        return readAll(fd, path: path, limit: limit)
+    }
+
+    /// `readText` for a name inside an open directory (`openat`): one path component for the
+    /// kernel to walk instead of the whole `…/bus/pci/devices/<BDF>` link chain each time.
+    public static func readText(at directory: Int32, _ name: String, path: String, limit: Int = 65536) -> Result<String, ReadError> {
+        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
+        return readAll(fd, path: path, limit: limit)
+    }
+
+    /// Reads `fd` to the end (at most `limit` bytes) and closes it.
+    private static func readAll(_ fd: Int32, path: String, limit: Int) -> Result<String, ReadError> {
         defer { close(fd) }
         // Attributes are small: one read into a stack buffer. A read that returns less than it
         // was asked for is at end of file (sysfs `show()` returns the whole value at once;
@@ -76,6 +89,15 @@ public struct SysfsRoot: Sendable, Hashable {
         return String(cString: buf)
     }
 
+    /// `linkTarget` for a name inside an open directory (`readlinkat`).
+    public static func linkTarget(at directory: Int32, _ name: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlinkat(directory, name, &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        buf[n] = 0
+        return String(cString: buf)
+    }
+
     /// Last path component of a link target: `../../bus/pci/drivers/vfio-pci` → `vfio-pci`.
     public static func linkName(_ path: String) -> String? {
         guard let t = linkTarget(path) else { return nil }
@@ -86,6 +108,22 @@ public struct SysfsRoot: Sendable, Hashable {
     /// none, and recorded trees carry `.gitkeep` placeholders.
     public static func list(_ path: String) -> [String]? {
         guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name.hasPrefix(".") { continue }
+            names.append(name)
+        }
+        return names
+    }
+
+    /// Names in an open directory (the descriptor stays open), dot-files skipped.
+    public static func list(directory: Int32) -> [String]? {
+        let copy = dup(directory)
+        guard copy >= 0, let dir = fdopendir(copy) else { return nil }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
