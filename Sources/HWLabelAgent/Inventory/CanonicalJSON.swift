@@ -222,7 +222,9 @@ struct SingleNodeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { set(Array(String(value).utf8)) }
     mutating func encode(_ value: UInt32) throws { set(Array(String(value).utf8)) }
     mutating func encode(_ value: UInt64) throws { set(Array(String(value).utf8)) }
+    /// A value in a single-value container is this encoder's value: encode it in place (no
+    /// child encoder; `Nullable` and other wrappers pass straight through).
     mutating func encode<T: Encodable>(_ value: T) throws {
-        encoder.node = try NodeEncoder.node(for: value, path: codingPath)
+        try value.encode(to: encoder)
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 
 /// Reads host-level facts from injected roots. A root that is not given leaves its facts null.
@@ -151,11 +152,22 @@ struct IOMMUReader {
         let groupsDir = root.path + "/kernel/iommu_groups"
         var groups: [IOMMUGroup] = []
         if let names = SysfsRoot.list(groupsDir) {
-            for n in names {
-                guard let number = Int(n) else { continue }
-                let devices = (SysfsRoot.list(groupsDir + "/\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
-                groups.append(IOMMUGroup(number: number, type: SysfsRoot.text(groupsDir + "/\(n)/type"), devices: devices))
+            // One group per device is common (SR-IOV VFs): thousands of small directories, read
+            // on every core like the functions themselves.
+            let numbers = names.compactMap { Int($0) }
+            let workers = numbers.count < 256 ? 1 : max(1, min(ProcessInfoLite.cores, 8))
+            let size = (numbers.count + workers - 1) / workers
+            let slots = UnsafeMutableBufferPointer<[IOMMUGroup]>.allocate(capacity: workers)
+            slots.initialize(repeating: [])
+            defer { slots.deallocate() }
+            nonisolated(unsafe) let out = slots
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                out[w] = numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n in
+                    let devices = (SysfsRoot.list(groupsDir + "/\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
+                    return IOMMUGroup(number: n, type: SysfsRoot.text(groupsDir + "/\(n)/type"), devices: devices)
+                }
             }
+            groups = slots.flatMap { $0 }
         } else {
             // Captures often keep the functions' iommu_group links but not the groups directory.
             var byGroup: [Int: [PCIAddress]] = [:]
