@@ -116,6 +116,27 @@ struct ProbeDumpFixtureTests {
         #expect(gpu.capabilities?.flr == false)
         #expect(gpu.gpu?.architecture?.value == "Pascal")
     }
+
+    /// A dump has no sysfs paths: the upstream bridge comes from the bridges' secondary bus
+    /// numbers, which is how `lspci -t` draws the same tree.
+    @Test("dump: upstream bridges from bus ranges match lspci -t", .tags(.probeFixtures))
+    func dumpUpstreamBridges() throws {
+        let file = ProbeTestSupport.fixtures + "/lspci/asus-alderlake-laptop-rtx3070ti-irisxe-sriov-gl9755.lspci-vvxxxx"
+        let s = try Probe().snapshot(.dump(file: file))
+        let expected = ["0000:01:00.0": "0000:00:01.0", "0000:01:00.1": "0000:00:01.0", "0000:02:00.0": "0000:00:06.0",
+                        "0000:03:00.0": "0000:00:06.2", "0000:2e:00.0": "0000:00:1c.0"]
+        for (child, parent) in expected {
+            #expect(s.function(at: PCIAddress(child)!)?.upstreamBridge?.description == parent, "\(child)")
+        }
+        // Functions on the root bus have no upstream bridge.
+        #expect(s.functions.filter { $0.address.bus == 0 }.allSatisfy { $0.upstreamBridge == nil })
+        // lspci -t draws each of those children under its bridge ("-01.0-[01]--+-00.0").
+        let lspci = try #require(ProbeTestSupport.which("lspci"))
+        let tree = try ProbeTestSupport.run(lspci, ["-F", file, "-t"]).stdout
+        #expect(tree.contains("-01.0-[01]--+-00.0"))
+        #expect(tree.contains("-06.0-[02]----00.0"))
+        #expect(tree.contains("-06.2-[03]----00.0"))
+    }
 }
 
 extension Tag {

@@ -95,6 +95,13 @@ final class LibPCI {
         return UnsafeBufferPointer(start: configBuffer, count: 0)
     }
 
+    /// `count` config-space bytes at `offset`, or nil when the source does not hold them.
+    func readBytes(_ d: UnsafeMutablePointer<pci_dev>, at offset: Int, count: Int) -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: count)
+        var err = [CChar](repeating: 0, count: 256)
+        return hwl_pci_read_block(d, Int32(offset), &buf, Int32(count), &err, err.count) == 1 ? buf : nil
+    }
+
     /// Capabilities libpci found (after a fill with PCI_FILL_CAPS | PCI_FILL_EXT_CAPS).
     func capabilities(_ d: UnsafeMutablePointer<pci_dev>) -> [(id: UInt16, extended: Bool, offset: Int)] {
         var out: [(UInt16, Bool, Int)] = []

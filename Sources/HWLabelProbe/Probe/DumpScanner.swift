@@ -37,6 +37,7 @@ struct DumpScanner {
             throw .dumpUnreadable(file, error.message)
         }
         var functions: [PCIFunction] = []
+        var bridgeBySecondaryBus: [String: PCIAddress] = [:]
         for d in devs {
             let a = PCIAddress(domain: UInt32(bitPattern: d.pointee.domain), bus: d.pointee.bus,
                                device: d.pointee.dev, function: d.pointee.func)
@@ -62,6 +63,10 @@ struct DumpScanner {
                                              message: "libpci: \(error.message); config-space facts unknown"))
             }
             ConfigReader.name(&f, pci)
+            // A PCI-to-PCI bridge's secondary bus number (config 0x19) links its children to it.
+            if f.headerType == 1, let b = pci.readBytes(d, at: 0x19, count: 1) {
+                bridgeBySecondaryBus[hex(a.domain, 4) + ":" + hex(b[0], 2)] = a
+            }
             for w in pci.takeWarnings() {
                 warnings.append(ProbeWarning(address: a.description, path: file, message: "libpci: \(w)"))
             }
@@ -72,28 +77,14 @@ struct DumpScanner {
             functions.append(f)
         }
         functions.sort { $0.address < $1.address }
-        Self.linkBridges(&functions, configs: devs, pci: pci)
+        // Upstream bridge from bus ranges: the type-1 function whose secondary bus is this bus.
+        for i in functions.indices {
+            let key = hex(functions[i].address.domain, 4) + ":" + hex(functions[i].address.bus, 2)
+            if let up = bridgeBySecondaryBus[key], up != functions[i].address { functions[i].upstreamBridge = up }
+        }
         GPUAssembler.assemble(&functions, apertureFromBARs: false)
         return Snapshot(source: SnapshotSource(kind: "dump", path: file), host: nil,
                         iommu: IOMMUFacts(enabled: nil), functions: functions, warnings: warnings)
-    }
-
-    /// Upstream bridge from bus ranges: the type-1 function whose secondary bus is this bus.
-    static func linkBridges(_ functions: inout [PCIFunction], configs: [UnsafeMutablePointer<pci_dev>], pci: LibPCI) {
-        var secondary: [String: PCIAddress] = [:]
-        for d in configs {
-            let a = PCIAddress(domain: UInt32(bitPattern: d.pointee.domain), bus: d.pointee.bus,
-                               device: d.pointee.dev, function: d.pointee.func)
-            var buf = [UInt8](repeating: 0, count: 4)
-            var err = [CChar](repeating: 0, count: 64)
-            guard hwl_pci_read_block(d, 0x18, &buf, 4, &err, err.count) == 1 else { continue }
-            guard let f = functions.first(where: { $0.address == a }), f.headerType == 1 else { continue }
-            secondary[hex(a.domain, 4) + ":" + hex(buf[1], 2)] = a
-        }
-        for i in functions.indices {
-            let key = hex(functions[i].address.domain, 4) + ":" + hex(functions[i].address.bus, 2)
-            if let up = secondary[key], up != functions[i].address { functions[i].upstreamBridge = up }
-        }
     }
 }
 
