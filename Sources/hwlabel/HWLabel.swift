@@ -9,7 +9,8 @@ struct HWLabel: AsyncParsableCommand {
             Exit codes (every subcommand): 0 success; 1 the answer is "no" (check: the request does not \
             fit; show: no such function); 2 usage or input error (bad arguments, corrupt label file, \
             bad request); 3 the hardware source could not be read at all (no sysfs root, unreadable \
-            dump); 4 an output file could not be written.
+            dump); 4 an output file could not be written; 5 (placement sync) Placement unreachable. \
+            Each subcommand's --help lists its own.
             """,
         version: "0.1.0",
         subcommands: [InventoryCommand.self, ListCommand.self, ShowCommand.self, LabelCommand.self,
