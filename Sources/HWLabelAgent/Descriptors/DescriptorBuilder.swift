@@ -1,3 +1,5 @@
+import Dispatch
+import Glibc
 import HWLabelProbe
 
 /// Builds assignable-device descriptors from a snapshot, the label set and the policy. Pure.
@@ -34,35 +36,53 @@ public struct DescriptorBuilder: Sendable {
 
         let ids = InstanceIdentifier(snapshot: snapshot).identities(for: chosen)
         let evaluator = ReadinessEvaluator(snapshot: snapshot)
+        // Each descriptor depends only on the snapshot: build them on every core in contiguous
+        // chunks (an SR-IOV host has thousands), then merge in order.
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let workers = chosen.count < 512 ? 1 : min(cores, 8)
+        let size = (chosen.count + workers - 1) / max(workers, 1)
+        let slots = UnsafeMutableBufferPointer<[(AssignableDevice, [Diagnostic])]>.allocate(capacity: workers)
+        slots.initialize(repeating: [])
+        defer { slots.deallocate() }
+        nonisolated(unsafe) let results = slots
+        let picked = chosen
+        let build: @Sendable (Int) -> Void = { [self] w in
+            results[w] = picked[min(w * size, picked.count)..<min((w + 1) * size, picked.count)].map { f in
+                let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
+                let resolution = labels.resolve(f, instance: instance)
+                let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
+                let companionFunctions = companions.compactMap { snapshot.function(at: $0) }
+                let device = AssignableDevice(
+                    address: f.address,
+                    attributes: AttributeIdentity(vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
+                                                  subsystemDevice: f.subsystemDevice, classCode: f.classCode.description,
+                                                  revision: f.revision),
+                    instance: instance,
+                    kind: Self.kind(f),
+                    isVirtualFunction: f.physicalFunction != nil,
+                    physicalFunction: f.physicalFunction,
+                    names: f.names,
+                    label: resolution.assignment,
+                    readiness: evaluator.evaluate(f, companions: companionFunctions),
+                    gpu: f.gpu,
+                    companions: companions,
+                    capacity: capacity(f, snapshot: snapshot),
+                    iommuGroup: f.iommuGroup,
+                    numaNode: f.numaNode,
+                    driver: f.driver)
+                return (device, resolution.diagnostics)
+            }
+        }
+        if workers == 1 { build(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: build) }
         var errors: [Diagnostic] = []
         var warnings: [Diagnostic] = []
         var out: [AssignableDevice] = []
-        for f in chosen {
-            let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
-            let resolution = labels.resolve(f, instance: instance)
-            for d in resolution.diagnostics {
+        out.reserveCapacity(chosen.count)
+        for (device, diagnostics) in slots.joined() {
+            out.append(device)
+            for d in diagnostics {
                 if d.severity == .error { errors.append(d) } else { warnings.append(d) }
             }
-            let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
-            let companionFunctions = companions.compactMap { snapshot.function(at: $0) }
-            out.append(AssignableDevice(
-                address: f.address,
-                attributes: AttributeIdentity(vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
-                                              subsystemDevice: f.subsystemDevice, classCode: f.classCode.description,
-                                              revision: f.revision),
-                instance: instance,
-                kind: Self.kind(f),
-                isVirtualFunction: f.physicalFunction != nil,
-                physicalFunction: f.physicalFunction,
-                names: f.names,
-                label: resolution.assignment,
-                readiness: evaluator.evaluate(f, companions: companionFunctions),
-                gpu: f.gpu,
-                companions: companions,
-                capacity: capacity(f, snapshot: snapshot),
-                iommuGroup: f.iommuGroup,
-                numaNode: f.numaNode,
-                driver: f.driver))
         }
         // Instance labels that match nothing present are kept in the file (the card may come back)
         // but named, so a typo is visible.
