@@ -61,8 +61,7 @@ struct ListCommand: ParsableCommand {
         AgentCLI.printDiagnostics(set.errors + set.warnings)
         switch format {
         case .json:
-            let data = try InventoryDocument.canonicalEncoder(pretty: true).encode(snapshot.functions)
-            print(String(decoding: data, as: UTF8.self))
+            try Output.emit(PrettyJSON.format(try CanonicalJSON.encode(snapshot.functions)) + [0x0a], to: nil)
         case .table:
             print(tree ? TableFormatter.groups(snapshot) : TableFormatter.list(snapshot, descriptors: set),
                   terminator: "")
@@ -105,8 +104,7 @@ struct ShowCommand: ParsableCommand {
                 let function: PCIFunction
                 let descriptor: AssignableDevice?
             }
-            let data = try InventoryDocument.canonicalEncoder(pretty: true).encode(Shown(function: f, descriptor: descriptor))
-            print(String(decoding: data, as: UTF8.self))
+            try Output.emit(PrettyJSON.format(try CanonicalJSON.encode(Shown(function: f, descriptor: descriptor))) + [0x0a], to: nil)
         case .table:
             print(TableFormatter.show(f, snapshot: snapshot), terminator: "")
             if let d = descriptor {

@@ -121,12 +121,6 @@ public struct InventoryDocument: Codable, Sendable {
         out.append(UInt8(ascii: "}"))
         return out
     }
-
-    public static func canonicalEncoder(pretty: Bool = false) -> JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }
 }
 
 /// Indents compact JSON in one linear pass (two spaces, `"key" : value` as JSONEncoder's

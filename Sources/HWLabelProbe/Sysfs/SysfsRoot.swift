@@ -17,8 +17,6 @@ public struct SysfsRoot: Sendable, Hashable {
 
     public static let system = SysfsRoot("/sys")
 
-    public func join(_ relative: String) -> String { path + "/" + relative }
-
     /// Why a read failed, for warnings that name the file.
     public struct ReadError: Error, Sendable, CustomStringConvertible {
         public let path: String
@@ -98,11 +96,6 @@ public struct SysfsRoot: Sendable, Hashable {
         return String(cString: buf)
     }
 
-    /// Last path component of a link target: `../../bus/pci/drivers/vfio-pci` → `vfio-pci`.
-    public static func linkName(_ path: String) -> String? {
-        guard let t = linkTarget(path) else { return nil }
-        return t.split(separator: "/").last.map(String.init)
-    }
 
     /// Names in a directory, or nil when it cannot be opened. Dot-files are skipped: sysfs has
     /// none, and recorded trees carry `.gitkeep` placeholders.
@@ -138,13 +131,6 @@ public struct SysfsRoot: Sendable, Hashable {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-    /// `st_size` of a file (following links), or nil when it cannot be stat'ed. sysfs reports
-    /// a binary attribute's full size (`config`: 256 or 4096) even where reads return less.
-    public static func size(_ path: String) -> Int? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return Int(st.st_size)
-    }
 
     /// `realpath(3)`; nil when any component is missing.
     public static func resolve(_ path: String) -> String? {
