@@ -4,15 +4,16 @@
 ///
 /// Why not JSONEncoder: it checks every value against Date, Data, URL and Decimal with dynamic
 /// casts and builds a boxed tree; on a 1,000-function host that was most of `inventory`'s run
-/// time. This encoder streams into one byte buffer: scalars are written where they are met,
-/// and an object is written out in key order once its last member is known (its members'
-/// bytes are copied behind it; the buffer is scratch). It knows only what the models use:
-/// objects, arrays, strings, integers, booleans, null (and doubles, as Swift prints them).
+/// time. This encoder knows only what the models use: objects, arrays, strings, integers,
+/// booleans, null (and doubles, written as Swift prints them).
 public enum CanonicalJSON {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = StreamEncoder()
-        let range = try encoder.encodeValue(value)
-        return Array(encoder.buffer[range])
+        let encoder = NodeEncoder()
+        try value.encode(to: encoder)
+        var out: [UInt8] = []
+        out.reserveCapacity(4096)
+        (encoder.node ?? .object(ObjectNode())).write(to: &out)
+        return out
     }
 
     static func appendString(_ s: String, to out: inout [UInt8]) {
@@ -36,230 +37,194 @@ public enum CanonicalJSON {
     }
 }
 
-/// Where a member's bytes are: already written, or a container still being filled.
-enum Slot {
-    case bytes(Range<Int>)
-    case object(ObjectBuilder)
-    case array(ArrayBuilder)
-    /// A super-encoder's value (its own buffer), copied in when the parent is written.
-    case foreign(StreamEncoder)
+/// A value being built. Containers are reference types because Codable hands out a container
+/// first and fills it afterwards.
+enum Node {
+    case scalar([UInt8])
+    case object(ObjectNode)
+    case array(ArrayNode)
+    /// A super-encoder's value, read when the tree is written.
+    case deferred(NodeEncoder)
+
+    func write(to out: inout [UInt8]) {
+        switch self {
+        case .scalar(let bytes): out.append(contentsOf: bytes)
+        case .deferred(let e): (e.node ?? .object(ObjectNode())).write(to: &out)
+        case .array(let a):
+            out.append(UInt8(ascii: "["))
+            for (i, n) in a.items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                n.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            out.append(UInt8(ascii: "{"))
+            // Keys in UTF-8 byte order (Codable writes each key once).
+            let order = o.keys.indices.sorted { o.keys[$0].utf8.lexicographicallyPrecedes(o.keys[$1].utf8) }
+            for (n, i) in order.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                CanonicalJSON.appendString(o.keys[i], to: &out)
+                out.append(UInt8(ascii: ":"))
+                o.values[i].write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
 }
 
-final class ObjectBuilder {
+final class ObjectNode {
     var keys: [String] = []
-    var slots: [Slot] = []
+    var values: [Node] = []
+    func set(_ key: String, _ node: Node) {
+        keys.append(key)
+        values.append(node)
+    }
 }
 
-final class ArrayBuilder {
-    var slots: [Slot] = []
+final class ArrayNode {
+    var items: [Node] = []
 }
 
-final class StreamEncoder: Encoder {
-    var buffer: [UInt8] = []
+final class NodeEncoder: Encoder {
     var codingPath: [CodingKey] = []
     var userInfo: [CodingUserInfoKey: Any] { [:] }
-    /// What the value being encoded right now produced.
-    var current: Slot?
+    var node: Node?
 
-    init() { buffer.reserveCapacity(4096) }
-
-    /// Encodes one value (each call is one frame of a stack) and returns where its bytes are.
-    func encodeValue<T: Encodable>(_ value: T) throws -> Range<Int> {
-        let saved = current
-        current = nil
-        defer { current = saved }
-        try value.encode(to: self)
-        return write(current)
-    }
-
-    /// Writes a finished slot contiguously (containers in key or index order) and returns it.
-    func write(_ slot: Slot?) -> Range<Int> {
-        switch slot {
-        case nil:
-            let start = buffer.count
-            buffer.append(contentsOf: [UInt8(ascii: "{"), UInt8(ascii: "}")])
-            return start..<buffer.count
-        case .bytes(let r)?:
-            return r
-        case .foreign(let e)?:
-            let bytes = Array(e.buffer[e.write(e.current)])
-            let start = buffer.count
-            buffer.append(contentsOf: bytes)
-            return start..<buffer.count
-        case .object(let o)?:
-            let ranges = o.slots.map { write($0) }
-            let order = o.keys.indices.sorted { o.keys[$0].utf8.lexicographicallyPrecedes(o.keys[$1].utf8) }
-            let start = buffer.count
-            buffer.append(UInt8(ascii: "{"))
-            for (n, i) in order.enumerated() {
-                if n > 0 { buffer.append(UInt8(ascii: ",")) }
-                CanonicalJSON.appendString(o.keys[i], to: &buffer)
-                buffer.append(UInt8(ascii: ":"))
-                copyWithin(ranges[i])
-            }
-            buffer.append(UInt8(ascii: "}"))
-            return start..<buffer.count
-        case .array(let a)?:
-            let ranges = a.slots.map { write($0) }
-            let start = buffer.count
-            buffer.append(UInt8(ascii: "["))
-            for (n, r) in ranges.enumerated() {
-                if n > 0 { buffer.append(UInt8(ascii: ",")) }
-                copyWithin(r)
-            }
-            buffer.append(UInt8(ascii: "]"))
-            return start..<buffer.count
-        }
-    }
-
-    /// Appends `buffer[r]` to the buffer. (Appending a slice of the array to itself would keep
-    /// the old storage alive and copy the whole buffer on every call.)
-    private func copyWithin(_ r: Range<Int>) {
-        let dst = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: r.count))
-        buffer.withUnsafeMutableBufferPointer { p in
-            guard let base = p.baseAddress, !r.isEmpty else { return }
-            (base + dst).update(from: base + r.lowerBound, count: r.count)
-        }
-    }
-
-    func scalar(_ text: String) -> Slot {
-        let start = buffer.count
-        buffer.append(contentsOf: text.utf8)
-        return .bytes(start..<buffer.count)
-    }
-
-    func string(_ s: String) -> Slot {
-        let start = buffer.count
-        CanonicalJSON.appendString(s, to: &buffer)
-        return .bytes(start..<buffer.count)
-    }
+    init(codingPath: [CodingKey] = []) { self.codingPath = codingPath }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        let object: ObjectBuilder
-        if case .object(let o)? = current { object = o } else {
-            object = ObjectBuilder()
-            current = .object(object)
+        let object: ObjectNode
+        if case .object(let o)? = node { object = o } else {
+            object = ObjectNode()
+            node = .object(object)
         }
-        return KeyedEncodingContainer(KeyedStreamContainer<Key>(encoder: self, object: object, codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedNodeContainer<Key>(object: object, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        let array: ArrayBuilder
-        if case .array(let a)? = current { array = a } else {
-            array = ArrayBuilder()
-            current = .array(array)
+        let array: ArrayNode
+        if case .array(let a)? = node { array = a } else {
+            array = ArrayNode()
+            node = .array(array)
         }
-        return UnkeyedStreamContainer(encoder: self, array: array, codingPath: codingPath)
+        return UnkeyedNodeContainer(array: array, codingPath: codingPath)
     }
 
-    func singleValueContainer() -> SingleValueEncodingContainer { SingleStreamContainer(encoder: self) }
+    func singleValueContainer() -> SingleValueEncodingContainer { SingleNodeContainer(encoder: self) }
+
+    /// Encodes a nested value with a child encoder (no dynamic casts: String, Int and Bool
+    /// come back through the single-value container's concrete overloads).
+    static func node<T: Encodable>(for value: T, path: [CodingKey]) throws -> Node {
+        let child = NodeEncoder(codingPath: path)
+        try value.encode(to: child)
+        return child.node ?? .object(ObjectNode())
+    }
+
+    static func scalar(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        CanonicalJSON.appendString(s, to: &out)
+        return out
+    }
+    static let null = Array("null".utf8)
 }
 
-struct KeyedStreamContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let encoder: StreamEncoder
-    let object: ObjectBuilder
+struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let object: ObjectNode
     var codingPath: [CodingKey]
 
-    private func set(_ key: Key, _ slot: Slot) {
-        object.keys.append(key.stringValue)
-        object.slots.append(slot)
-    }
-    mutating func encodeNil(forKey key: Key) throws { set(key, encoder.scalar("null")) }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { set(key, encoder.scalar(value ? "true" : "false")) }
-    mutating func encode(_ value: String, forKey key: Key) throws { set(key, encoder.string(value)) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { set(key, encoder.scalar("\(value)")) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { set(key, encoder.scalar("\(value)")) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, encoder.scalar(String(value))) }
+    mutating func encodeNil(forKey key: Key) throws { object.set(key.stringValue, .scalar(NodeEncoder.null)) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array((value ? "true" : "false").utf8))) }
+    mutating func encode(_ value: String, forKey key: Key) throws { object.set(key.stringValue, .scalar(NodeEncoder.scalar(value))) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array("\(value)".utf8))) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array("\(value)".utf8))) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        let path = encoder.codingPath
-        encoder.codingPath = codingPath + [key]
-        defer { encoder.codingPath = path }
-        set(key, .bytes(try encoder.encodeValue(value)))
+        object.set(key.stringValue, try NodeEncoder.node(for: value, path: codingPath + [key]))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        let child = ObjectBuilder()
-        set(key, .object(child))
-        return KeyedEncodingContainer(KeyedStreamContainer<NestedKey>(encoder: encoder, object: child, codingPath: codingPath + [key]))
+        let child = ObjectNode()
+        object.set(key.stringValue, .object(child))
+        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(object: child, codingPath: codingPath + [key]))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
-        let child = ArrayBuilder()
-        set(key, .array(child))
-        return UnkeyedStreamContainer(encoder: encoder, array: child, codingPath: codingPath + [key])
+        let child = ArrayNode()
+        object.set(key.stringValue, .array(child))
+        return UnkeyedNodeContainer(array: child, codingPath: codingPath + [key])
     }
 
     mutating func superEncoder() -> Encoder { superEncoder(forKey: Key(stringValue: "super")!) }
     mutating func superEncoder(forKey key: Key) -> Encoder {
-        let child = StreamEncoder()
-        child.codingPath = codingPath + [key]
-        set(key, .foreign(child))
+        let child = NodeEncoder(codingPath: codingPath + [key])
+        object.set(key.stringValue, .deferred(child))
         return child
     }
 }
 
-struct UnkeyedStreamContainer: UnkeyedEncodingContainer {
-    let encoder: StreamEncoder
-    let array: ArrayBuilder
+struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
+    let array: ArrayNode
     var codingPath: [CodingKey]
-    var count: Int { array.slots.count }
+    var count: Int { array.items.count }
 
-    mutating func encodeNil() throws { array.slots.append(encoder.scalar("null")) }
-    mutating func encode(_ value: Bool) throws { array.slots.append(encoder.scalar(value ? "true" : "false")) }
-    mutating func encode(_ value: String) throws { array.slots.append(encoder.string(value)) }
-    mutating func encode(_ value: Int) throws { array.slots.append(encoder.scalar(String(value))) }
-    mutating func encode(_ value: Double) throws { array.slots.append(encoder.scalar("\(value)")) }
+    mutating func encodeNil() throws { array.items.append(.scalar(NodeEncoder.null)) }
+    mutating func encode(_ value: Bool) throws { array.items.append(.scalar(Array((value ? "true" : "false").utf8))) }
+    mutating func encode(_ value: String) throws { array.items.append(.scalar(NodeEncoder.scalar(value))) }
+    mutating func encode(_ value: Int) throws { array.items.append(.scalar(Array(String(value).utf8))) }
+    mutating func encode(_ value: Double) throws { array.items.append(.scalar(Array("\(value)".utf8))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        array.slots.append(.bytes(try encoder.encodeValue(value)))
+        array.items.append(try NodeEncoder.node(for: value, path: codingPath))
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let child = ObjectBuilder()
-        array.slots.append(.object(child))
-        return KeyedEncodingContainer(KeyedStreamContainer<NestedKey>(encoder: encoder, object: child, codingPath: codingPath))
+        let child = ObjectNode()
+        array.items.append(.object(child))
+        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(object: child, codingPath: codingPath))
     }
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
-        let child = ArrayBuilder()
-        array.slots.append(.array(child))
-        return UnkeyedStreamContainer(encoder: encoder, array: child, codingPath: codingPath)
+        let child = ArrayNode()
+        array.items.append(.array(child))
+        return UnkeyedNodeContainer(array: child, codingPath: codingPath)
     }
     mutating func superEncoder() -> Encoder {
-        let child = StreamEncoder()
-        child.codingPath = codingPath
-        array.slots.append(.foreign(child))
+        let child = NodeEncoder(codingPath: codingPath)
+        array.items.append(.deferred(child))
         return child
     }
 }
 
-struct SingleStreamContainer: SingleValueEncodingContainer {
-    let encoder: StreamEncoder
+struct SingleNodeContainer: SingleValueEncodingContainer {
+    let encoder: NodeEncoder
     var codingPath: [CodingKey] { encoder.codingPath }
 
-    mutating func encodeNil() throws { encoder.current = encoder.scalar("null") }
-    mutating func encode(_ value: Bool) throws { encoder.current = encoder.scalar(value ? "true" : "false") }
-    mutating func encode(_ value: String) throws { encoder.current = encoder.string(value) }
-    mutating func encode(_ value: Double) throws { encoder.current = encoder.scalar("\(value)") }
-    mutating func encode(_ value: Float) throws { encoder.current = encoder.scalar("\(value)") }
-    mutating func encode(_ value: Int) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: Int8) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: Int16) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: Int32) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: Int64) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: UInt) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: UInt8) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: UInt16) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: UInt32) throws { encoder.current = encoder.scalar(String(value)) }
-    mutating func encode(_ value: UInt64) throws { encoder.current = encoder.scalar(String(value)) }
-    /// A value in a single-value container is this frame's value: encoded in place, so wrappers
-    /// such as `Nullable` pass straight through.
-    mutating func encode<T: Encodable>(_ value: T) throws { try value.encode(to: encoder) }
+    private func set(_ bytes: [UInt8]) { encoder.node = .scalar(bytes) }
+    mutating func encodeNil() throws { set(NodeEncoder.null) }
+    mutating func encode(_ value: Bool) throws { set(Array((value ? "true" : "false").utf8)) }
+    mutating func encode(_ value: String) throws { set(NodeEncoder.scalar(value)) }
+    mutating func encode(_ value: Double) throws { set(Array("\(value)".utf8)) }
+    mutating func encode(_ value: Float) throws { set(Array("\(value)".utf8)) }
+    mutating func encode(_ value: Int) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: Int8) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: Int16) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: Int32) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: Int64) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: UInt) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: UInt8) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: UInt16) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: UInt32) throws { set(Array(String(value).utf8)) }
+    mutating func encode(_ value: UInt64) throws { set(Array(String(value).utf8)) }
+    /// A value in a single-value container is this encoder's value: encode it in place (no
+    /// child encoder; `Nullable` and other wrappers pass straight through).
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        try value.encode(to: encoder)
+    }
 }
