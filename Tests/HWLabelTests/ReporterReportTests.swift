@@ -67,6 +67,16 @@ struct ReporterReportTests {
         #expect(text.contains(#""bootId":"b00710d0"#))
     }
 
+    /// An unknown boot id is written as an explicit `null` (the schema requires the key) and
+    /// reads back as nil.
+    @Test func unknownBootIdIsNullNotOmitted() throws {
+        var r = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan([]), now: t0)
+        r.bootId = nil
+        let text = String(decoding: try r.canonicalJSON(), as: UTF8.self)
+        #expect(text.contains(#""bootId":null"#))
+        #expect(try JSONDecoder().decode(Report.self, from: Data(text.utf8)).bootId == nil)
+    }
+
     @Test func readerAcceptsOneDotNButNotTwo() {
         #expect(Report.accepts("1.0") && Report.accepts("1.7"))
         #expect(!Report.accepts("2.0") && !Report.accepts("1") && !Report.accepts("1.x"))

@@ -100,17 +100,10 @@ public struct SysfsRoot: Sendable, Hashable {
     /// Names in a directory, or nil when it cannot be opened. Dot-files are skipped: sysfs has
     /// none, and recorded trees carry `.gitkeep` placeholders.
     public static func list(_ path: String) -> [String]? {
-        guard let dir = opendir(path) else { return nil }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name.hasPrefix(".") { continue }
-            names.append(name)
-        }
-        return names
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return list(directory: fd)
     }
 
     /// Names in an open directory (the descriptor stays open), dot-files skipped.

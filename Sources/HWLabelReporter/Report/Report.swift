@@ -12,8 +12,8 @@ public struct Report: Codable, Sendable, Hashable {
     /// `major.minor`.
     public var schemaVersion: String
     public var host: HostIdentity
-    /// `/proc/sys/kernel/random/boot_id`; null when unknown.
-    public var bootId: String?
+    /// `/proc/sys/kernel/random/boot_id`; null when unknown (written as `null`, not omitted).
+    @Nullable public var bootId: String?
     /// Random UUID created once per state directory (`<state-dir>/identity.json`). A new epoch
     /// tells the controller that generations restarted at 1.
     public var agentEpoch: String
@@ -43,22 +43,8 @@ public struct Report: Codable, Sendable, Hashable {
         self.digest = digest
     }
 
-    // Explicit coding so that a null bootId is written as `null`, not omitted.
     enum CodingKeys: String, CodingKey {
         case schemaVersion, host, bootId, agentEpoch, generation, generatedAt, descriptors, tombstones, digest
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(schemaVersion, forKey: .schemaVersion)
-        try c.encode(host, forKey: .host)
-        try c.encode(bootId, forKey: .bootId)
-        try c.encode(agentEpoch, forKey: .agentEpoch)
-        try c.encode(generation, forKey: .generation)
-        try c.encode(generatedAt, forKey: .generatedAt)
-        try c.encode(descriptors, forKey: .descriptors)
-        try c.encode(tombstones, forKey: .tombstones)
-        try c.encode(digest, forKey: .digest)
     }
 
     public init(from decoder: Decoder) throws {
@@ -69,7 +55,7 @@ public struct Report: Codable, Sendable, Hashable {
                 debugDescription: "unsupported report schema \(schemaVersion); this reader accepts 1.0…\(Report.currentSchemaVersion)")
         }
         host = try c.decode(HostIdentity.self, forKey: .host)
-        bootId = try c.decodeIfPresent(String.self, forKey: .bootId)
+        _bootId = try c.decode(Nullable<String>.self, forKey: .bootId)
         agentEpoch = try c.decode(String.self, forKey: .agentEpoch)
         generation = try c.decode(UInt64.self, forKey: .generation)
         generatedAt = try c.decode(String.self, forKey: .generatedAt)
