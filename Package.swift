@@ -58,7 +58,13 @@ let package = Package(
             dependencies: [
                 "HWLabelReporter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // Release: linked by lld with packed relative relocations (DT_RELR), still
+            // position-independent, so startup does not apply 2.8 MB of .rela.dyn. Built with
+            // `--static-swift-stdlib` (scripts/build-release.sh) the runtime and Foundation are
+            // linked in too; BENCHMARKS.md has what each saves.
+            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                                          .when(platforms: [.linux], configuration: .release))]
         ),
         .testTarget(
             name: "HWLabelTests",

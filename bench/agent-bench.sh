@@ -16,7 +16,7 @@ if [ -z "$BIN" ]; then
         [ -x "$b" ] && { BIN=$b; break; }
     done
 fi
-[ -n "$BIN" ] || { echo "agent-bench: no hwlabel binary; swift build -c release" >&2; exit 1; }
+[ -n "$BIN" ] || { echo "agent-bench: no hwlabel binary; swift build -c release --static-swift-stdlib" >&2; exit 1; }
 "$BIN" agent --help >/dev/null 2>&1 || { echo "agent-bench: $BIN has no 'agent' subcommand" >&2; exit 1; }
 
 base=${TMPDIR_BENCH:-/dev/shm}/hwlabel-agent-bench.$$

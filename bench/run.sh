@@ -74,7 +74,7 @@ echo "lspci:     $(lspci --version)"
 if [ $have_hwlabel -eq 1 ]; then
     echo "hwlabel:   $HWLABEL ($("$HWLABEL" --version 2>/dev/null || echo 'no --version'))"
 else
-    echo "hwlabel:   $HWLABEL not found: build it first (swift build -c release) or set HWLABEL=...;"
+    echo "hwlabel:   $HWLABEL not found: build it first (swift build -c release --static-swift-stdlib) or set HWLABEL=...;"
     echo "           timing lspci only"
 fi
 echo "trees in:  $BENCH_TMP (unless bench-out/tree-N exists); best of $RUNS runs"

@@ -11,7 +11,7 @@ UNITDIR=${UNITDIR:-/etc/systemd/system}
 UDEVDIR=${UDEVDIR:-/etc/udev/rules.d}
 CONFDIR=${CONFDIR:-/etc/hwlabel}
 
-[ -x "$BINARY" ] || { echo "install: $BINARY not found; run: swift build -c release" >&2; exit 1; }
+[ -x "$BINARY" ] || { echo "install: $BINARY not found; run: swift build -c release --static-swift-stdlib" >&2; exit 1; }
 
 install -d "$DESTDIR$PREFIX/bin" "$DESTDIR$UNITDIR" "$DESTDIR$UDEVDIR" "$DESTDIR$CONFDIR" \
     "$DESTDIR$PREFIX/share/doc/hwlabel" "$DESTDIR$PREFIX/share/hwlabel"
