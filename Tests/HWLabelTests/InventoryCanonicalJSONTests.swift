@@ -58,6 +58,26 @@ struct InventoryCanonicalJSONTests {
         #expect(back.text == v.text && back.map == v.map && back.big == v.big)
     }
 
+    @Test("sliced, parallel encoding gives the one-pass bytes: compact, pretty and digest", arguments: sources)
+    func slicedEqualsWhole(source: String) throws {
+        let src: ProbeSource = source == "live" ? .live()
+            : source.hasPrefix("lspci/") ? .dump(file: ProbeTestSupport.fixtures + "/" + source)
+            : .sysfs(root: ProbeTestSupport.fixtures + "/" + source + "/sys")
+        let (s, set) = try Self.snapshot(src)
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        var whole = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
+        let compact = try whole.encodeJSON(pretty: false, splitAt: Int.max)
+        // Split however small: up to 16 slices, empty ones included when there are few elements.
+        var sliced = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
+        let pretty = try sliced.encodeJSON(pretty: true, splitAt: 1)
+        #expect(sliced.digest == whole.digest)
+        #expect(pretty == PrettyJSON.format(compact))
+        var slicedCompact = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
+        #expect(try slicedCompact.encodeJSON(pretty: false, splitAt: 1) == compact)
+        #expect(try JSONSerialization.jsonObject(with: Data(pretty)) as? NSDictionary
+                == JSONSerialization.jsonObject(with: Data(compact)) as? NSDictionary)
+    }
+
     @Test("the inventory digest is the SHA-256 of the canonical document without digest and generatedAt")
     func digestIsReproducibleOutsideSwift() throws {
         let (s, set) = try Self.snapshot(.dump(file: ProbeTestSupport.fixtures + "/lspci/pciutils-tests__cap-dvsec-cxl.lspci"))
