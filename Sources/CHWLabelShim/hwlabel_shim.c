@@ -1,6 +1,11 @@
 #include "hwlabel_shim.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -163,4 +168,45 @@ const char *hwl_pci_class_name(struct pci_access *a, char *buf, int size, unsign
 const char *hwl_pci_progif_name(struct pci_access *a, char *buf, int size, unsigned cls,
                                 unsigned progif) {
   HWL_LOOKUP(a, buf, size, PCI_LOOKUP_PROGIF, cls, progif);
+}
+
+// The kernel's getdents64 record (linux/dirent.h).
+struct hwl_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+long hwl_list_names(int dirfd, const char *name, char *buf, size_t len) {
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  _Alignas(8) char raw[16384];
+  size_t used = 0;
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, raw, sizeof raw);
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      const struct hwl_dirent64 *d = (const struct hwl_dirent64 *)(raw + off);
+      off += d->d_reclen;
+      if (d->d_name[0] == '.') continue;
+      size_t k = strlen(d->d_name) + 1;
+      if (used + k > len) {
+        close(fd);
+        errno = ERANGE;
+        return -1;
+      }
+      memcpy(buf + used, d->d_name, k);
+      used += k;
+    }
+  }
+  close(fd);
+  return (long)used;
 }

@@ -5,6 +5,8 @@
 //    message and longjmps back into the wrapper that called libpci, which returns -1.
 //  - pci_lookup_name() is variadic; one fixed-arity wrapper per lookup kind.
 //  - OR-ed flag macros do not import into Swift; they are static consts here.
+//  - getdents64 has no Glibc wrapper Swift can see; a directory listing through fdopendir costs
+//    four extra system calls per directory, paid for every function and IOMMU group.
 // Every symbol carries the `hwl_` prefix. No logic beyond that.
 #ifndef HWLABEL_SHIM_H
 #define HWLABEL_SHIM_H
@@ -47,5 +49,11 @@ const char *hwl_pci_subsystem_name(struct pci_access *a, char *buf, int size, un
 const char *hwl_pci_class_name(struct pci_access *a, char *buf, int size, unsigned cls);
 const char *hwl_pci_progif_name(struct pci_access *a, char *buf, int size, unsigned cls,
                                 unsigned progif);
+
+/// Lists directory `name` relative to `dirfd` (an open directory, or AT_FDCWD; "." lists
+/// `dirfd` itself from its start): openat, getdents64 until the end, close. Names that start
+/// with '.' are left out; the rest are packed NUL-terminated into `buf`. Returns the bytes
+/// used, or -1 with errno set (ERANGE: `buf` is too small, call again with a larger one).
+long hwl_list_names(int dirfd, const char *name, char *buf, size_t len);
 
 #endif

@@ -161,10 +161,15 @@ struct IOMMUReader {
             slots.initialize(repeating: [])
             defer { slots.deallocate() }
             nonisolated(unsafe) let out = slots
+            // Files are opened relative to the groups directory: the kernel walks two path
+            // components per file, not the whole root.
+            let dirfd = open(groupsDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { if dirfd >= 0 { close(dirfd) } }
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 out[w] = numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n in
-                    let devices = (SysfsRoot.list(groupsDir + "/\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
-                    return IOMMUGroup(number: n, type: SysfsRoot.text(groupsDir + "/\(n)/type"), devices: devices)
+                    let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
+                    let type = try? SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type").get()
+                    return IOMMUGroup(number: n, type: type, devices: devices)
                 }
             }
             groups = slots.flatMap { $0 }
