@@ -34,10 +34,11 @@ public final class AgentService: Service, Sendable {
     public typealias EventSource = @Sendable () throws -> AsyncStream<Uevent>
 
     enum Trigger: Sendable {
-        case start, uevent(Uevent), debounced, resync(Int), reload, shutdown
+        case start, uevent(Uevent), debounced, resync(Int), reload, settle, shutdown
         var name: String {
             switch self {
             case .start: "start"
+            case .settle: "settle"
             case .uevent, .debounced: "uevent"
             case .resync: "resync"
             case .reload: "reload"
@@ -117,6 +118,7 @@ public final class AgentService: Service, Sendable {
         var previous = store.lastReport()
         let latest = LockedBox<Report?>(nil)
         var debouncePending = false
+        var settlePending = false
         var resyncToken = 0
         var ready = false
 
@@ -172,6 +174,13 @@ public final class AgentService: Service, Sendable {
                         continue
                     case .debounced:
                         debouncePending = false
+                    case .settle:
+                        // A scan allocates transiently (strings for every sysfs value, the
+                        // sinks' JSON); once the sinks have written it, hand the freed heap back
+                        // so the idle agent does not keep its peak.
+                        settlePending = false
+                        _ = hwlabelMallocTrim(0)
+                        continue
                     case .resync(let token):
                         guard token == resyncToken else { continue }
                         full = true
@@ -219,9 +228,16 @@ public final class AgentService: Service, Sendable {
                     } else {
                         notify.send("STATUS=\(statusLine(status))")
                     }
-                    // A scan allocates transiently (strings for every sysfs value, JSON);
-                    // hand the freed heap back so the idle agent does not keep its peak.
+                    // Trim once the sinks are done with this report (a second on: the file and
+                    // NFD writes take milliseconds), not now, while they still hold its JSON.
                     _ = hwlabelMallocTrim(0)
+                    if !settlePending {
+                        settlePending = true
+                        group.addTask { [triggerContinuation] in
+                            do { try await Task.sleep(nanoseconds: 1_000_000_000) } catch { return }
+                            triggerContinuation.yield(.settle)
+                        }
+                    }
                 }
                 notify.send("STOPPING=1\nSTATUS=stopping: finishing writes in flight")
                 group.cancelAll()
