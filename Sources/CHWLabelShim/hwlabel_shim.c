@@ -179,7 +179,7 @@ struct hwl_dirent64 {
   char d_name[];
 };
 
-long hwl_list_names(int dirfd, const char *name, char *buf, size_t len) {
+long hwl_list_names(int dirfd, const char *name, unsigned char *buf, size_t len) {
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -1;
   _Alignas(8) char raw[16384];

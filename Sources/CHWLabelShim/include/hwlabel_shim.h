@@ -54,6 +54,6 @@ const char *hwl_pci_progif_name(struct pci_access *a, char *buf, int size, unsig
 /// `dirfd` itself from its start): openat, getdents64 until the end, close. Names that start
 /// with '.' are left out; the rest are packed NUL-terminated into `buf`. Returns the bytes
 /// used, or -1 with errno set (ERANGE: `buf` is too small, call again with a larger one).
-long hwl_list_names(int dirfd, const char *name, char *buf, size_t len);
+long hwl_list_names(int dirfd, const char *name, unsigned char *buf, size_t len);
 
 #endif

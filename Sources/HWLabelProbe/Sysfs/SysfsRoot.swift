@@ -111,21 +111,22 @@ public struct SysfsRoot: Sendable, Hashable {
     public static func list(at fd: Int32, _ name: String) -> [String]? {
         var capacity = 8192
         while true {
-            var buf = [CChar](repeating: 0, count: capacity)
-            let n = buf.withUnsafeMutableBufferPointer { hwl_list_names(fd, name, $0.baseAddress, capacity) }
-            if n < 0 {
-                if errno == ERANGE, capacity < 1 << 26 { capacity *= 8; continue }
-                return nil
-            }
-            var names: [String] = []
-            buf.withUnsafeBufferPointer { b in
+            let names: [String]?? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { b in
+                let n = hwl_list_names(fd, name, b.baseAddress, capacity)
+                if n < 0 { return errno == ERANGE && capacity < 1 << 26 ? .some(nil) : .none }
+                var names: [String] = []
                 var start = 0
                 for i in 0..<Int(n) where b[i] == 0 {
-                    names.append(String(decoding: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b)[start..<i]), as: UTF8.self))
+                    names.append(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
                     start = i + 1
                 }
+                return .some(names)
             }
-            return names
+            switch names {
+            case .none: return nil
+            case .some(.none): capacity *= 8
+            case .some(.some(let list)): return list
+            }
         }
     }
 
