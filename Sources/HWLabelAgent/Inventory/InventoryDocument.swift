@@ -85,17 +85,14 @@ public struct InventoryDocument: Codable, Sendable {
             ("warnings", .bytes(done[warningsJob])),
         ]
         var hasher = SHA256()
-        Self.writeCompact(members) { hasher.update(bufferPointer: $0) }
+        Self.write(members, pretty: false) { hasher.update(bufferPointer: $0) }
         digest = "sha256:" + hasher.finalize().map { hex($0, 2) }.joined()
         members.append(("digest", .bytes(Piece(compact: try CanonicalJSON.encode(digest)))))
         members.append(("generatedAt", .bytes(Piece(compact: try CanonicalJSON.encode(generatedAt)))))
         members.sort { $0.0 < $1.0 }
         var out: [UInt8] = []
-        if pretty {
-            Self.writePretty(members, to: &out)
-        } else {
-            Self.writeCompact(members) { out.append(contentsOf: $0) }
-        }
+        out.reserveCapacity(done.reduce(256) { $0 + ($1.pretty ?? $1.compact).count + 8 })
+        Self.write(members, pretty: pretty) { out.append(contentsOf: $0) }
         return out
     }
 
@@ -136,70 +133,38 @@ public struct InventoryDocument: Codable, Sendable {
         var pretty: [UInt8]? = nil
     }
 
-    /// `{"k1":v1,"k2":v2}` from members already in key order, handed out in pieces.
-    static func writeCompact(_ members: [(String, Member)], _ sink: (UnsafeRawBufferPointer) -> Void) {
+    /// The document from members already in key order, handed to `sink` in pieces: compact
+    /// (`{"k1":v1,"k2":v2}`), or pretty, exactly as `PrettyJSON.format` of the compact one
+    /// (pieces indented by their job at depth 1 for members and 2 for slices are used as is).
+    static func write(_ members: [(String, Member)], pretty: Bool, _ sink: (UnsafeRawBufferPointer) -> Void) {
         func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes(sink) }
         func put(_ text: StaticString) { sink(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
-        put("{")
-        for (i, (key, value)) in members.enumerated() {
-            if i > 0 { put(",") }
-            put(Array("\"\(key)\":".utf8))
-            switch value {
-            case .bytes(let b): put(b.compact)
-            case .slices(let slices):
-                put("[")
-                var first = true
-                for s in slices where !s.compact.isEmpty {
-                    if !first { put(",") }
-                    put(s.compact)
-                    first = false
-                }
-                put("]")
-            }
-        }
-        put("}")
-    }
-
-    /// The pretty document (as `PrettyJSON.format` of the compact one) from members in key
-    /// order whose pieces were indented at depth 1 (members) and 2 (slices).
-    static func writePretty(_ members: [(String, Member)], to out: inout [UInt8]) {
-        func pretty(_ p: Piece, depth: Int) -> [UInt8] {
-            if let b = p.pretty { return b }
+        func put(_ p: Piece, depth: Int) {
+            guard pretty else { return put(p.compact) }
+            if let b = p.pretty { return put(b) }
             var b: [UInt8] = []
             PrettyJSON.format(p.compact, depth: depth, into: &b)
-            return b
+            put(b)
         }
-        let total = members.reduce(64) { n, m in
-            switch m.1 {
-            case .bytes(let b): n + m.0.utf8.count + (b.pretty?.count ?? 2 * b.compact.count) + 8
-            case .slices(let s): n + m.0.utf8.count + s.reduce(16) { $0 + ($1.pretty?.count ?? 2 * $1.compact.count) + 8 }
-            }
-        }
-        out.reserveCapacity(total)
-        out.append(UInt8(ascii: "{"))
+        put("{")
         for (i, (key, value)) in members.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: "\n  \"".utf8)
-            out.append(contentsOf: key.utf8)
-            out.append(contentsOf: "\" : ".utf8)
+            put(i == 0 ? (pretty ? "\n  " : "") : (pretty ? ",\n  " : ","))
+            put(Array("\"\(key)\"".utf8))
+            put(pretty ? " : " : ":")
             switch value {
-            case .bytes(let b):
-                out.append(contentsOf: pretty(b, depth: 1))
+            case .bytes(let b): put(b, depth: 1)
             case .slices(let slices):
                 let parts = slices.filter { !$0.compact.isEmpty }
-                if parts.isEmpty {
-                    out.append(contentsOf: "[]".utf8)
-                    continue
-                }
-                out.append(contentsOf: "[\n    ".utf8)
+                if parts.isEmpty { put("[]"); continue }
+                put(pretty ? "[\n    " : "[")
                 for (n, s) in parts.enumerated() {
-                    if n > 0 { out.append(contentsOf: ",\n    ".utf8) }
-                    out.append(contentsOf: pretty(s, depth: 2))
+                    if n > 0 { put(pretty ? ",\n    " : ",") }
+                    put(s, depth: 2)
                 }
-                out.append(contentsOf: "\n  ]".utf8)
+                put(pretty ? "\n  ]" : "]")
             }
         }
-        out.append(contentsOf: "\n}".utf8)
+        put(pretty ? "\n}" : "}")
     }
 
     /// `2026-11-21T08:09:06Z`. (ISO8601DateFormatter would load ICU's 40 MB of data for one
