@@ -165,11 +165,7 @@ public final class AgentService: Service, Sendable {
                         logger.debug("uevent", metadata: ["action": "\(e.action)", "subsystem": "\(e.subsystem)", "device": "\(e.sysname)"])
                         if !debouncePending {
                             debouncePending = true
-                            let d = config.debounce
-                            group.addTask { [triggerContinuation] in
-                                try? await Task.sleep(nanoseconds: UInt64(d * 1e9))
-                                triggerContinuation.yield(.debounced)
-                            }
+                            group.addTask(operation: delayed(.debounced, after: config.debounce))
                         }
                         continue
                     case .debounced:
@@ -215,12 +211,7 @@ public final class AgentService: Service, Sendable {
                     }
                     if full {
                         resyncToken += 1
-                        let token = resyncToken
-                        let interval = config.resyncInterval
-                        group.addTask { [triggerContinuation] in
-                            do { try await Task.sleep(nanoseconds: UInt64(interval * 1e9)) } catch { return }
-                            triggerContinuation.yield(.resync(token))
-                        }
+                        group.addTask(operation: delayed(.resync(resyncToken), after: config.resyncInterval))
                     }
                     if !ready {
                         ready = true
@@ -230,13 +221,9 @@ public final class AgentService: Service, Sendable {
                     }
                     // Trim once the sinks are done with this report (a second on: the file and
                     // NFD writes take milliseconds), not now, while they still hold its JSON.
-                    _ = hwlabelMallocTrim(0)
                     if !settlePending {
                         settlePending = true
-                        group.addTask { [triggerContinuation] in
-                            do { try await Task.sleep(nanoseconds: 1_000_000_000) } catch { return }
-                            triggerContinuation.yield(.settle)
-                        }
+                        group.addTask(operation: delayed(.settle, after: 1))
                     }
                 }
                 notify.send("STOPPING=1\nSTATUS=stopping: finishing writes in flight")
@@ -252,6 +239,15 @@ public final class AgentService: Service, Sendable {
         status.withLock { $0.updatedAt = rfc3339(clock()) }
         saveStatus(status)
         logger.info("agent stopped")
+    }
+
+    /// A task for the trigger group: sleeps `seconds`, then yields `trigger` (nothing once the
+    /// group is cancelled at shutdown).
+    private func delayed(_ trigger: Trigger, after seconds: Double) -> @Sendable () async -> Void {
+        { [triggerContinuation] in
+            do { try await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) } catch { return }
+            triggerContinuation.yield(trigger)
+        }
     }
 
     /// Ends the trigger stream, as a graceful shutdown does (for embedding without a ServiceGroup).
