@@ -61,8 +61,8 @@ let package = Package(
             ],
             // Release: linked by lld with packed relative relocations (DT_RELR), still
             // position-independent, so startup does not apply 2.8 MB of .rela.dyn. Built with
-            // `--static-swift-stdlib` (scripts/build-release.sh) the runtime and Foundation are
-            // linked in too; BENCHMARKS.md has what each saves.
+            // `swift build -c release --static-swift-stdlib` (as the scripts do), the runtime
+            // and Foundation are linked in too; BENCHMARKS.md has what each saves.
             linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                                           .when(platforms: [.linux], configuration: .release))]
         ),
