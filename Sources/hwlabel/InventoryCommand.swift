@@ -30,11 +30,13 @@ struct InventoryCommand: ParsableCommand {
         let fmt = format ?? (output == nil && isatty(1) != 0 ? .table : .json)
         switch fmt {
         case .json:
-            var bytes = try doc.encodeJSON(pretty: true)
-            bytes.append(0x0a)
-            try Output.emit(bytes, to: output)
+            let encoded = try doc.encoded(pretty: true)
+            try Output.emit(to: output) { put in
+                encoded.write(put)
+                [UInt8(0x0a)].withUnsafeBytes(put)
+            }
         case .table:
-            _ = try doc.encodeJSON(pretty: false)  // fills the digest shown at the end
+            _ = try doc.encoded(pretty: false)  // fills the digest shown at the end
             try Output.emit(Array(TableFormatter.inventory(doc).utf8), to: output)
         }
     }

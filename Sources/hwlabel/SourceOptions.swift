@@ -75,11 +75,16 @@ enum FileStandardError {
 /// Writes command output to stdout or, with `-o FILE`, atomically to a file (exit 4 on failure).
 enum Output {
     static func emit(_ bytes: [UInt8], to path: String?) throws {
+        try emit(to: path) { put in bytes.withUnsafeBytes(put) }
+    }
+
+    /// Output handed over in pieces (a large inventory is never joined into one array).
+    static func emit(to path: String?, _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void) throws {
         do {
             if let path, path != "-" {
-                try AtomicFile.write(bytes, to: path)
+                try AtomicFile.write(to: path, produce)
             } else {
-                try AtomicFile.writeAll(1, bytes, path: "standard output")
+                try AtomicFile.stream(1, path: "standard output", produce)
             }
         } catch {
             Diagnostics.error(error.description)

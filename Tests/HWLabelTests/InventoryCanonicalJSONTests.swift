@@ -105,3 +105,49 @@ struct InventoryCanonicalJSONTests {
         #expect(doc.digest.hasPrefix("sha256:") && doc.digest.count == 71)
     }
 }
+
+/// The inventory is written in pieces through a 64 KiB buffer, never joined into one array.
+@Suite("Inventory: streamed atomic output")
+struct InventoryStreamedOutputTests {
+    @Test("pieces smaller and larger than the buffer give exactly the joined bytes, atomically")
+    func piecesEqualJoined() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hwlabel-stream-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 1 byte, a run of small pieces that straddle a buffer boundary, one piece of 3 buffers.
+        let pieces: [[UInt8]] = [[0x7b]] + (0..<3000).map { i in Array("\"k\(i)\":\(i),".utf8) }
+            + [[UInt8](repeating: 0x20, count: 3 << 16), [0x7d]]
+        let path = dir + "/inventory.json"
+        try AtomicFile.write(to: path) { put in for p in pieces { p.withUnsafeBytes(put) } }
+        #expect(FileManager.default.contents(atPath: path) == Data(pieces.joined()))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["inventory.json"])
+    }
+
+    @Test("a device that refuses the bytes (/dev/full) is an error naming it, not a short file")
+    func failedWriteIsReported() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        #expect {
+            try AtomicFile.write(to: "/dev/full") { put in
+                [UInt8](repeating: 0x41, count: 200_000).withUnsafeBytes(put)
+                [UInt8](repeating: 0x42, count: 10).withUnsafeBytes(put)
+            }
+        } throws: { error in
+            guard let f = error as? AtomicFile.Failure else { return false }
+            return f.path == "/dev/full" && f.step == "write" && f.errno == ENOSPC
+        }
+    }
+
+    @Test("Encoded.write hands over the bytes encodeJSON returns")
+    func encodedWriteEqualsBytes() throws {
+        let s = try Probe().snapshot(.sysfs(root: ProbeTestSupport.fixtures + "/sysfs/procfs-renoir-e810-vega10/sys"))
+        let set = DescriptorBuilder().descriptors(snapshot: s, labels: LabelSet(), policy: Policy())
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        var a = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
+        var b = a
+        let bytes = try a.encodeJSON(pretty: true, splitAt: 1)
+        var streamed: [UInt8] = []
+        try b.encoded(pretty: true, splitAt: 1).write { streamed.append(contentsOf: $0) }
+        #expect(streamed == bytes)
+        #expect(b.digest == a.digest && a.digest.hasPrefix("sha256:"))
+    }
+}

@@ -16,12 +16,20 @@ public enum AtomicFile {
     /// A target that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is
     /// written in place: renaming over it would replace a device node with a file.
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(Failure) {
+        try write(to: path, mode: mode) { put in bytes.withUnsafeBytes(put) }
+    }
+
+    /// As `write(_:to:mode:)`, with the content handed over in pieces by `produce` (through a
+    /// 64 KiB buffer; large pieces go straight to the file), so a large document need not be
+    /// joined into one array first. The file appears, whole, only after `produce` returns.
+    public static func write(to path: String, mode: mode_t = 0o644,
+                             _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void) throws(Failure) {
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
             let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Failure(path: path, step: "open", errno: errno) }
             defer { close(fd) }
-            try writeAll(fd, bytes, path: path)
+            try stream(fd, path: path, produce)
             return
         }
         let slash = path.lastIndex(of: "/")
@@ -35,7 +43,7 @@ public enum AtomicFile {
         defer {
             if !ok { unlink(tmp) }
         }
-        do { try writeAll(fd, bytes, path: path) } catch {
+        do { try stream(fd, path: path, produce) } catch {
             close(fd)
             throw error
         }
@@ -54,6 +62,34 @@ public enum AtomicFile {
         }
     }
 
+    /// Writes what `produce` hands over to an open descriptor through a 64 KiB buffer; the
+    /// first failed write is thrown once `produce` returns (later pieces are dropped).
+    public static func stream(_ fd: Int32, path: String, _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void) throws(Failure) {
+        let capacity = 1 << 16
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var used = 0
+        var failure: Failure?
+        func flush() {
+            if failure == nil, used > 0 {
+                do throws(Failure) { try writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<used]), path: path) } catch { failure = error }
+            }
+            used = 0
+        }
+        produce { piece in
+            guard failure == nil else { return }
+            if used + piece.count > capacity { flush() }
+            if piece.count >= capacity {
+                do throws(Failure) { try writeAll(fd, piece, path: path) } catch { failure = error }
+            } else if piece.count > 0 {
+                (buffer.baseAddress! + used).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+                used += piece.count
+            }
+        }
+        flush()
+        if let failure { throw failure }
+    }
+
     /// `mkdir -p` with a mode for the directories created.
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(Failure) {
         var st = stat()
@@ -66,9 +102,17 @@ public enum AtomicFile {
 
     /// Writes every byte to an open descriptor, retrying short writes and EINTR.
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(Failure) {
+        let failure: Failure? = bytes.withUnsafeBytes { b in
+            do throws(Failure) { try writeAll(fd, b, path: path) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(Failure) {
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw Failure(path: path, step: "write", errno: errno)
