@@ -1,3 +1,5 @@
+import Glibc
+
 /// Compact JSON with keys sorted by their UTF-8 bytes and slashes unescaped: byte-for-byte what
 /// `JSONEncoder` with `[.sortedKeys, .withoutEscapingSlashes]` writes for hwlabel's models, and
 /// what Python's `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes.
@@ -16,22 +18,44 @@ public enum CanonicalJSON {
         return out
     }
 
-    static func appendString(_ s: String, to out: inout [UInt8]) {
-        out.append(0x22)
-        for b in s.utf8 {
-            switch b {
-            case 0x22: out.append(0x5c); out.append(0x22)
-            case 0x5c: out.append(0x5c); out.append(0x5c)
-            case 0x0a: out.append(0x5c); out.append(UInt8(ascii: "n"))
-            case 0x0d: out.append(0x5c); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5c); out.append(UInt8(ascii: "t"))
-            case 0x08: out.append(0x5c); out.append(UInt8(ascii: "b"))
-            case 0x0c: out.append(0x5c); out.append(UInt8(ascii: "f"))
-            case 0..<0x20:
-                let digits = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, digits[Int(b >> 4)], digits[Int(b & 0xf)]])
-            default: out.append(b)
+    /// UTF-8 byte order of two keys (memcmp over contiguous UTF-8; coding keys always are).
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        let fast = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y -> Bool in
+                let n = min(x.count, y.count)
+                let c = n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n)
+                return c != 0 ? c < 0 : x.count < y.count
             }
+        }
+        if let fast, let less = fast { return less }
+        return a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        out.append(0x22)
+        // Runs of bytes that need no escape (nearly all of them) are copied in one append.
+        s.withUTF8 { bytes in
+            var run = 0
+            for i in bytes.indices {
+                let b = bytes[i]
+                guard b < 0x20 || b == 0x22 || b == 0x5c else { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i]))
+                run = i + 1
+                switch b {
+                case 0x22: out.append(0x5c); out.append(0x22)
+                case 0x5c: out.append(0x5c); out.append(0x5c)
+                case 0x0a: out.append(0x5c); out.append(UInt8(ascii: "n"))
+                case 0x0d: out.append(0x5c); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(0x5c); out.append(UInt8(ascii: "t"))
+                case 0x08: out.append(0x5c); out.append(UInt8(ascii: "b"))
+                case 0x0c: out.append(0x5c); out.append(UInt8(ascii: "f"))
+                default:
+                    let digits = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, digits[Int(b >> 4)], digits[Int(b & 0xf)]])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
         }
         out.append(0x22)
     }
@@ -60,7 +84,7 @@ enum Node {
         case .object(let o):
             out.append(UInt8(ascii: "{"))
             // Keys in UTF-8 byte order (Codable writes each key once).
-            let order = o.keys.indices.sorted { o.keys[$0].utf8.lexicographicallyPrecedes(o.keys[$1].utf8) }
+            let order = o.keys.indices.sorted { CanonicalJSON.precedes(o.keys[$0], o.keys[$1]) }
             for (n, i) in order.enumerated() {
                 if n > 0 { out.append(UInt8(ascii: ",")) }
                 CanonicalJSON.appendString(o.keys[i], to: &out)

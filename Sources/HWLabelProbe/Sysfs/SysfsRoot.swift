@@ -80,21 +80,15 @@ public struct SysfsRoot: Sendable, Hashable {
 
     /// The target of a symbolic link (not resolved: a dangling link in a capture still names
     /// its target), or nil.
-    public static func linkTarget(_ path: String) -> String? {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink(path, &buf, buf.count - 1)
-        guard n > 0 else { return nil }
-        buf[n] = 0
-        return String(cString: buf)
-    }
+    public static func linkTarget(_ path: String) -> String? { linkTarget(at: AT_FDCWD, path) }
 
-    /// `linkTarget` for a name inside an open directory (`readlinkat`).
+    /// `linkTarget` for a name inside an open directory (`readlinkat`), read into a stack buffer.
     public static func linkTarget(at directory: Int32, _ name: String) -> String? {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlinkat(directory, name, &buf, buf.count - 1)
-        guard n > 0 else { return nil }
-        buf[n] = 0
-        return String(cString: buf)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buf in
+            let n = buf.withMemoryRebound(to: CChar.self) { readlinkat(directory, name, $0.baseAddress!, $0.count) }
+            guard n > 0, n < buf.count else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[..<n]), as: UTF8.self)
+        }
     }
 
 
