@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import HWLabelProbe
 
@@ -73,7 +72,7 @@ public struct DescriptorBuilder: Sendable {
                 return (device, resolution.diagnostics)
             }
         }
-        if workers == 1 { build(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: build) }
+        Parallel.forEach(iterations: workers, build)
         var errors: [Diagnostic] = []
         var warnings: [Diagnostic] = []
         var out: [AssignableDevice] = []

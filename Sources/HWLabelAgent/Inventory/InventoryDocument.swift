@@ -1,5 +1,4 @@
 import Crypto
-import Dispatch
 import Foundation
 import HWLabelProbe
 
@@ -139,7 +138,7 @@ public struct InventoryDocument: Codable, Sendable {
                 return Piece(compact: bytes, pretty: p)
             }
         }
-        if jobs.count == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: jobs.count, execute: work) }
+        Parallel.forEach(iterations: jobs.count, work)
         return try slots.map { try $0!.get() }
     }
 

@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 
 /// Reads host-level facts from injected roots. A root that is not given leaves its facts null.
@@ -165,7 +164,7 @@ struct IOMMUReader {
             // components per file, not the whole root.
             let dirfd = open(groupsDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { if dirfd >= 0 { close(dirfd) } }
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            Parallel.forEach(iterations: workers) { w in
                 out[w] = numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n in
                     let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
                     let type = try? SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type").get()

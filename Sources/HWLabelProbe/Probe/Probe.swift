@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import Logging
 import CHWLabelShim
@@ -124,7 +123,7 @@ public struct Probe: Sendable {
             results[0] = Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: addresses) }
         } else {
             nonisolated(unsafe) let slots = results
-            DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
+            Parallel.forEach(iterations: chunks.count) { i in
                 slots[i] = Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: chunks[i]) }
             }
         }

@@ -1,0 +1,54 @@
+import Glibc
+import Synchronization
+
+/// Runs independent pieces of work on the machine's cores, on threads of its own.
+///
+/// Not `DispatchQueue.concurrentPerform`: its workers belong to libdispatch's global queues,
+/// and once one has run, libdispatch's pool monitor wakes the process every second for good
+/// (swift-corelibs-libdispatch, src/event/workqueue.c), which an idle agent must not do.
+/// Spawning a thread per core for one call costs tens of microseconds; the calls here each
+/// cover thousands of functions.
+package enum Parallel {
+    /// Calls `body` for every index in `0..<iterations`, on up to one thread per core (the
+    /// caller's included), each thread taking the next index; returns when all have run.
+    package static func forEach(iterations: Int, _ body: (Int) -> Void) {
+        let threads = min(iterations, ProcessInfoLite.cores)
+        guard threads > 1 else {
+            for i in 0..<iterations { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let work = Work(iterations: iterations, body: body)
+            var spawned: [pthread_t] = []
+            for _ in 1..<threads {
+                var t = pthread_t()
+                let rc = pthread_create(&t, nil, { context in
+                    Unmanaged<Work>.fromOpaque(context!).takeUnretainedValue().drain()
+                    return nil
+                }, Unmanaged.passUnretained(work).toOpaque())
+                if rc == 0 { spawned.append(t) }  // no thread: the others take its share
+            }
+            work.drain()
+            for t in spawned { pthread_join(t, nil) }
+        }
+    }
+
+    private final class Work: @unchecked Sendable {
+        let iterations: Int
+        let body: (Int) -> Void
+        let next = Atomic<Int>(0)
+
+        init(iterations: Int, body: @escaping (Int) -> Void) {
+            self.iterations = iterations
+            self.body = body
+        }
+
+        func drain() {
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                if i >= iterations { return }
+                body(i)
+            }
+        }
+    }
+}
