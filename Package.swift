@@ -2,6 +2,7 @@
 // hwlabel: assignable PCIe hardware descriptors for Linux KVM hosts.
 //
 // Module chain (one way): hwlabel → HWLabelReporter → HWLabelAgent → HWLabelProbe → CHWLabelShim
+// (and hwlabel, HWLabelReporter → CHWLabelExecutor, the agent's executor: a leaf beside the chain)
 import PackageDescription
 
 let package = Package(
@@ -25,6 +26,11 @@ let package = Package(
             name: "CHWLabelShim",
             linkerSettings: [.linkedLibrary("pci"), .linkedLibrary("udev")]
         ),
+        // The agent's global executor for Swift concurrency (hwlabel_executor.h): threads that
+        // sleep until a job or a deadline is due, instead of libdispatch's global queues and
+        // their once-a-second pool monitor. The executable installs it for `agent` only; the
+        // reporter's timers sleep on it (AgentSleep) when it is installed.
+        .target(name: "CHWLabelExecutor"),
         // Reads the machine (live sysfs + libudev, a captured sysfs root, or an lspci dump)
         // into one parsed Snapshot value.
         .target(
@@ -47,6 +53,7 @@ let package = Package(
             name: "HWLabelReporter",
             dependencies: [
                 "HWLabelAgent",
+                "CHWLabelExecutor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -57,6 +64,7 @@ let package = Package(
             name: "hwlabel",
             dependencies: [
                 "HWLabelReporter",
+                "CHWLabelExecutor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // Release: linked by lld with packed relative relocations (DT_RELR), still

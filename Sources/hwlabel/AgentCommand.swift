@@ -1,4 +1,5 @@
 import ArgumentParser
+import CHWLabelExecutor
 import Dispatch
 import Foundation
 import HWLabelProbe
@@ -45,6 +46,16 @@ struct AgentCommand: AsyncParsableCommand {
             }
             if let r = sysfsRoot, !FileManager.default.fileExists(atPath: r + "/bus/pci/devices") {
                 throw ValidationError("--sysfs-root \(r): no bus/pci/devices below it")
+            }
+        }
+
+        /// The agent runs its tasks on hwlabel's own executor: threads that sleep until a job or
+        /// a timer is due. libdispatch's global queues, the default, keep a monitor timer that
+        /// wakes the process every second forever once any task has run.
+        static func installExecutor() throws {
+            guard hwl_executor_install(Int32(max(2, min(ProcessInfo.processInfo.activeProcessorCount, 4)))) == 0 else {
+                FileStandardError.write("hwlabel: error: cannot start the agent's executor threads\n")
+                throw ExitCode(1)
             }
         }
 

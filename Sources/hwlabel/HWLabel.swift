@@ -19,9 +19,13 @@ struct HWLabel: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 (EX_USAGE) on a usage error; hwlabel documents 2, as lspci and
     /// systemd's tools do.
-    static func main() async {
+    ///
+    /// On the main actor, so nothing has run on Swift concurrency's global executor before the
+    /// agent replaces it (`AgentCommand.Run.installExecutor`).
+    @MainActor static func main() async {
         do {
             var command = try parseAsRoot()
+            if command is AgentCommand.Run { try AgentCommand.Run.installExecutor() }
             if var async = command as? AsyncParsableCommand {
                 try await async.run()
             } else {

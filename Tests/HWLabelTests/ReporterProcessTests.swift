@@ -59,6 +59,46 @@ struct ReporterProcessTests {
         }
     }
 
+    /// Context switches of every thread of `pid` (voluntary + involuntary), by thread id.
+    static func contextSwitches(_ pid: Int32) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/status", encoding: .utf8) else { continue }
+            out[tid] = status.split(separator: "\n").filter { $0.hasSuffix("_ctxt_switches") || $0.contains("_ctxt_switches:") }
+                .compactMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) }.reduce(0, +)
+        }
+        return out
+    }
+
+    /// Between its own timers an idle agent does not run at all. (On libdispatch's global
+    /// queues, the default executor, a pool monitor woke it every second.)
+    @Test(.enabled(if: binary != nil, "needs the hwlabel binary with `agent` registered"))
+    func idleAgentDoesNotWakeUp() async throws {
+        let binary = try #require(Self.binary)
+        let dir = reporterTempDir()
+        let out = dir + "/out/report.json"
+        try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        try "[agent]\nresync-interval = 600\n[file]\npath = \(out)\n"
+            .write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+                       "--sysfs-root", Self.fixture, "--log-level", "error"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        try #require(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: out) })
+        try await Task.sleep(nanoseconds: 2_500_000_000)  // past the settle trim (1 s after the scan)
+        let before = Self.contextSwitches(p.processIdentifier)
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        let after = Self.contextSwitches(p.processIdentifier)
+        #expect(!before.isEmpty)
+        let woke = after.filter { $0.value != before[$0.key] }
+        #expect(woke.isEmpty, "threads that ran while idle: \(woke.keys.sorted()) (before \(before), after \(after))")
+    }
+
     @Test(.enabled(if: binary != nil, "needs the hwlabel binary with `agent` registered"))
     func agentStatusOutputNeverShowsTheToken() async throws {
         let binary = try #require(Self.binary)

@@ -155,7 +155,7 @@ public actor PlacementPublisher {
             if attempt > 0 {
                 // 10–40 ms, doubling, full jitter: two writers racing on one provider rarely collide twice.
                 let cap = min(40 << attempt, 1_000)
-                try await Task.sleep(for: .milliseconds(Int.random(in: 10...max(10, cap))))
+                try await AgentSleep.sleep(seconds: Double(Int.random(in: 10...max(10, cap))) / 1000)
             }
             let have = try await readProvider(uuid: uuid, name: name, withAllocations: false)
             reads += 2

@@ -151,7 +151,7 @@ public final class AgentService: Service, Sendable {
                     group.addTask { [notify] in
                         while !Task.isCancelled {
                             notify.send("WATCHDOG=1")
-                            try? await Task.sleep(nanoseconds: UInt64(interval / 2 * 1e9))
+                            try? await AgentSleep.sleep(seconds: interval / 2)
                         }
                     }
                 }
@@ -245,7 +245,7 @@ public final class AgentService: Service, Sendable {
     /// group is cancelled at shutdown).
     private func delayed(_ trigger: Trigger, after seconds: Double) -> @Sendable () async -> Void {
         { [triggerContinuation] in
-            do { try await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) } catch { return }
+            do { try await AgentSleep.sleep(seconds: seconds) } catch { return }
             triggerContinuation.yield(trigger)
         }
     }

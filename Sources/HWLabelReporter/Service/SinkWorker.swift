@@ -46,7 +46,7 @@ final class SinkWorker: Sendable {
                     backoff = min(retryMax, backoff * 2)
                     // Retry the newest report later unless a newer one arrives first.
                     Task {
-                        try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+                        try? await AgentSleep.sleep(seconds: wait)
                         if let r = latest.current, r.generation == report.generation, r.agentEpoch == report.agentEpoch {
                             cont.yield(r)
                         }

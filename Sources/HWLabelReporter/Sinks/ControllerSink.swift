@@ -76,7 +76,7 @@ public final class ControllerSink: ReportSink {
                                                             "attempt": "\(attempt)"])
                 return
             } catch {
-                // post() throws ControllerError only; Task.sleep's CancellationError ends the loop below.
+                // post() throws ControllerError only; AgentSleep's CancellationError ends the loop below.
                 let error = error as? ControllerError ?? .transport(String(describing: error))
                 guard error.isRetryable, attempt < configuration.retry.maxAttempts else { throw error }
                 let delay = error.retryAfter.map { min($0, configuration.retry.maxDelay) }
@@ -84,7 +84,7 @@ public final class ControllerSink: ReportSink {
                 logger.info("delivery failed; retrying", metadata: [
                     "sink": "\(name)", "generation": "\(toSend.generation)", "attempt": "\(attempt)",
                     "error": "\(error)", "retry.in": "\(String(format: "%.2f", delay))s"])
-                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                try await AgentSleep.sleep(seconds: delay)
             }
         }
     }
