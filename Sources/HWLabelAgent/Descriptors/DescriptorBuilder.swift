@@ -40,13 +40,9 @@ public struct DescriptorBuilder: Sendable {
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = chosen.count < 512 ? 1 : min(cores, 8)
         let size = (chosen.count + workers - 1) / max(workers, 1)
-        let slots = UnsafeMutableBufferPointer<[(AssignableDevice, [Diagnostic])]>.allocate(capacity: workers)
-        slots.initialize(repeating: [])
-        defer { slots.deallocate() }
-        nonisolated(unsafe) let results = slots
         let picked = chosen
-        let build: @Sendable (Int) -> Void = { [self] w in
-            results[w] = picked[min(w * size, picked.count)..<min((w + 1) * size, picked.count)].map { f in
+        let built = Parallel.map(workers) { [self] w in
+            picked[min(w * size, picked.count)..<min((w + 1) * size, picked.count)].map { f in
                 let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
                 let resolution = labels.resolve(f, instance: instance)
                 let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
@@ -72,12 +68,11 @@ public struct DescriptorBuilder: Sendable {
                 return (device, resolution.diagnostics)
             }
         }
-        Parallel.forEach(iterations: workers, build)
         var errors: [Diagnostic] = []
         var warnings: [Diagnostic] = []
         var out: [AssignableDevice] = []
         out.reserveCapacity(chosen.count)
-        for (device, diagnostics) in slots.joined() {
+        for (device, diagnostics) in built.joined() {
             out.append(device)
             for d in diagnostics {
                 if d.severity == .error { errors.append(d) } else { warnings.append(d) }

@@ -125,12 +125,8 @@ public struct InventoryDocument: Codable, Sendable {
 
     /// Runs the jobs on every core (in index order as threads free up) and returns their pieces.
     static func run(_ jobs: [Job], pretty: Bool) throws -> [Piece] {
-        let slots = UnsafeMutableBufferPointer<Result<Piece, Error>?>.allocate(capacity: jobs.count)
-        slots.initialize(repeating: nil)
-        defer { slots.deinitialize(); slots.deallocate() }
-        nonisolated(unsafe) let out = slots
-        let work: @Sendable (Int) -> Void = { i in
-            out[i] = Result {
+        let done = Parallel.map(jobs.count) { i in
+            Result {
                 let bytes = try jobs[i].encode()
                 guard pretty, !bytes.isEmpty else { return Piece(compact: bytes) }
                 var p: [UInt8] = []
@@ -138,8 +134,7 @@ public struct InventoryDocument: Codable, Sendable {
                 return Piece(compact: bytes, pretty: p)
             }
         }
-        Parallel.forEach(iterations: jobs.count, work)
-        return try slots.map { try $0!.get() }
+        return try done.map { try $0.get() }
     }
 
     /// A top-level member's value: one piece, or an array encoded in slices.

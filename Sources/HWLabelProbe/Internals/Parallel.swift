@@ -33,6 +33,16 @@ package enum Parallel {
         }
     }
 
+    /// `body(i)` for every index in `0..<count`, computed as `forEach` does, in index order.
+    /// Each result is built in its own slot of the array, which then owns it.
+    package static func map<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
+        Array(unsafeUninitializedCapacity: count) { buffer, initialized in
+            nonisolated(unsafe) let slots = buffer
+            forEach(iterations: count) { i in (slots.baseAddress! + i).initialize(to: body(i)) }
+            initialized = count
+        }
+    }
+
     private final class Work: @unchecked Sendable {
         let iterations: Int
         let body: (Int) -> Void

@@ -156,22 +156,17 @@ struct IOMMUReader {
             let numbers = names.compactMap { Int($0) }
             let workers = numbers.count < 256 ? 1 : max(1, min(ProcessInfoLite.cores, 8))
             let size = (numbers.count + workers - 1) / workers
-            let slots = UnsafeMutableBufferPointer<[IOMMUGroup]>.allocate(capacity: workers)
-            slots.initialize(repeating: [])
-            defer { slots.deallocate() }
-            nonisolated(unsafe) let out = slots
             // Files are opened relative to the groups directory: the kernel walks two path
             // components per file, not the whole root.
             let dirfd = open(groupsDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { if dirfd >= 0 { close(dirfd) } }
-            Parallel.forEach(iterations: workers) { w in
-                out[w] = numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n in
+            groups = Parallel.map(workers) { w in
+                numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n in
                     let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
                     let type = try? SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type").get()
                     return IOMMUGroup(number: n, type: type, devices: devices)
                 }
-            }
-            groups = slots.flatMap { $0 }
+            }.flatMap { $0 }
         } else {
             // Captures often keep the functions' iommu_group links but not the groups directory.
             var byGroup: [Int: [PCIAddress]] = [:]

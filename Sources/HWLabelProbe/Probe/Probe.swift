@@ -114,24 +114,17 @@ public struct Probe: Sendable {
         let chunks = stride(from: 0, to: addresses.count, by: max(chunkSize, 1)).map {
             Array(addresses[$0..<min($0 + chunkSize, addresses.count)])
         }
-        let results = UnsafeMutableBufferPointer<Result<([PCIFunction], [ProbeWarning]), ProbeError>?>
-            .allocate(capacity: max(chunks.count, 1))
-        results.initialize(repeating: nil)
-        defer { results.deallocate() }
+        // No addresses: one empty chunk still opens libpci, so a broken libpci is reported.
+        let parts = chunks.isEmpty ? [addresses] : chunks
         let probe = self
-        if chunks.count <= 1 {
-            results[0] = Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: addresses) }
-        } else {
-            nonisolated(unsafe) let slots = results
-            Parallel.forEach(iterations: chunks.count) { i in
-                slots[i] = Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: chunks[i]) }
-            }
+        let results = Parallel.map(parts.count) { i in
+            Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: parts[i]) }
         }
         var functions: [PCIFunction] = []
         functions.reserveCapacity(addresses.count)
         var warnings = initialWarnings
-        for r in results where r != nil {
-            let (fs, ws) = try r!.get()
+        for r in results {
+            let (fs, ws) = try r.get()
             functions += fs
             warnings += ws
         }
