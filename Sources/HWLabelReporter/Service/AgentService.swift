@@ -34,7 +34,7 @@ public final class AgentService: Service, Sendable {
     public typealias EventSource = @Sendable () throws -> AsyncStream<Uevent>
 
     enum Trigger: Sendable {
-        case start, uevent(Uevent), debounced, resync(Int), reload, settle, shutdown
+        case start, uevent(Uevent), debounced, resync(Int), reload, settle(Int), shutdown
         var name: String {
             switch self {
             case .start: "start"
@@ -118,7 +118,7 @@ public final class AgentService: Service, Sendable {
         var previous = store.lastReport()
         let latest = LockedBox<Report?>(nil)
         var debouncePending = false
-        var settlePending = false
+        var settleToken = 0
         var resyncToken = 0
         var ready = false
 
@@ -170,12 +170,13 @@ public final class AgentService: Service, Sendable {
                         continue
                     case .debounced:
                         debouncePending = false
-                    case .settle:
+                    case .settle(let token):
                         // A scan allocates transiently (strings for every sysfs value, the
                         // sinks' JSON); once the sinks have written it, hand the freed heap back
-                        // so the idle agent does not keep its peak.
-                        settlePending = false
-                        _ = hwlabelMallocTrim(0)
+                        // so the idle agent does not keep its peak. Only the last scan's
+                        // settle trims: after a burst, one for every scan would fire while the
+                        // sinks still hold the newest report's JSON, and none after it.
+                        if token == settleToken { _ = hwlabelMallocTrim(0) }
                         continue
                     case .resync(let token):
                         guard token == resyncToken else { continue }
@@ -221,10 +222,8 @@ public final class AgentService: Service, Sendable {
                     }
                     // Trim once the sinks are done with this report (a second on: the file and
                     // NFD writes take milliseconds), not now, while they still hold its JSON.
-                    if !settlePending {
-                        settlePending = true
-                        group.addTask(operation: delayed(.settle, after: 1))
-                    }
+                    settleToken += 1
+                    group.addTask(operation: delayed(.settle(settleToken), after: 1))
                 }
                 notify.send("STOPPING=1\nSTATUS=stopping: finishing writes in flight")
                 group.cancelAll()
