@@ -6,6 +6,7 @@
 #include "hwlabel_executor.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -240,3 +241,5 @@ unsigned long long hwl_executor_jobs_run(void) {
   pthread_mutex_unlock(&lock);
   return n;
 }
+
+int hwl_malloc_one_arena(void) { return mallopt(M_ARENA_MAX, 1) == 1 ? 0 : -1; }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct HWLabel: AsyncParsableCommand {
+struct HWLabel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hwlabel",
         abstract: "Assignable PCIe hardware for Linux KVM hosts: inventory, hardware labels, passthrough readiness.",
@@ -20,14 +20,16 @@ struct HWLabel: AsyncParsableCommand {
     /// ArgumentParser exits 64 (EX_USAGE) on a usage error; hwlabel documents 2, as lspci and
     /// systemd's tools do.
     ///
-    /// On the main actor, so nothing has run on Swift concurrency's global executor before the
-    /// agent replaces it (`AgentCommand.Run.installExecutor`).
-    @MainActor static func main() async {
+    /// Synchronous: an async subcommand runs in a task while this thread waits for it. (An async
+    /// `main` hands the main thread to libdispatch, which ends it with `pthread_exit`: the
+    /// unwinder then pulls the binary's unwind tables into memory, which a long-running agent
+    /// keeps.) The agent's executor is installed here, before any task exists.
+    static func main() {
         do {
             var command = try parseAsRoot()
-            if command is AgentCommand.Run { try AgentCommand.Run.installExecutor() }
-            if var async = command as? AsyncParsableCommand {
-                try await async.run()
+            if let async = command as? AsyncParsableCommand {
+                if command is AgentCommand.Run { try AgentCommand.Run.installExecutor() }
+                try runBlocking(async)
             } else {
                 try command.run()
             }
@@ -39,5 +41,27 @@ struct HWLabel: AsyncParsableCommand {
             }
             Self.exit(withError: error)
         }
+    }
+}
+
+import Dispatch
+
+extension HWLabel {
+    /// Runs an async command to completion on the global executor and rethrows what it threw.
+    static func runBlocking(_ command: AsyncParsableCommand) throws {
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var command = command
+        Task.detached {
+            do { try await command.run() } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.error { throw error }
+    }
+
+    private final class Outcome: @unchecked Sendable {
+        // Written by the task before `signal`, read after `wait`: the semaphore orders them.
+        var error: Error?
     }
 }
