@@ -1,6 +1,7 @@
 #!/bin/sh
 # Agent benchmark: idle RSS and CPU over DUR seconds, wake-ups (context switches) while idle,
-# and uevent→delivery latency, for `hwlabel agent` over a synthetic sysfs tree with a file sink.
+# uevent→delivery latency and RSS idle again after those events, for `hwlabel agent` over a
+# synthetic sysfs tree with a file sink.
 #   [N=1000] [DUR=60] [EVENTS=10] [HWLABEL=.build/release/hwlabel] bench/agent-bench.sh
 # Latency needs root (it writes `change` to a real /sys/bus/pci/devices/*/uevent, which the
 # agent's kernel uevent monitor receives); the synthetic tree is edited first so the rescan
@@ -97,6 +98,10 @@ if events == "kernel":
     lat.sort()
     rows += [("uevent→file delivery p50 (ms)", f"{lat[len(lat)//2]:.0f}"), ("uevent→file delivery max (ms)", f"{lat[-1]:.0f}"),
              ("events", nev)]
+    # Idle again after the rescans (the settle trim runs 1 s after the last one): what an agent
+    # that has handled events keeps, and whether rescans leak.
+    time.sleep(5)
+    rows.append(("VmRSS idle after the events", status()["VmRSS"]))
 else:
     rows.append(("uevent→delivery", "skipped (needs root and /sys/bus/pci)"))
 print(f"\nhwlabel agent bench ({binary})\n")
