@@ -28,25 +28,32 @@ struct ReporterProcessTests {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures/sysfs/ghw-ryzen-radeon-hd6670/sys").path
 
+    /// Starts `hwlabel agent` over the fixture with a file sink at `<dir>/out/report.json` and
+    /// the given resync interval; returns once the first report is written.
+    static func startAgent(_ binary: String, in dir: String, resync seconds: Int) async throws -> (Process, String) {
+        let out = dir + "/out/report.json"
+        try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        try "[agent]\nresync-interval = \(seconds)\n[file]\npath = \(out)\n"
+            .write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+                       "--sysfs-root", Self.fixture, "--log-level", "error"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        try #require(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: out) })
+        return (p, out)
+    }
+
     @Test(.enabled(if: binary != nil, "needs the hwlabel binary with `agent` registered"))
     func sigtermDuringWritesLeavesTheFileWholeAndExitsZero() async throws {
         let binary = try #require(Self.binary)
         for round in 0..<5 {
             let dir = reporterTempDir()
-            let out = dir + "/out/report.json"
-            try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
             // resync every second: the file is rewritten continually while we signal.
-            try "[agent]\nresync-interval = 1\n[file]\npath = \(out)\n"
-                .write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
-                           "--sysfs-root", Self.fixture, "--log-level", "error"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            try #require(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: out) })
+            let (p, out) = try await Self.startAgent(binary, in: dir, resync: 1)
             try await Task.sleep(nanoseconds: UInt64(round) * 230_000_000 + UInt64.random(in: 0...200_000_000))
             p.terminate()   // SIGTERM
             p.waitUntilExit()
@@ -64,7 +71,7 @@ struct ReporterProcessTests {
         var out: [String: Int] = [:]
         for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/status", encoding: .utf8) else { continue }
-            out[tid] = status.split(separator: "\n").filter { $0.hasSuffix("_ctxt_switches") || $0.contains("_ctxt_switches:") }
+            out[tid] = status.split(separator: "\n").filter { $0.contains("_ctxt_switches:") }
                 .compactMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) }.reduce(0, +)
         }
         return out
@@ -75,21 +82,8 @@ struct ReporterProcessTests {
     @Test(.enabled(if: binary != nil, "needs the hwlabel binary with `agent` registered"))
     func idleAgentDoesNotWakeUp() async throws {
         let binary = try #require(Self.binary)
-        let dir = reporterTempDir()
-        let out = dir + "/out/report.json"
-        try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
-        try "[agent]\nresync-interval = 600\n[file]\npath = \(out)\n"
-            .write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
-                       "--sysfs-root", Self.fixture, "--log-level", "error"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, _) = try await Self.startAgent(binary, in: reporterTempDir(), resync: 600)
         defer { p.terminate(); p.waitUntilExit() }
-        try #require(await eventually(timeout: 20) { FileManager.default.fileExists(atPath: out) })
         try await Task.sleep(nanoseconds: 2_500_000_000)  // past the settle trim (1 s after the scan)
         let before = Self.contextSwitches(p.processIdentifier)
         try await Task.sleep(nanoseconds: 3_000_000_000)
