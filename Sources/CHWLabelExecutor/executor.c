@@ -58,8 +58,7 @@ static timed_job *timers;
 static size_t timer_count, timer_capacity;
 static uint64_t timer_seq;
 static bool timer_waiter;  // one idle thread sleeps until the earliest deadline; the rest, untimed
-static unsigned long long jobs_run;
-static int installed;
+static _Atomic int installed;  // read by AgentSleep on any thread
 
 static uint64_t monotonic_ns(void) {
   struct timespec ts;
@@ -142,7 +141,6 @@ static void *worker(void *arg) {
       // Leave no work unattended while this thread runs the job: another ready job, or a
       // deadline no idle thread is sleeping towards.
       if (ready_head || (timer_count > 0 && !timer_waiter)) pthread_cond_signal(&wake);
-      jobs_run++;
       pthread_mutex_unlock(&lock);
       swift_job_run(job, (hwl_executor_ref){NULL, 0});  // on the generic executor
       pthread_mutex_lock(&lock);
@@ -234,12 +232,5 @@ int hwl_executor_after(unsigned long long delay_ns, void (*fn)(void *), void *co
 }
 
 int hwl_executor_installed(void) { return installed; }
-
-unsigned long long hwl_executor_jobs_run(void) {
-  pthread_mutex_lock(&lock);
-  unsigned long long n = jobs_run;
-  pthread_mutex_unlock(&lock);
-  return n;
-}
 
 int hwl_malloc_one_arena(void) { return mallopt(M_ARENA_MAX, 1) == 1 ? 0 : -1; }

@@ -17,9 +17,6 @@ int hwl_executor_after(unsigned long long delay_ns, void (*fn)(void *context), v
 /// 1 once `hwl_executor_install` has succeeded.
 int hwl_executor_installed(void);
 
-/// Jobs this executor has run since it was installed (0 when it is not installed).
-unsigned long long hwl_executor_jobs_run(void);
-
 /// Makes every thread allocate from glibc's one main malloc arena (M_ARENA_MAX = 1) instead of
 /// one arena per thread, whose freed memory malloc_trim cannot all return. Call before threads
 /// start. Returns 0, or -1 when glibc refused.
