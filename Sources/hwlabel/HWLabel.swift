@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 
 @main
 struct HWLabel: ParsableCommand {
@@ -43,8 +44,6 @@ struct HWLabel: ParsableCommand {
         }
     }
 }
-
-import Dispatch
 
 extension HWLabel {
     /// Runs an async command to completion on the global executor and rethrows what it threw.

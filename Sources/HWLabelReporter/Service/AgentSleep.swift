@@ -6,8 +6,8 @@ import Foundation
 /// global queues whatever the global executor is (Swift 6.2+), and libdispatch then keeps a
 /// once-a-second monitor running for good. Elsewhere (tests, other commands) it is Task.sleep.
 /// Cancellation ends the sleep at once with CancellationError, as Task.sleep does.
-public enum AgentSleep {
-    public static func sleep(seconds: Double) async throws {
+enum AgentSleep {
+    static func sleep(seconds: Double) async throws {
         let ns = UInt64(max(0, seconds) * 1e9)
         guard hwl_executor_installed() != 0 else {
             try await Task.sleep(nanoseconds: ns)
