@@ -58,6 +58,76 @@ struct InventoryCanonicalJSONTests {
         #expect(back.text == v.text && back.map == v.map && back.big == v.big)
     }
 
+    enum K: String, CodingKey { case zeta, beta, alpha, gamma, delta }
+    enum L: String, CodingKey { case aardvark, zulu }
+
+    /// Every container shape Codable offers: nested keyed and unkeyed containers, super-encoders
+    /// (keyed and single-value), two key types in one object, empty values.
+    struct Manual: Encodable {
+        struct Empty: Encodable {}
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: K.self)
+            try c.encode("z", forKey: .zeta)
+            var n = c.nestedContainer(keyedBy: K.self, forKey: .beta)
+            try n.encode(1, forKey: .zeta)
+            try n.encode(true, forKey: .alpha)
+            try n.encode(Empty(), forKey: .gamma)
+            var u = c.nestedUnkeyedContainer(forKey: .alpha)
+            try u.encode("x")
+            var un = u.nestedContainer(keyedBy: K.self)
+            try un.encodeNil(forKey: .delta)
+            try un.encode(-7, forKey: .alpha)
+            var uu = u.nestedUnkeyedContainer()
+            try uu.encode(3)
+            try uu.encode([String]())
+            try u.encode(["b": 2, "a": 1])
+            var sup = c.superEncoder(forKey: .gamma).singleValueContainer()
+            try sup.encode("s")
+            var sk = c.superEncoder().container(keyedBy: K.self)
+            try sk.encode(false, forKey: .alpha)
+            var other = encoder.container(keyedBy: L.self)
+            try other.encode(UInt8(9), forKey: .zulu)
+            try other.encode(Int64.min, forKey: .aardvark)
+        }
+    }
+
+    @Test("nested containers, super-encoders and mixed key types: JSONEncoder's bytes")
+    func everyContainerShape() throws {
+        func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+        let one = text(try CanonicalJSON.encode(Manual())), reference = text(try Self.reference(Manual()))
+        #expect(one == reference)
+        let two = text(try CanonicalJSON.encode([Manual(), Manual()]))
+        #expect(two == "[" + reference + "," + reference + "]")
+        #expect(try CanonicalJSON.encode(Manual.Empty()) == Array("{}".utf8))
+        #expect(try CanonicalJSON.encodeElements([Manual(), Manual()]) == Array(try Self.reference([Manual(), Manual()]).dropFirst().dropLast()))
+        #expect(try CanonicalJSON.encodeElements([Odd]()) == [])
+    }
+
+    /// A nested container written to after its parent moved on: JSONEncoder keeps references to
+    /// every container; a streaming encoder cannot place it any more and must say so.
+    struct LateWrite: Encodable {
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: K.self)
+            var n = c.nestedContainer(keyedBy: K.self, forKey: .beta)
+            try c.encode(1, forKey: .alpha)
+            try n.encode(2, forKey: .zeta)
+        }
+    }
+    struct LateNested: Encodable {
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: K.self)
+            var u = c.nestedUnkeyedContainer(forKey: .beta)
+            try c.encode(1, forKey: .alpha)
+            _ = u.nestedContainer(keyedBy: K.self)
+        }
+    }
+
+    @Test("writing to a container after its parent moved on is an error, never misplaced bytes")
+    func lateWritesThrow() {
+        #expect(throws: EncodingError.self) { try CanonicalJSON.encode(LateWrite()) }
+        #expect(throws: EncodingError.self) { try CanonicalJSON.encode(LateNested()) }
+    }
+
     @Test("sliced, parallel encoding gives the one-pass bytes: compact, pretty and digest", arguments: sources)
     func slicedEqualsWhole(source: String) throws {
         let src: ProbeSource = source == "live" ? .live()

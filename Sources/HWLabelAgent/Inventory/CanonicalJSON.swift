@@ -8,14 +8,30 @@ import Glibc
 /// casts and builds a boxed tree; on a 1,000-function host that was most of `inventory`'s run
 /// time. This encoder knows only what the models use: objects, arrays, strings, integers,
 /// booleans, null (and doubles, written as Swift prints them).
+///
+/// It writes straight into one byte buffer as Codable hands it values (no tree of nodes, no
+/// array per scalar); an object whose keys arrived out of order is re-laid in key order once
+/// it is complete. `codingPath` is not tracked (always empty).
 public enum CanonicalJSON {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = NodeEncoder()
-        try value.encode(to: encoder)
-        var out: [UInt8] = []
-        out.reserveCapacity(4096)
-        (encoder.node ?? .object(ObjectNode())).write(to: &out)
-        return out
+        let encoder = StreamEncoder()
+        try encoder.encodeValue(value)
+        if let f = encoder.failure { throw f }
+        return encoder.out
+    }
+
+    /// The elements of `items` as they appear inside a JSON array, `e1,e2,…` (no brackets),
+    /// encoded into one buffer.
+    public static func encodeElements<C: Collection>(_ items: C) throws -> [UInt8] where C.Element: Encodable {
+        let encoder = StreamEncoder()
+        var first = true
+        for item in items {
+            if !first { encoder.out.append(UInt8(ascii: ",")) }
+            first = false
+            try encoder.encodeValue(item)
+        }
+        if let f = encoder.failure { throw f }
+        return encoder.out
     }
 
     /// UTF-8 byte order of two keys (memcmp over contiguous UTF-8; coding keys always are).
@@ -61,194 +77,324 @@ public enum CanonicalJSON {
     }
 }
 
-/// A value being built. Containers are reference types because Codable hands out a container
-/// first and fills it afterwards.
-enum Node {
-    case scalar([UInt8])
-    case object(ObjectNode)
-    case array(ArrayNode)
-    /// A super-encoder's value, read when the tree is written.
-    case deferred(NodeEncoder)
-
-    func write(to out: inout [UInt8]) {
-        switch self {
-        case .scalar(let bytes): out.append(contentsOf: bytes)
-        case .deferred(let e): (e.node ?? .object(ObjectNode())).write(to: &out)
-        case .array(let a):
-            out.append(UInt8(ascii: "["))
-            for (i, n) in a.items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                n.write(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let o):
-            out.append(UInt8(ascii: "{"))
-            // Keys in UTF-8 byte order (Codable writes each key once).
-            let order = o.keys.indices.sorted { CanonicalJSON.precedes(o.keys[$0], o.keys[$1]) }
-            for (n, i) in order.enumerated() {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
-                CanonicalJSON.appendString(o.keys[i], to: &out)
-                out.append(UInt8(ascii: ":"))
-                o.values[i].write(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-}
-
-final class ObjectNode {
-    var keys: [String] = []
-    var values: [Node] = []
-    func set(_ key: String, _ node: Node) {
-        keys.append(key)
-        values.append(node)
-    }
-}
-
-final class ArrayNode {
-    var items: [Node] = []
-}
-
-final class NodeEncoder: Encoder {
-    var codingPath: [CodingKey] = []
+/// The encoder behind `CanonicalJSON`. Containers are frames on a stack; a frame is complete
+/// when the `encode(to:)` that opened it returns, or when its parent is written to again.
+final class StreamEncoder: Encoder {
+    // One encoder per thread and no reentrancy: the runtime's exclusivity checks on these
+    // (a quarter of the encoding time when on) are left to the compiler's static ones.
+    @exclusivity(unchecked) var out: [UInt8] = []
+    var codingPath: [CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
-    var node: Node?
 
-    init(codingPath: [CodingKey] = []) { self.codingPath = codingPath }
+    struct Frame {
+        var isObject: Bool
+        /// Where its `{` or `[` is in `out`.
+        var start: Int
+        /// Its first member in `members` (objects).
+        var memberBase: Int
+        var count = 0
+        var id: Int
+        /// The CodingKey type its members' keys come from (nil for arrays, or when a second
+        /// container of another key type joined it): the key of `orders`.
+        var keyType: ObjectIdentifier?
+    }
+    /// An object member: `"key":value` at `start..<end` of `out`.
+    struct Member {
+        var key: String
+        var start: Int
+        var end: Int
+    }
+    @exclusivity(unchecked) private(set) var frames: [Frame] = []
+    @exclusivity(unchecked) private var members: [Member] = []
+    private var nextID = 0
+    /// The frame depth the value being encoded sits at: a container it opens goes there.
+    private var slot = 0
+    @exclusivity(unchecked) private var scratch: [UInt8] = []
+    /// The key order last seen for each CodingKey type, and its UTF-8 sort (nil: already in
+    /// order). A model type emits the same keys each time, so each is sorted once per encoder.
+    private var orders: [ObjectIdentifier: (keys: [String], sorted: [Int]?)] = [:]
+    /// Misuse found where Codable gives no way to throw (a nested container asked of a
+    /// container that is already complete); `CanonicalJSON` throws it at the end.
+    var failure: EncodingError?
+
+    init() { out.reserveCapacity(4096) }
+
+    /// `beginMember`/`beginElement` from a call that cannot throw: a failure is kept.
+    func note(_ body: () throws -> Void) {
+        do { try body() } catch let e as EncodingError { failure = failure ?? e } catch {}
+    }
+
+    /// Encodes one complete value at the end of `out`.
+    func encodeValue<T: Encodable>(_ value: T) throws {
+        let saved = slot
+        slot = frames.count
+        defer { slot = saved }
+        let start = out.count
+        try value.encode(to: self)
+        close(above: slot)
+        // A value that opened no container and wrote nothing is an empty object, as JSONEncoder has it.
+        if out.count == start { out.append(UInt8(ascii: "{")); out.append(UInt8(ascii: "}")) }
+    }
+
+    /// Completes every frame at index `depth` and beyond.
+    func close(above depth: Int) {
+        while frames.count > depth { finish(frames.removeLast()) }
+    }
+
+    private func finish(_ f: Frame) {
+        // A member ends where the next begins or its object completes (here).
+        if f.isObject, members.count > f.memberBase { members[members.count - 1].end = out.count }
+        layOut(f)
+        members.removeSubrange(f.memberBase...)
+    }
+
+    /// The order to lay out the members of object `f` in, as offsets from its first member;
+    /// nil when they already are in UTF-8 key order.
+    private func sortedOrder(_ f: Frame) -> [Int]? {
+        let own = members[f.memberBase...]
+        guard own.count > 1 else { return nil }
+        if let t = f.keyType, let cached = orders[t], cached.keys.count == own.count,
+           zip(cached.keys, own).allSatisfy({ $0 == $1.key }) {
+            return cached.sorted
+        }
+        // Few keys (tens at most): an insertion sort by UTF-8 bytes.
+        var order = Array(0..<own.count)
+        for i in 1..<order.count {
+            let x = order[i]
+            var j = i
+            while j > 0, CanonicalJSON.precedes(members[f.memberBase + x].key, members[f.memberBase + order[j - 1]].key) {
+                order[j] = order[j - 1]
+                j -= 1
+            }
+            order[j] = x
+        }
+        let sorted: [Int]? = order.elementsEqual(0..<order.count) ? nil : order
+        if let t = f.keyType { orders[t] = (own.map(\.key), sorted) }
+        return sorted
+    }
+
+    private func layOut(_ f: Frame) {
+        guard f.isObject else { return out.append(UInt8(ascii: "]")) }
+        guard let order = sortedOrder(f) else { return out.append(UInt8(ascii: "}")) }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.reserveCapacity(out.count - f.start + 1)
+        scratch.append(UInt8(ascii: "{"))
+        out.withUnsafeBufferPointer { buf in
+            for (n, i) in order.enumerated() {
+                if n > 0 { scratch.append(UInt8(ascii: ",")) }
+                let m = members[f.memberBase + i]
+                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buf[m.start..<m.end]))
+            }
+        }
+        scratch.append(UInt8(ascii: "}"))
+        out.removeSubrange(f.start...)
+        out.append(contentsOf: scratch)
+    }
+
+    /// Opens a container at `depth` (or reuses the one the current value already opened there).
+    func open(object: Bool, at depth: Int, keys: ObjectIdentifier? = nil) -> (depth: Int, id: Int) {
+        close(above: depth + 1)
+        if frames.count > depth, frames[depth].isObject == object {
+            if frames[depth].keyType != keys { frames[depth].keyType = nil }
+            return (depth, frames[depth].id)
+        }
+        close(above: depth)
+        nextID += 1
+        frames.append(Frame(isObject: object, start: out.count, memberBase: members.count, id: nextID, keyType: keys))
+        out.append(UInt8(ascii: object ? "{" : "["))
+        return (frames.count - 1, nextID)
+    }
+
+    /// Makes frame `depth` the innermost again before it is written to; a container written to
+    /// after its parent moved on cannot be placed any more.
+    func resume(_ depth: Int, _ id: Int) throws {
+        guard frames.count > depth, frames[depth].id == id else {
+            throw EncodingError.invalidValue(id, EncodingError.Context(codingPath: [],
+                debugDescription: "CanonicalJSON: a nested container was written to after its parent container moved on"))
+        }
+        close(above: depth + 1)
+    }
+
+    /// Starts member `key` of object frame `depth`: writes `"key":` (the previous member ends here).
+    func beginMember(_ key: String, depth: Int, id: Int) throws {
+        try resume(depth, id)
+        if frames[depth].count > 0 {
+            members[members.count - 1].end = out.count
+            out.append(UInt8(ascii: ","))
+        }
+        frames[depth].count += 1
+        members.append(Member(key: key, start: out.count, end: out.count))
+        CanonicalJSON.appendString(key, to: &out)
+        out.append(UInt8(ascii: ":"))
+    }
+
+    /// Starts the next element of array frame `depth`.
+    func beginElement(depth: Int, id: Int) throws {
+        try resume(depth, id)
+        if frames[depth].count > 0 { out.append(UInt8(ascii: ",")) }
+        frames[depth].count += 1
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        let object: ObjectNode
-        if case .object(let o)? = node { object = o } else {
-            object = ObjectNode()
-            node = .object(object)
-        }
-        return KeyedEncodingContainer(KeyedNodeContainer<Key>(object: object, codingPath: codingPath))
+        let (depth, id) = open(object: true, at: slot, keys: ObjectIdentifier(Key.self))
+        return KeyedEncodingContainer(KeyedStreamContainer<Key>(encoder: self, depth: depth, id: id))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        let array: ArrayNode
-        if case .array(let a)? = node { array = a } else {
-            array = ArrayNode()
-            node = .array(array)
+        let (depth, id) = open(object: false, at: slot)
+        return UnkeyedStreamContainer(encoder: self, depth: depth, id: id)
+    }
+
+    func singleValueContainer() -> SingleValueEncodingContainer { SingleStreamContainer(encoder: self) }
+
+    // Scalars, written in place.
+    func writeNull() { out.append(contentsOf: [0x6e, 0x75, 0x6c, 0x6c]) }
+    func write(_ b: Bool) {
+        if b { out.append(contentsOf: [0x74, 0x72, 0x75, 0x65]) } else { out.append(contentsOf: [0x66, 0x61, 0x6c, 0x73, 0x65]) }
+    }
+    func write(_ s: String) { CanonicalJSON.appendString(s, to: &out) }
+    func write<I: FixedWidthInteger>(_ v: I) {
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        guard m != 0 else { return out.append(UInt8(ascii: "0")) }
+        // 20 digits hold any 64-bit magnitude; wider types go through their description.
+        guard I.Magnitude.bitWidth <= 64 else { return out.append(contentsOf: String(m).utf8) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var i = 20
+            while m != 0 {
+                i -= 1
+                digits[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: m % 10)
+                m /= 10
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
         }
-        return UnkeyedNodeContainer(array: array, codingPath: codingPath)
     }
-
-    func singleValueContainer() -> SingleValueEncodingContainer { SingleNodeContainer(encoder: self) }
-
-    /// Encodes a nested value with a child encoder (no dynamic casts: String, Int and Bool
-    /// come back through the single-value container's concrete overloads).
-    static func node<T: Encodable>(for value: T, path: [CodingKey]) throws -> Node {
-        let child = NodeEncoder(codingPath: path)
-        try value.encode(to: child)
-        return child.node ?? .object(ObjectNode())
-    }
-
-    static func scalar(_ s: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count + 2)
-        CanonicalJSON.appendString(s, to: &out)
-        return out
-    }
-    static let null = Array("null".utf8)
+    func write(_ d: Double) { out.append(contentsOf: "\(d)".utf8) }
+    func write(_ f: Float) { out.append(contentsOf: "\(f)".utf8) }
 }
 
-struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let object: ObjectNode
-    var codingPath: [CodingKey]
+struct KeyedStreamContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let encoder: StreamEncoder
+    let depth: Int
+    let id: Int
+    var codingPath: [CodingKey] { [] }
 
-    mutating func encodeNil(forKey key: Key) throws { object.set(key.stringValue, .scalar(NodeEncoder.null)) }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array((value ? "true" : "false").utf8))) }
-    mutating func encode(_ value: String, forKey key: Key) throws { object.set(key.stringValue, .scalar(NodeEncoder.scalar(value))) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array("\(value)".utf8))) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array("\(value)".utf8))) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { object.set(key.stringValue, .scalar(Array(String(value).utf8))) }
+    private func member(_ key: Key, _ body: () throws -> Void) throws {
+        try encoder.beginMember(key.stringValue, depth: depth, id: id)
+        try body()
+    }
+    mutating func encodeNil(forKey key: Key) throws { try member(key) { encoder.writeNull() } }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: String, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Double, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Float, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Int, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try member(key) { encoder.write(value) } }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        object.set(key.stringValue, try NodeEncoder.node(for: value, path: codingPath + [key]))
+        try member(key) { try encoder.encodeValue(value) }
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        let child = ObjectNode()
-        object.set(key.stringValue, .object(child))
-        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(object: child, codingPath: codingPath + [key]))
+        // The member stays open until this object is written to again or completes.
+        encoder.note { try encoder.beginMember(key.stringValue, depth: depth, id: id) }
+        let (d, i) = encoder.open(object: true, at: depth + 1, keys: ObjectIdentifier(NestedKey.self))
+        return KeyedEncodingContainer(KeyedStreamContainer<NestedKey>(encoder: encoder, depth: d, id: i))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
-        let child = ArrayNode()
-        object.set(key.stringValue, .array(child))
-        return UnkeyedNodeContainer(array: child, codingPath: codingPath + [key])
+        encoder.note { try encoder.beginMember(key.stringValue, depth: depth, id: id) }
+        let (d, i) = encoder.open(object: false, at: depth + 1)
+        return UnkeyedStreamContainer(encoder: encoder, depth: d, id: i)
     }
 
-    mutating func superEncoder() -> Encoder { superEncoder(forKey: Key(stringValue: "super")!) }
-    mutating func superEncoder(forKey key: Key) -> Encoder {
-        let child = NodeEncoder(codingPath: codingPath + [key])
-        object.set(key.stringValue, .deferred(child))
-        return child
+    // Under the key "super", as JSONEncoder has it (`Key` need not have such a case).
+    mutating func superEncoder() -> Encoder { superEncoder(named: "super") }
+    mutating func superEncoder(forKey key: Key) -> Encoder { superEncoder(named: key.stringValue) }
+    private func superEncoder(named key: String) -> Encoder {
+        encoder.note { try encoder.beginMember(key, depth: depth, id: id) }
+        return SlotEncoder(encoder: encoder, depth: depth + 1)
     }
 }
 
-struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
-    let array: ArrayNode
-    var codingPath: [CodingKey]
-    var count: Int { array.items.count }
+struct UnkeyedStreamContainer: UnkeyedEncodingContainer {
+    let encoder: StreamEncoder
+    let depth: Int
+    let id: Int
+    var codingPath: [CodingKey] { [] }
+    var count: Int { encoder.frames.count > depth && encoder.frames[depth].id == id ? encoder.frames[depth].count : 0 }
 
-    mutating func encodeNil() throws { array.items.append(.scalar(NodeEncoder.null)) }
-    mutating func encode(_ value: Bool) throws { array.items.append(.scalar(Array((value ? "true" : "false").utf8))) }
-    mutating func encode(_ value: String) throws { array.items.append(.scalar(NodeEncoder.scalar(value))) }
-    mutating func encode(_ value: Int) throws { array.items.append(.scalar(Array(String(value).utf8))) }
-    mutating func encode(_ value: Double) throws { array.items.append(.scalar(Array("\(value)".utf8))) }
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        array.items.append(try NodeEncoder.node(for: value, path: codingPath))
+    private func element(_ body: () throws -> Void) throws {
+        try encoder.beginElement(depth: depth, id: id)
+        try body()
     }
+    mutating func encodeNil() throws { try element { encoder.writeNull() } }
+    mutating func encode(_ value: Bool) throws { try element { encoder.write(value) } }
+    mutating func encode(_ value: String) throws { try element { encoder.write(value) } }
+    mutating func encode(_ value: Int) throws { try element { encoder.write(value) } }
+    mutating func encode(_ value: Double) throws { try element { encoder.write(value) } }
+    mutating func encode<T: Encodable>(_ value: T) throws { try element { try encoder.encodeValue(value) } }
+
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let child = ObjectNode()
-        array.items.append(.object(child))
-        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(object: child, codingPath: codingPath))
+        encoder.note { try encoder.beginElement(depth: depth, id: id) }
+        let (d, i) = encoder.open(object: true, at: depth + 1, keys: ObjectIdentifier(NestedKey.self))
+        return KeyedEncodingContainer(KeyedStreamContainer<NestedKey>(encoder: encoder, depth: d, id: i))
     }
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
-        let child = ArrayNode()
-        array.items.append(.array(child))
-        return UnkeyedNodeContainer(array: child, codingPath: codingPath)
+        encoder.note { try encoder.beginElement(depth: depth, id: id) }
+        let (d, i) = encoder.open(object: false, at: depth + 1)
+        return UnkeyedStreamContainer(encoder: encoder, depth: d, id: i)
     }
     mutating func superEncoder() -> Encoder {
-        let child = NodeEncoder(codingPath: codingPath)
-        array.items.append(.deferred(child))
-        return child
+        encoder.note { try encoder.beginElement(depth: depth, id: id) }
+        return SlotEncoder(encoder: encoder, depth: depth + 1)
     }
 }
 
-struct SingleNodeContainer: SingleValueEncodingContainer {
-    let encoder: NodeEncoder
-    var codingPath: [CodingKey] { encoder.codingPath }
-
-    private func set(_ bytes: [UInt8]) { encoder.node = .scalar(bytes) }
-    mutating func encodeNil() throws { set(NodeEncoder.null) }
-    mutating func encode(_ value: Bool) throws { set(Array((value ? "true" : "false").utf8)) }
-    mutating func encode(_ value: String) throws { set(NodeEncoder.scalar(value)) }
-    mutating func encode(_ value: Double) throws { set(Array("\(value)".utf8)) }
-    mutating func encode(_ value: Float) throws { set(Array("\(value)".utf8)) }
-    mutating func encode(_ value: Int) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int8) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int16) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int32) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: Int64) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt8) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt16) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt32) throws { set(Array(String(value).utf8)) }
-    mutating func encode(_ value: UInt64) throws { set(Array(String(value).utf8)) }
-    /// A value in a single-value container is this encoder's value: encode it in place (no
-    /// child encoder; `Nullable` and other wrappers pass straight through).
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        try value.encode(to: encoder)
+/// A super-encoder: an `Encoder` whose containers open at a fixed depth of the shared stream.
+struct SlotEncoder: Encoder {
+    let encoder: StreamEncoder
+    let depth: Int
+    var codingPath: [CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        let (d, i) = encoder.open(object: true, at: depth, keys: ObjectIdentifier(Key.self))
+        return KeyedEncodingContainer(KeyedStreamContainer<Key>(encoder: encoder, depth: d, id: i))
     }
+    func unkeyedContainer() -> UnkeyedEncodingContainer {
+        let (d, i) = encoder.open(object: false, at: depth)
+        return UnkeyedStreamContainer(encoder: encoder, depth: d, id: i)
+    }
+    func singleValueContainer() -> SingleValueEncodingContainer { SingleStreamContainer(encoder: encoder) }
+}
+
+struct SingleStreamContainer: SingleValueEncodingContainer {
+    let encoder: StreamEncoder
+    var codingPath: [CodingKey] { [] }
+
+    mutating func encodeNil() throws { encoder.writeNull() }
+    mutating func encode(_ value: Bool) throws { encoder.write(value) }
+    mutating func encode(_ value: String) throws { encoder.write(value) }
+    mutating func encode(_ value: Double) throws { encoder.write(value) }
+    mutating func encode(_ value: Float) throws { encoder.write(value) }
+    mutating func encode(_ value: Int) throws { encoder.write(value) }
+    mutating func encode(_ value: Int8) throws { encoder.write(value) }
+    mutating func encode(_ value: Int16) throws { encoder.write(value) }
+    mutating func encode(_ value: Int32) throws { encoder.write(value) }
+    mutating func encode(_ value: Int64) throws { encoder.write(value) }
+    mutating func encode(_ value: UInt) throws { encoder.write(value) }
+    mutating func encode(_ value: UInt8) throws { encoder.write(value) }
+    mutating func encode(_ value: UInt16) throws { encoder.write(value) }
+    mutating func encode(_ value: UInt32) throws { encoder.write(value) }
+    mutating func encode(_ value: UInt64) throws { encoder.write(value) }
+    /// A value in a single-value container is this slot's value: encoded in place
+    /// (`Nullable` and other wrappers pass straight through).
+    mutating func encode<T: Encodable>(_ value: T) throws { try value.encode(to: encoder) }
 }

@@ -82,14 +82,7 @@ public struct InventoryDocument: Codable, Sendable {
             let size = (items.count + parts - 1) / parts
             for i in 0..<parts {
                 let slice = items[min(i * size, items.count)..<min((i + 1) * size, items.count)]
-                jobs.append(Job(depth: 2) {
-                    var bytes: [UInt8] = []
-                    for (n, item) in slice.enumerated() {
-                        if n > 0 { bytes.append(UInt8(ascii: ",")) }
-                        bytes.append(contentsOf: try CanonicalJSON.encode(item))
-                    }
-                    return bytes
-                })
+                jobs.append(Job(depth: 2) { try CanonicalJSON.encodeElements(slice) })
             }
             return first..<jobs.count
         }
