@@ -13,30 +13,36 @@ struct InstanceIdentifier {
 
     func identities(for functions: [PCIFunction]) -> [PCIAddress: InstanceIdentity] {
         typealias Candidate = (id: String, source: String)
-        var candidates: [PCIAddress: [Candidate]] = [:]
-        for f in snapshot.functions {
+        // Candidates of every function in the snapshot, by its index there.
+        let all = snapshot.functions
+        var candidates: [[Candidate]] = []
+        candidates.reserveCapacity(all.count)
+        for i in all.indices {
+            let a = all[i].address
             var c: [Candidate] = []
-            let suffix = f.address.function == 0 ? "" : ".\(f.address.function)"
-            if let serial = f.capabilities?.serialNumber, Self.isUsefulSerial(serial) {
+            let suffix = a.function == 0 ? "" : ".\(a.function)"
+            if let serial = all[i].capabilities?.serialNumber, Self.isUsefulSerial(serial) {
                 c.append(("dsn:" + serial.lowercased() + suffix, "serial-number"))
             }
-            if let slot = f.physicalSlot, !slot.isEmpty { c.append(("slot:" + slot + suffix, "physical-slot")) }
-            if let path = upstreamPath(f) { c.append(("path:" + path, "upstream-path")) }
-            c.append(("address:\(f.address)", "address"))
-            candidates[f.address] = c
+            if let slot = all[i].physicalSlot, !slot.isEmpty { c.append(("slot:" + slot + suffix, "physical-slot")) }
+            if let path = upstreamPath(i) { c.append(("path:" + path, "upstream-path")) }
+            c.append(("address:\(a)", "address"))
+            candidates.append(c)
         }
         // Count each id over the whole snapshot so uniqueness does not depend on the policy.
         var counts: [String: Int] = [:]
-        for list in candidates.values { for c in list { counts[c.id, default: 0] += 1 } }
+        counts.reserveCapacity(all.count * 2)
+        for list in candidates { for c in list { counts[c.id, default: 0] += 1 } }
         var result: [PCIAddress: InstanceIdentity] = [:]
+        result.reserveCapacity(functions.count)
         func base(_ a: PCIAddress) -> InstanceIdentity {
-            let list = candidates[a] ?? [("address:\(a)", "address")]
+            let list = snapshot.index(of: a).map { candidates[$0] } ?? [("address:\(a)", "address")]
             let pick = list.first { counts[$0.id] == 1 } ?? list.last!
             return InstanceIdentity(id: pick.id, source: pick.source)
         }
         for f in functions {
-            if let pf = f.physicalFunction, let pff = snapshot.function(at: pf),
-               let index = pff.sriov?.virtualFunctions.firstIndex(of: f.address) {
+            if let pf = f.physicalFunction, let pfi = snapshot.index(of: pf),
+               let index = all[pfi].sriov?.virtualFunctions.firstIndex(of: f.address) {
                 let p = base(pf)
                 result[f.address] = InstanceIdentity(id: p.id + "/vf\(index)", source: p.source)
             } else {
@@ -52,16 +58,16 @@ struct InstanceIdentifier {
     }
 
     /// `0000:00/01.0/00.0/08.0/00.0`: the root bus, then the device.function of every bridge down
-    /// to this function. Null when the function has no known upstream bridge.
-    func upstreamPath(_ f: PCIFunction) -> String? {
-        guard f.upstreamBridge != nil else { return nil }
-        var hops: [PCIAddress] = [f.address]
-        var seen: Set<PCIAddress> = [f.address]
-        var current = f
-        while let up = current.upstreamBridge, !seen.contains(up) {
-            seen.insert(up)
+    /// to this function (`snapshot.functions[index]`). Null when the function has no known
+    /// upstream bridge.
+    func upstreamPath(_ index: Int) -> String? {
+        let all = snapshot.functions
+        guard all[index].upstreamBridge != nil else { return nil }
+        var hops: [PCIAddress] = [all[index].address]
+        var current = index
+        while let up = all[current].upstreamBridge, !hops.contains(up) {
             hops.append(up)
-            guard let next = snapshot.function(at: up) else { break }
+            guard let next = snapshot.index(of: up) else { break }
             current = next
         }
         let top = hops.last!

@@ -20,12 +20,18 @@ public struct Snapshot: Codable, Sendable, Hashable {
     }
 
     public func function(at address: PCIAddress) -> PCIFunction? {
+        index(of: address).map { functions[$0] }
+    }
+
+    /// Where the function at `address` is in `functions`: for walks that read a field or two
+    /// of many functions without copying each whole function.
+    public func index(of address: PCIAddress) -> Int? {
         // Functions are sorted: binary search keeps `show` and descriptor lookups O(log n).
         var lo = 0, hi = functions.count - 1
         while lo <= hi {
             let mid = (lo + hi) / 2
             let a = functions[mid].address
-            if a == address { return functions[mid] }
+            if a == address { return mid }
             if a < address { lo = mid + 1 } else { hi = mid - 1 }
         }
         return nil
