@@ -50,10 +50,11 @@ const char *hwl_pci_class_name(struct pci_access *a, char *buf, int size, unsign
 const char *hwl_pci_progif_name(struct pci_access *a, char *buf, int size, unsigned cls,
                                 unsigned progif);
 
-/// Lists directory `name` relative to `dirfd` (an open directory, or AT_FDCWD; "." lists
-/// `dirfd` itself from its start): openat, getdents64 until the end, close. Names that start
-/// with '.' are left out; the rest are packed NUL-terminated into `buf`. Returns the bytes
-/// used, or -1 with errno set (ERANGE: `buf` is too small, call again with a larger one).
+/// Lists directory `name` relative to `dirfd` (an open directory, or AT_FDCWD): openat,
+/// getdents64 until the end, close. With `name` NULL, lists the directory `dirfd` (freshly
+/// opened, not yet read) itself and leaves it open. Names that start with '.' are left out;
+/// the rest are packed NUL-terminated into `buf`. Returns the bytes used, or -1 with errno set
+/// (ERANGE: `buf` is too small, call again with a larger one).
 long hwl_list_names(int dirfd, const char *name, unsigned char *buf, size_t len);
 
 #endif

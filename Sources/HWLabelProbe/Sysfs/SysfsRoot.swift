@@ -96,13 +96,14 @@ public struct SysfsRoot: Sendable, Hashable {
     /// none, and recorded trees carry `.gitkeep` placeholders.
     public static func list(_ path: String) -> [String]? { list(at: AT_FDCWD, path) }
 
-    /// Names in an open directory (the descriptor stays open and is not read), dot-files skipped.
-    public static func list(directory: Int32) -> [String]? { list(at: directory, ".") }
+    /// Names in an open directory that has not been read yet (it is read to its end and stays
+    /// open), dot-files skipped.
+    public static func list(directory: Int32) -> [String]? { list(at: directory, nil) }
 
     /// Names in `name` relative to the open directory `fd`: openat and getdents64 through the
     /// shim (no DIR stream: fdopendir's dup, fstat and fcntl calls were a tenth of a
     /// 10,000-function scan's system calls).
-    public static func list(at fd: Int32, _ name: String) -> [String]? {
+    public static func list(at fd: Int32, _ name: String?) -> [String]? {
         var capacity = 8192
         while true {
             let names: [String]?? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { b in
