@@ -298,11 +298,34 @@ public struct MdevType: Codable, Sendable, Hashable {
 
 /// Strict hex parse: optional `0x`, hex digits, optional trailing newline/space; nothing else.
 public func parseHexStrict(_ text: String) -> UInt64? {
-    var s = Substring(text)
-    while let last = s.last, last == "\n" || last == " " || last == "\t" { s = s.dropLast() }
-    if s.hasPrefix("0x") || s.hasPrefix("0X") { s = s.dropFirst(2) }
-    guard !s.isEmpty, s.count <= 16, s.allSatisfy(\.isHexDigit) else { return nil }
-    return UInt64(s, radix: 16)
+    // Over the UTF-8 bytes: sysfs attributes are ASCII, and a scan parses tens of thousands.
+    var s = Substring(text).utf8
+    while let last = s.last, last == 0x0a || last == 0x20 || last == 0x09 { s = s.dropLast() }
+    if s.count >= 2, s.first == 0x30, let x = s.dropFirst().first, x == 0x78 || x == 0x58 { s = s.dropFirst(2) }
+    guard !s.isEmpty, s.count <= 16 else { return nil }
+    return hexValue(s)
+}
+
+/// The value of an ASCII hex digit (either case), nil for any other byte.
+@inline(__always)
+func hexDigitValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 0x30...0x39: c - 0x30
+    case 0x61...0x66: c - 0x61 + 10
+    case 0x41...0x46: c - 0x41 + 10
+    default: nil
+    }
+}
+
+/// The value of bytes that are all hex digits (at most 16 of them: the caller checks), nil
+/// when any is not.
+func hexValue<C: Collection<UInt8>>(_ bytes: C) -> UInt64? {
+    var v: UInt64 = 0
+    for c in bytes {
+        guard let d = hexDigitValue(c) else { return nil }
+        v = v << 4 | UInt64(d)
+    }
+    return v
 }
 
 /// Strict decimal parse (optional sign), trailing whitespace allowed, nothing else.

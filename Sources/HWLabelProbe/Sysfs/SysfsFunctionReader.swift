@@ -25,7 +25,13 @@ struct SysfsFunctionReader {
             SysfsRoot.readText(at: fd, name, path: path + "/" + name)
         }
         func linkName(_ name: String) -> String? {
-            SysfsRoot.linkTarget(at: fd, name).flatMap { $0.split(separator: "/").last.map(String.init) }
+            // The last path component (no split into an array: this runs for every link).
+            SysfsRoot.linkTarget(at: fd, name).flatMap { t in
+                var s = Substring(t)
+                while s.hasSuffix("/") { s = s.dropLast() }
+                let last = s.lastIndex(of: "/").map { s[s.index(after: $0)...] } ?? s
+                return last.isEmpty ? nil : String(last)
+            }
         }
         /// Size of a file in the directory (`fstatat`), nil when it does not exist.
         func size(_ name: String) -> Int? {
