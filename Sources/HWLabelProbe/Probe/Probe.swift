@@ -157,7 +157,7 @@ public struct Probe: Sendable {
                 continue
             case .success(let d): dir = d
             }
-            switch reader.identity(a, in: dir) {
+            switch reader.identity(a, in: dir, warnings: &warnings) {
             case .failure(let w):
                 warnings.append(w)
                 logger.debug("skipped function", metadata: ["pci.address": "\(a)", "reason": "\(w.message)"])
