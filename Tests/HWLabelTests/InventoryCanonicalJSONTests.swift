@@ -85,6 +85,8 @@ struct InventoryCanonicalJSONTests {
             try sup.encode("s")
             var sk = c.superEncoder().container(keyedBy: K.self)
             try sk.encode(false, forKey: .alpha)
+            var sv = c.superEncoder(forKey: .delta).singleValueContainer()
+            try sv.encode(Odd(text: "t", map: ["k": "v"], numbers: [1], big: 2, flag: true, nested: [["n"]]))
             var other = encoder.container(keyedBy: L.self)
             try other.encode(UInt8(9), forKey: .zulu)
             try other.encode(Int64.min, forKey: .aardvark)

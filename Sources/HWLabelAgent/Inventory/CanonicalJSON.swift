@@ -395,6 +395,7 @@ struct SingleStreamContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { encoder.write(value) }
     mutating func encode(_ value: UInt64) throws { encoder.write(value) }
     /// A value in a single-value container is this slot's value: encoded in place
-    /// (`Nullable` and other wrappers pass straight through).
-    mutating func encode<T: Encodable>(_ value: T) throws { try value.encode(to: encoder) }
+    /// (`Nullable` and other wrappers pass straight through), its containers opening where
+    /// the stream is now (a super-encoder's slot included).
+    mutating func encode<T: Encodable>(_ value: T) throws { try encoder.encodeValue(value) }
 }
