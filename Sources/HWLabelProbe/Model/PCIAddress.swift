@@ -49,7 +49,7 @@ public struct PCIAddress: Hashable, Comparable, Sendable, Codable, CustomStringC
     /// `0000:3b:00.0`
     public var description: String {
         // Written byte by byte: every path and warning of a scan names an address.
-        domain > 0xFFFF ? hex(domain, 4) + ":" + slotSuffix : withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 12) { b in
+        domain > 0xFFFF || function > 0xF ? hex(domain, 4) + ":" + slotSuffix : withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 12) { b in
             let digits: StaticString = "0123456789abcdef"
             let d = digits.utf8Start
             func put(_ v: UInt32, _ width: Int, at i: Int) {
