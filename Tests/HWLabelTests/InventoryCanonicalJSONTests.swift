@@ -13,6 +13,13 @@ struct InventoryCanonicalJSONTests {
         return Array(try e.encode(v))
     }
 
+    /// One of `sources`: "live", a dump under `lspci/`, or a tree under `sysfs/`.
+    static func snapshot(named source: String) throws -> (Snapshot, DescriptorSet) {
+        try snapshot(source == "live" ? .live()
+            : source.hasPrefix("lspci/") ? .dump(file: ProbeTestSupport.fixtures + "/" + source)
+            : .sysfs(root: ProbeTestSupport.fixtures + "/" + source + "/sys"))
+    }
+
     static func snapshot(_ source: ProbeSource) throws -> (Snapshot, DescriptorSet) {
         let s = try Probe().snapshot(source)
         return (s, DescriptorBuilder().descriptors(snapshot: s, labels: LabelSet(), policy: Policy()))
@@ -29,10 +36,7 @@ struct InventoryCanonicalJSONTests {
 
     @Test("byte-identical to JSONEncoder on real snapshots and descriptors", arguments: sources)
     func matchesFoundation(source: String) throws {
-        let src: ProbeSource = source == "live" ? .live()
-            : source.hasPrefix("lspci/") ? .dump(file: ProbeTestSupport.fixtures + "/" + source)
-            : .sysfs(root: ProbeTestSupport.fixtures + "/" + source + "/sys")
-        let (s, set) = try Self.snapshot(src)
+        let (s, set) = try Self.snapshot(named: source)
         #expect(!s.functions.isEmpty)
         #expect(try CanonicalJSON.encode(s) == Self.reference(s))
         #expect(try CanonicalJSON.encode(set) == Self.reference(set))
@@ -132,10 +136,7 @@ struct InventoryCanonicalJSONTests {
 
     @Test("sliced, parallel encoding gives the one-pass bytes: compact, pretty and digest", arguments: sources)
     func slicedEqualsWhole(source: String) throws {
-        let src: ProbeSource = source == "live" ? .live()
-            : source.hasPrefix("lspci/") ? .dump(file: ProbeTestSupport.fixtures + "/" + source)
-            : .sysfs(root: ProbeTestSupport.fixtures + "/" + source + "/sys")
-        let (s, set) = try Self.snapshot(src)
+        let (s, set) = try Self.snapshot(named: source)
         let at = Date(timeIntervalSince1970: 1_800_000_000)
         var whole = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
         let compact = try whole.encodeJSON(pretty: false, splitAt: Int.max)
