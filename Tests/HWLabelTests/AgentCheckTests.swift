@@ -78,10 +78,14 @@ struct AgentCheckTests {
 
     @Test("vGPU profiles by mdev name, with available instances", arguments: [
         (2, 2, true, nil as String?), (3, 2, false, "2 of 3 requested instances available"),
-        (1, 0, false, "nvidia-222 (GRID T4-4Q): 0 available instances"),
+        (1, 0, false, "can create no more instances"),
     ])
     func vgpu(_ wanted: Int, _ available: Int, _ fits: Bool, _ unmet: String?) {
-        let host = turingHost { fs in fs[0].mdevTypes = [MdevType(id: "nvidia-222", name: "GRID T4-4Q", availableInstances: available)] }
+        // mdev types exist only while the vendor driver holds the card.
+        let host = turingHost { fs in
+            fs[0].driver = "nvidia"
+            fs[0].mdevTypes = [MdevType(id: "nvidia-222", name: "GRID T4-4Q", availableInstances: available)]
+        }
         let r = check(CheckRequest(vgpu: [VGPURequest(profile: "GRID T4-4Q", count: wanted)]), host)
         #expect(r.fits == fits)
         if let unmet { #expect(r.parts[0].unmet.contains { $0.contains(unmet) }, "\(r.parts[0].unmet)") }
@@ -129,7 +133,7 @@ struct AgentCheckTests {
     func requestJSON(_ json: String, _ error: String?) throws {
         let r = try JSONDecoder().decode(CheckRequest.self, from: Data(json.utf8))
         if let error {
-            #expect(throws: LabelError.self) { try r.validate() }
+            #expect(throws: RequestError.self) { try r.validate() }
             do { try r.validate() } catch let e { #expect(e.description.contains(error), "\(e)") }
         } else {
             try r.validate()

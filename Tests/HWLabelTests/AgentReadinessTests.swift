@@ -83,7 +83,81 @@ let readinessCases: [ReadinessCase] = [
     .init(code: "acs-override", severity: .risk, state: .ready, mentions: ["pcie_acs_override=downstream,multifunction"]) {
         gpuSnapshot { _, h in h.acsOverride = "downstream,multifunction" }
     },
+    // An lspci dump records no drivers: unknown, never "not bound to any driver".
+    .init(code: "driver-unknown", severity: .info, state: .notReady, mentions: ["records no driver bindings"]) {
+        var s = gpuSnapshot({ f, _ in f.driver = nil }, iommu: nil)
+        s.source = SnapshotSource(kind: "dump", path: "/t.lspci")
+        s.host = nil
+        return s
+    },
+    .init(code: "host-in-use", severity: .blocker, state: .notReady, mentions: ["pid 4242 (Xorg) has /dev/dri/card0 open"]) {
+        gpuSnapshot { f, h in
+            f.driver = "nvidia"
+            h.deviceHolders = [DeviceHolder(address: f.address, pid: 4242, process: "Xorg", node: "/dev/dri/card0", kind: "drm")]
+        }
+    },
+    // A companion in use by the host counts too (its audio function held by a sound server).
+    .init(code: "host-in-use", severity: .blocker, state: .notReady, mentions: ["eth4 is up"]) {
+        gpuSnapshot({ _, h in h.hostUses = [HostUse(address: F.addr("0000:3b:00.3"), kind: "network-up", detail: "eth4 is up with 10.1.0.0/16")] },
+                    extra: [F.function("0000:3b:00.3", "8086", "1521", class: 0x020000, driver: "vfio-pci", group: 10)])
+    },
+    .init(code: "assigned-to-vm", severity: .blocker, state: .notReady, mentions: ["pid 777 (qemu-system-x86, guest web-1)", "/dev/vfio/10"]) {
+        gpuSnapshot { f, h in
+            h.deviceHolders = [DeviceHolder(address: f.address, pid: 777, process: "qemu-system-x86", node: "/dev/vfio/10",
+                                            kind: "vfio-group", guest: "web-1")]
+        }
+    },
+    .init(code: "usage-unknown", severity: .risk, state: .ready, mentions: ["3 processes could not be read"]) {
+        gpuSnapshot { _, h in h.unreadableProcesses = 3 }
+    },
+    .init(code: "function-unresponsive", severity: .blocker, state: .notReady, mentions: ["reads all ones", "10de:1eb8"]) {
+        gpuSnapshot { f, _ in
+            f.unresponsive = true
+            f.configSpace = ConfigSpaceAccess(readableBytes: 0, source: .sysfs)
+            f.capabilities = nil
+        }
+    },
+    .init(code: "link-degraded", severity: .risk, state: .ready, mentions: ["x4 of x16"]) {
+        gpuSnapshot { f, _ in
+            var l = LinkFacts(source: "config")
+            l.currentSpeed = "16GT/s"; l.maxSpeed = "16GT/s"; l.currentWidth = 4; l.maxWidth = 16
+            f.link = l
+        }
+    },
+    .init(code: "offered-as-vfs", severity: .blocker, state: .notReady, mentions: ["2 SR-IOV VFs enabled", "sriov_numvfs"]) {
+        gpuSnapshot({ f, _ in
+            f.classCode = ClassCode(value: 0x020000)
+            f.gpu = nil
+            f.driver = "mlx5_core"
+            f.sriov = SRIOVState(totalVFs: 8, numVFs: 2, virtualFunctions: [F.addr("0000:3b:00.2"), F.addr("0000:3b:00.3")])
+        }, extra: ["0000:3b:00.2", "0000:3b:00.3"].enumerated().map { i, a in
+            var vf = F.function(a, "15b3", "101e", class: 0x020000, group: 11 + i)
+            vf.physicalFunction = F.addr(gpu)
+            return vf
+        })
+    },
+    .init(code: "vgpu-full", severity: .blocker, state: .notReady, mentions: ["can create no more instances"]) {
+        gpuSnapshot { f, _ in
+            f.driver = "nvidia"
+            f.mdevTypes = [MdevType(id: "nvidia-223", name: "GRID T4-16Q", description: "framebuffer=16384M, max_instance=1",
+                                    availableInstances: 0, instances: 1)]
+        }
+    },
 ]
+
+/// A PF whose VFs carry NVIDIA's vGPU files: the VF is a slot, never offered itself.
+let vgpuSlotCase = ReadinessCase(code: "vgpu-slot", severity: .blocker, state: .notReady, mentions: ["vGPU slot of 0000:3b:00.0"]) {
+    gpuSnapshot({ f, _ in
+        f.driver = "nvidia"
+        f.sriov = SRIOVState(totalVFs: 16, numVFs: 1, virtualFunctions: [F.addr("0000:3b:00.4")])
+    }, extra: [{
+        var vf = F.function("0000:3b:00.4", "10de", "1eb8", class: 0x030200, driver: "nvidia", group: 12)
+        vf.physicalFunction = F.addr(gpu)
+        vf.gpu?.creatableVGPUTypes = [VGPUType(id: "1155", name: "NVIDIA L40S-8Q")]
+        vf.gpu?.currentVGPUType = "0"
+        return vf
+    }()])
+}
 
 @Suite("Agent readiness")
 struct AgentReadinessTests {
@@ -97,12 +171,31 @@ struct AgentReadinessTests {
         for m in c.mentions { #expect(r.message.contains(m) || d.readiness.remediation.joined(separator: "\n").contains(m), "\(m) not in \(r.message)") }
     }
 
+    @Test("a vGPU card's VF is a slot: never offered itself; the card offers the profile")
+    func vgpuSlot() throws {
+        let set = F.descriptors(vgpuSlotCase.build())
+        let vf = try #require(set.descriptor(at: F.addr("0000:3b:00.4")))
+        #expect(vf.mode == .vgpuVF)
+        #expect(vf.parent == F.addr(gpu))
+        #expect(vf.excludes == [F.addr(gpu)])
+        let r = try #require(vf.readiness.reasons.first { $0.code == "vgpu-slot" })
+        #expect(r.message.contains("vGPU slot of 0000:3b:00.0"))
+        #expect(vf.readiness.state == .notReady)
+        let card = try #require(set.descriptor(at: F.addr(gpu)))
+        #expect(card.mode == .vgpu)
+        #expect(card.excludes == [F.addr("0000:3b:00.4")])
+        #expect(card.readiness.state == .ready, "\(card.readiness.reasons)")
+        // Never told to bind the vendor-driver parent to vfio-pci.
+        #expect(!card.readiness.reasons.contains { $0.code == "not-bound-to-vfio" })
+        #expect(card.readiness.remediation.isEmpty)
+        let p = try #require(card.vgpu?.profile(named: "NVIDIA L40S-8Q"))
+        #expect(p.available == 1)
+    }
+
     @Test("the reason table covers every documented code")
     func allCodesCovered() {
-        let documented = ["iommu-off", "iommu-unknown", "no-iommu-group", "group-not-viable", "not-bound-to-vfio",
-                          "companion-not-bound", "no-reset-method", "reset-unknown", "boot-vga", "host-root-filesystem",
-                          "host-default-route", "no-interrupt-remapping", "unsafe-interrupts", "acs-override", "config-unreadable"]
-        #expect(Set(readinessCases.map(\.code)) == Set(documented))
+        let documented = Set(ReasonCode.allCases.map(\.rawValue))
+        #expect(Set((readinessCases + [vgpuSlotCase]).map(\.code)) == documented)
     }
 
     @Test("a clean, vfio-bound device is ready with no reasons and no remediation")

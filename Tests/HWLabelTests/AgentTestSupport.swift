@@ -40,6 +40,10 @@ enum AgentFixture {
         h.rootFilesystemDevices = []
         h.defaultRouteDevices = []
         h.vfioAvailable = true
+        // Every process was seen and none holds a device: usage is known to be free.
+        h.deviceHolders = []
+        h.unreadableProcesses = 0
+        h.hostUses = []
         return h
     }
 

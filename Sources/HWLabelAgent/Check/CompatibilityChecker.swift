@@ -2,29 +2,91 @@ import HWLabelProbe
 
 /// Answers "can this host take this VM now?" over the descriptors. Pure.
 ///
-/// A device serves when it matches (label or attribute tuple) and is `ready` or
-/// `ready-after-binding` (libvirt's managed mode, or the binding commands, get it there without a
-/// reboot). Each device serves one request slot; slots are assigned by maximum bipartite
-/// matching, so overlapping parts ("1 × Turing GPU" and "1 × 10de:1eb8") never fail for want of
-/// a better choice. vGPU profiles consume mdev `available_instances`, or whole NVIDIA SR-IOV VFs,
-/// on devices not used for passthrough.
+/// Only what the host can deliver counts:
+/// - A `--device` part is served by descriptors offered for passthrough (`whole-device` or
+///   `sriov-vf`) that match (label or attribute tuple) and are `ready` or `ready-after-binding`
+///   (in-use, dead and otherwise blocked devices are `not-ready`). Each device serves one slot;
+///   slots are assigned by maximum bipartite matching over candidates ranked ready now, then
+///   ready after binding only unbound or vfio functions, then after taking functions from host
+///   drivers; unknown usage ranks after known-free. No two served devices exclude each other.
+/// - A vGPU part is served by cards in `vgpu` mode: each card runs one type at a time (unless
+///   declared mixed-size), so one request never gets two types on one card, and counts never
+///   pass what the card has left.
 public struct CompatibilityChecker: Sendable {
     public init() {}
 
     public func check(_ request: CheckRequest, descriptors set: DescriptorSet, snapshot: Snapshot, policy: Policy) -> CheckResult {
         let ds = set.descriptors
-        // 1. Expand device parts into slots and match.
+        var serving: [ServingDevice] = []
+        var parts: [PartResult] = []
+        let devices = matchDevices(request, ds)
+        serving += devices.serving
+        parts += devices.parts
+        let vgpu = placeVGPU(request, ds, usedForPassthrough: devices.used)
+        serving += vgpu.serving
+        parts += vgpu.parts
+        let hostNested = snapshot.host?.nestedVirtualization
+        var refusal: NestedRefusal?
+        if request.nested {
+            let (part, r) = nestedPart(request, hostNested: hostNested, policy: policy)
+            parts.append(part)
+            refusal = r
+        }
+        var seen = Set<String>()
+        serving = serving.filter { seen.insert("\($0.address)|\($0.vgpuType ?? "")").inserted }
+            .sorted { ($0.address, $0.vgpuType ?? "") < ($1.address, $1.vgpuType ?? "") }
+        return CheckResult(fits: parts.allSatisfy(\.satisfied), nestedRequested: request.nested,
+                           hostNestedVirtualization: hostNested, refusal: refusal, parts: parts, devices: serving,
+                           bindingCommands: ReadinessEvaluator.bindingCommands(for: devices.toBind))
+    }
+
+    // MARK: - Passthrough parts
+
+    /// Lower is better: ready now; after binding only unbound/vfio functions; after taking
+    /// functions from host drivers. Unknown usage after known-free within each tier.
+    static func rank(_ d: AssignableDevice) -> Int {
+        var r: Int
+        switch d.readiness.state {
+        case .ready: r = 0
+        case .readyAfterBinding:
+            let takesFromHost = d.readiness.reasons.contains { reason in
+                reason.severity == .binding && reason.members.contains { m in
+                    m.driver.map { !VGPUCapacity.isVFIODriver($0) } ?? false
+                }
+            }
+            r = takesFromHost ? 4 : 2
+        case .notReady: r = 8
+        }
+        if d.usage.state == .unknown { r += 1 }
+        return r
+    }
+
+    struct DeviceMatch {
+        var serving: [ServingDevice] = []
+        var parts: [PartResult] = []
+        var used: Set<Int> = []
+        var toBind: [PCIAddress] = []
+    }
+
+    func matchDevices(_ request: CheckRequest, _ ds: [AssignableDevice]) -> DeviceMatch {
         var slots: [(part: Int, candidates: [Int])] = []
         for (p, req) in request.devices.enumerated() {
-            let cands = ds.indices.filter { req.matches(ds[$0]) && ds[$0].readiness.state != .notReady }
+            let cands = ds.indices.filter {
+                ds[$0].mode.offersPassthrough && ds[$0].readiness.state != .notReady && req.matches(ds[$0])
+            }.sorted { (Self.rank(ds[$0]), ds[$0].address) < (Self.rank(ds[$1]), ds[$1].address) }
             for _ in 0..<max(req.count, 0) { slots.append((p, cands)) }
         }
-        var ownerOfDevice: [Int: Int] = [:]   // descriptor index -> slot index
+        var owner: [Int: Int] = [:]   // descriptor index -> slot index
+        let excludes = ds.map { Set($0.excludes) }
+        func conflicts(_ d: Int) -> Bool {
+            owner.keys.contains { e in e != d && (excludes[e].contains(ds[d].address) || excludes[d].contains(ds[e].address)) }
+        }
         func augment(_ s: Int, _ seen: inout Set<Int>) -> Bool {
             for d in slots[s].candidates where !seen.contains(d) {
                 seen.insert(d)
-                if ownerOfDevice[d] == nil || augment(ownerOfDevice[d]!, &seen) {
-                    ownerOfDevice[d] = s
+                if owner[d] == nil && conflicts(d) { continue }
+                if owner[d] == nil || augment(owner[d]!, &seen) {
+                    owner[d] = s
                     return true
                 }
             }
@@ -34,107 +96,139 @@ public struct CompatibilityChecker: Sendable {
             var seen = Set<Int>()
             _ = augment(s, &seen)
         }
-        var parts: [PartResult] = []
-        var serving: [ServingDevice] = []
-        var toBind: [PCIAddress] = []
+        var out = DeviceMatch()
+        out.used = Set(owner.keys)
         for (p, req) in request.devices.enumerated() {
-            let got = ownerOfDevice.filter { slots[$0.value].part == p }.map(\.key).sorted { ds[$0].address < ds[$1].address }
+            let got = owner.filter { slots[$0.value].part == p }.map(\.key).sorted { ds[$0].address < ds[$1].address }
             var unmet: [String] = []
-            if got.count < req.count {
-                let matching = ds.filter { req.matches($0) }
-                if matching.isEmpty {
-                    unmet.append("no device matching \(req.what) on this host"
-                                 + (req.label != nil ? " (no present device carries that label)" : ""))
-                } else {
-                    for d in matching where d.readiness.state == .notReady {
-                        let blockers = d.readiness.reasons.filter { $0.severity == .blocker }
-                        unmet.append("\(d.address) matches but is not ready: " + blockers.map { "\($0.code): \($0.message)" }.joined(separator: "; "))
-                    }
-                    let usable = matching.filter { $0.readiness.state != .notReady }.count
-                    unmet.append("\(got.count) of \(req.count) requested available (\(matching.count) matching, \(usable) ready or ready after binding, others taken by other parts of the request)")
-                }
-            }
+            if got.count < req.count { unmet = whyUnmet(req, got: got.count, ds) }
             for i in got {
                 let d = ds[i]
-                serving.append(ServingDevice(address: d.address, instance: d.instance.id, serves: req.description,
-                                             label: d.label?.name, readiness: d.readiness.state, companions: d.companions, vgpuType: nil))
+                out.serving.append(ServingDevice(address: d.address, instance: d.instance.id, serves: req.description,
+                                                 label: d.label?.name, readiness: d.readiness.state, companions: d.companions, vgpuType: nil))
                 if d.readiness.state == .readyAfterBinding {
-                    toBind += [d.address] + d.readiness.reasons.filter { $0.severity == .binding }.flatMap { $0.members.map(\.address) }
+                    out.toBind += [d.address] + d.readiness.reasons.filter { $0.severity == .binding }.flatMap { $0.members.map(\.address) }
                 }
             }
-            parts.append(PartResult(kind: "devices", request: req.description, satisfied: got.count >= req.count,
-                                    devices: got.map { ds[$0].address }, unmet: unmet))
+            out.parts.append(PartResult(kind: "devices", request: req.description, satisfied: got.count >= req.count,
+                                        devices: got.map { ds[$0].address }, unmet: unmet))
         }
+        return out
+    }
 
-        // 2. vGPU profiles on devices not used for passthrough.
-        let used = Set(ownerOfDevice.keys)
-        var remaining: [String: Int] = [:]   // "<address>|<mdev id>" -> instances left
-        var usedVFs = Set<Int>()
+    func whyUnmet(_ req: DeviceRequest, got: Int, _ ds: [AssignableDevice]) -> [String] {
+        let matching = ds.filter { req.matches($0) }
+        if matching.isEmpty {
+            return ["no device matching \(req.what) on this host" + (req.label != nil ? " (no present device carries that label)" : "")]
+        }
+        var unmet: [String] = []
+        for d in matching {
+            switch d.mode {
+            case .sriovPF:
+                unmet.append("\(d.address) matches but is offered as its \(d.excludes.count) SR-IOV VFs, not whole (mode sriov-pf)")
+            case .vgpu:
+                unmet.append("\(d.address) matches but serves vGPU (mode vgpu): request one of its vGPU profiles")
+            case .vgpuVF:
+                unmet.append("\(d.address) matches but is a vGPU slot of \(d.parent.map { "\($0)" } ?? "its card") (mode vgpu-vf)")
+            case .wholeDevice, .sriovVF:
+                guard d.readiness.state == .notReady else { continue }
+                let blockers = d.readiness.reasons.filter { $0.severity == .blocker }
+                unmet.append("\(d.address) matches but is not ready: " + blockers.map { "\($0.code): \($0.message)" }.joined(separator: "; "))
+            }
+        }
+        let usable = matching.filter { $0.mode.offersPassthrough && $0.readiness.state != .notReady }.count
+        unmet.append("\(got) of \(req.count) requested available (\(matching.count) matching, \(usable) offered for passthrough and ready or ready after binding, others taken by other parts of the request)")
+        return unmet
+    }
+
+    // MARK: - vGPU parts
+
+    struct VGPUPlacement {
+        var serving: [ServingDevice] = []
+        var parts: [PartResult] = []
+    }
+
+    func placeVGPU(_ request: CheckRequest, _ ds: [AssignableDevice], usedForPassthrough: Set<Int>) -> VGPUPlacement {
+        var out = VGPUPlacement()
+        var left: [Int: [String: Int]] = [:]      // card → type id → instances left for this request
+        var typeOnCard: [Int: String] = [:]       // card → the type this request put on it
         for req in request.vgpu {
             var got: [(Int, String)] = []
-            for _ in 0..<max(req.count, 0) {
-                var placed = false
-                for i in ds.indices where !used.contains(i) {
-                    for t in ds[i].capacity.mdevTypes where t.id == req.profile || t.name == req.profile {
-                        let key = "\(ds[i].address)|\(t.id)"
-                        let left = remaining[key] ?? (t.availableInstances ?? 0)
-                        if left > 0 { remaining[key] = left - 1; got.append((i, t.id)); placed = true; break }
-                    }
-                    if placed { break }
-                    if !usedVFs.contains(i), let t = ds[i].capacity.vgpuTypes.first(where: { $0.id == req.profile || $0.name == req.profile }) {
-                        usedVFs.insert(i); got.append((i, t.id)); placed = true; break
+            // Cards already running this type first (they can take no other), then the most room.
+            let cards = ds.indices.filter { i in
+                ds[i].mode == .vgpu && ds[i].readiness.state != .notReady && !usedForPassthrough.contains(i)
+                    && ds[i].vgpu?.profile(named: req.profile) != nil
+            }.sorted { a, b in
+                let pa = ds[a].vgpu!.profile(named: req.profile)!, pb = ds[b].vgpu!.profile(named: req.profile)!
+                let ra = ds[a].vgpu!.activeType == pa.id ? 0 : 1, rb = ds[b].vgpu!.activeType == pb.id ? 0 : 1
+                return (ra, -pa.available, ds[a].address) < (rb, -pb.available, ds[b].address)
+            }
+            for i in cards where got.count < req.count {
+                let offer = ds[i].vgpu!
+                let p = offer.profile(named: req.profile)!
+                if !offer.mixedSize, let t = typeOnCard[i], t != p.id { continue }
+                var remaining = left[i]?[p.id] ?? p.available
+                while remaining > 0 && got.count < req.count {
+                    remaining -= 1
+                    got.append((i, p.id))
+                    typeOnCard[i] = p.id
+                }
+                left[i, default: [:]][p.id] = remaining
+                if offer.mixedSize, let fb = p.framebuffer?.value, let mem = offer.framebuffer?.value {
+                    // Other types on a mixed-size card share what this one took.
+                    for q in offer.profiles where q.id != p.id {
+                        guard let qfb = q.framebuffer?.value, qfb > 0 else { continue }
+                        let taken = UInt64(got.filter { $0.0 == i }.count) * fb
+                        let bound = mem > taken ? Int((mem - taken) / qfb) : 0
+                        left[i, default: [:]][q.id] = min(left[i]?[q.id] ?? q.available, bound)
                     }
                 }
-                if !placed { break }
             }
             var unmet: [String] = []
-            if got.count < req.count {
-                let offering = ds.filter { d in
-                    d.capacity.mdevTypes.contains { $0.id == req.profile || $0.name == req.profile }
-                        || d.capacity.vgpuTypes.contains { $0.id == req.profile || $0.name == req.profile }
-                }
-                if offering.isEmpty {
-                    unmet.append("no GPU on this host offers vGPU profile \"\(req.profile)\"")
-                } else {
-                    for d in offering {
-                        for t in d.capacity.mdevTypes where (t.id == req.profile || t.name == req.profile) {
-                            unmet.append("\(d.address) \(t.id) (\(t.name ?? req.profile)): \(t.availableInstances.map(String.init) ?? "unknown") available instances")
-                        }
-                    }
-                    unmet.append("\(got.count) of \(req.count) requested instances available")
-                }
-            }
+            if got.count < req.count { unmet = whyUnmetVGPU(req, got: got.count, ds, typeOnCard: typeOnCard) }
             for (i, type) in got {
-                serving.append(ServingDevice(address: ds[i].address, instance: ds[i].instance.id, serves: req.description,
-                                             label: ds[i].label?.name, readiness: ds[i].readiness.state, companions: [], vgpuType: type))
+                out.serving.append(ServingDevice(address: ds[i].address, instance: ds[i].instance.id, serves: req.description,
+                                                 label: ds[i].label?.name, readiness: ds[i].readiness.state, companions: [], vgpuType: type))
             }
-            parts.append(PartResult(kind: "vgpu", request: req.description, satisfied: got.count >= req.count,
-                                    devices: got.map { ds[$0.0].address }, unmet: unmet))
+            out.parts.append(PartResult(kind: "vgpu", request: req.description, satisfied: got.count >= req.count,
+                                        devices: got.map { ds[$0.0].address }, unmet: unmet))
         }
+        return out
+    }
 
-        // 3. Nested virtualization.
-        let hostNested = snapshot.host?.nestedVirtualization
+    func whyUnmetVGPU(_ req: VGPURequest, got: Int, _ ds: [AssignableDevice], typeOnCard: [Int: String]) -> [String] {
+        let offering = ds.indices.filter { ds[$0].vgpu?.profile(named: req.profile) != nil }
+        if offering.isEmpty { return ["no GPU on this host offers vGPU profile \"\(req.profile)\""] }
+        var unmet: [String] = []
+        for i in offering {
+            let d = ds[i], offer = d.vgpu!, p = offer.profile(named: req.profile)!
+            if d.readiness.state == .notReady {
+                unmet.append("\(d.address) is not ready: " + d.readiness.reasons.filter { $0.severity == .blocker }.map(\.message).joined(separator: "; "))
+            } else if !offer.mixedSize, let t = typeOnCard[i], t != p.id {
+                unmet.append("\(d.address) already serves \(offer.profile(named: t)?.name ?? t) in this request: time-sliced vGPU runs one type per GPU")
+            } else {
+                unmet.append("\(d.address) \(p.name): \(p.available) available (\(p.basis))")
+            }
+        }
+        unmet.append("\(got) of \(req.count) requested instances available")
+        return unmet
+    }
+
+    // MARK: - Nested virtualization
+
+    func nestedPart(_ request: CheckRequest, hostNested: Bool?, policy: Policy) -> (PartResult, NestedRefusal?) {
+        var unmet: [String] = []
         var refusal: NestedRefusal?
-        if request.nested {
-            var unmet: [String] = []
-            let wantsDevices = !request.devices.isEmpty || !request.vgpu.isEmpty
-            if wantsDevices && !policy.allowNestedWithPassthrough {
-                refusal = NestedRefusal()
-                unmet.append(NestedRefusal.message)
-            }
-            switch hostNested {
-            case true?: break
-            case false?: unmet.append("nested virtualization is off on this host: modprobe -r kvm_intel && modprobe kvm_intel nested=1 (kvm_amd on AMD), persist with 'options kvm_intel nested=1' in /etc/modprobe.d/")
-            case nil: unmet.append("the host's nested-virtualization state is unknown (no /sys/module/kvm_*/parameters/nested in this snapshot)")
-            }
-            parts.append(PartResult(kind: "nested", request: "nested hardware virtualization", satisfied: unmet.isEmpty, devices: [], unmet: unmet))
+        let wantsDevices = !request.devices.isEmpty || !request.vgpu.isEmpty
+        if wantsDevices && !policy.allowNestedWithPassthrough {
+            refusal = NestedRefusal()
+            unmet.append(NestedRefusal.message)
         }
-
-        // Distinct devices, by address.
-        var seen = Set<String>()
-        serving = serving.filter { seen.insert("\($0.address)|\($0.vgpuType ?? "")").inserted }.sorted { ($0.address, $0.vgpuType ?? "") < ($1.address, $1.vgpuType ?? "") }
-        return CheckResult(fits: parts.allSatisfy(\.satisfied), nestedRequested: request.nested,
-                           hostNestedVirtualization: hostNested, refusal: refusal, parts: parts, devices: serving,
-                           bindingCommands: ReadinessEvaluator.bindingCommands(for: toBind))
+        switch hostNested {
+        case true?: break
+        case false?: unmet.append("nested virtualization is off on this host: modprobe -r kvm_intel && modprobe kvm_intel nested=1 (kvm_amd on AMD), persist with 'options kvm_intel nested=1' in /etc/modprobe.d/")
+        case nil: unmet.append("the host's nested-virtualization state is unknown (no /sys/module/kvm_*/parameters/nested in this snapshot)")
+        }
+        return (PartResult(kind: "nested", request: "nested hardware virtualization", satisfied: unmet.isEmpty, devices: [], unmet: unmet), refusal)
     }
 }

@@ -5,8 +5,11 @@ import HWLabelProbe
 ///
 /// Assignable by default: endpoints of class 03 (display), 12 (processing accelerator),
 /// 0b40 (coprocessor, e.g. QAT), 02 (network), 01 (storage; 0108 is NVMe), 0c03 (USB
-/// controllers), 04 (multimedia/audio), 10 (encryption); and every SR-IOV VF whatever its
-/// class. Never bridges (header type 1/2 or class 06) and never dead functions (`ffff`).
+/// controllers), 04 (multimedia/audio), 10 (encryption), 0680 with a type-0 header (NVSwitch:
+/// HGX full passthrough gives the switches to the VM); and every SR-IOV VF whatever its class.
+/// Never bridges (header type 1/2), host or ISA bridges (0600, 0601), nor functions whose IDs
+/// read `ffff`. A function whose config space reads all ones keeps its descriptor (named
+/// not-ready), so an operator sees the device that fell off the bus.
 /// A GPU's companion functions (HDA audio, USB, UCSI in the same slot) travel with the GPU: they
 /// are listed in its `companions` and get no descriptor of their own. The policy may include
 /// other non-bridge classes and exclude anything; exclude wins.
@@ -35,6 +38,8 @@ public struct DescriptorBuilder: Sendable {
 
         let ids = InstanceIdentifier(snapshot: snapshot).identities(for: chosen)
         let evaluator = ReadinessEvaluator(snapshot: snapshot)
+        let modes = ModeResolver(snapshot: snapshot)
+        let usage = UsageResolver(snapshot: snapshot)
         // Each descriptor depends only on the snapshot: build them on every core in contiguous
         // chunks (an SR-IOV host has thousands), then merge in order.
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -45,8 +50,28 @@ public struct DescriptorBuilder: Sendable {
             picked[min(w * size, picked.count)..<min((w + 1) * size, picked.count)].map { f in
                 let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
                 let resolution = labels.resolve(f, instance: instance)
+                var diagnostics = resolution.diagnostics
                 let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
                 let companionFunctions = companions.compactMap { snapshot.function(at: $0) }
+                let mode = modes.mode(f.address)
+                var vgpu: VGPUOffer?
+                if mode == .vgpu, let mechanism = modes.mechanisms[f.address] {
+                    let vfs = (modes.children[f.address] ?? []).compactMap { snapshot.function(at: $0) }
+                    let label = resolution.assignment?.name
+                    let mixed = policy.mixedSize.contains { $0.matches(f) }
+                    let choice = policy.vgpuTypes.first { $0.matches(f, label: label) }?.type
+                    let (offer, notes) = VGPUCapacity.offer(f, vfs: vfs, mechanism: mechanism, mixedSize: mixed, choice: choice)
+                    vgpu = offer
+                    diagnostics += notes.map { Diagnostic(code: "vgpu-policy", address: f.address, message: $0) }
+                    if offer.publishedType == nil {
+                        diagnostics.append(Diagnostic(code: "vgpu-type-unset", address: f.address, message:
+                            "\(f.address) serves vGPU but runs no instance yet, so Placement gets no vGPU inventory for it: choose its type with 'vgpu-type address=\(f.address) <type name>' in policy.conf"))
+                    }
+                }
+                let own = [f.address] + companions
+                // A vGPU card's slots are consumed through it: their VMs are its bindings.
+                let slots = mode == .vgpu ? (modes.children[f.address] ?? []) : []
+                let used = usage.usage(of: own + slots)
                 let device = AssignableDevice(
                     address: f.address,
                     attributes: AttributeIdentity(vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
@@ -58,14 +83,19 @@ public struct DescriptorBuilder: Sendable {
                     physicalFunction: f.physicalFunction,
                     names: f.names,
                     label: resolution.assignment,
-                    readiness: evaluator.evaluate(f, companions: companionFunctions),
+                    readiness: evaluator.evaluate(f, companions: companionFunctions,
+                                                  context: .init(mode: mode, usage: used, vgpu: vgpu, usageResolver: usage)),
                     gpu: f.gpu,
                     companions: companions,
                     capacity: capacity(f, snapshot: snapshot),
                     iommuGroup: f.iommuGroup,
                     numaNode: f.numaNode,
-                    driver: f.driver)
-                return (device, resolution.diagnostics)
+                    driver: f.driver,
+                    mode: mode,
+                    excludes: modes.excludes(f),
+                    usage: used,
+                    vgpu: vgpu)
+                return (device, diagnostics)
             }
         }
         var errors: [Diagnostic] = []
@@ -94,6 +124,7 @@ public struct DescriptorBuilder: Sendable {
         if f.physicalFunction != nil { return true }
         switch (f.classCode.base, f.classCode.sub) {
         case ("03", _), ("12", _), ("0b", "40"), ("02", _), ("01", _), ("0c", "03"), ("04", _), ("10", _): return true
+        case ("06", "80"): return f.headerType == 0
         default: return false
         }
     }
@@ -109,6 +140,7 @@ public struct DescriptorBuilder: Sendable {
         case ("0c", "03"): "usb"
         case ("04", "01"), ("04", "03"): "audio"
         case ("04", _): "multimedia"
+        case ("06", "80") where f.vendor == "10de": "nvswitch"
         default: "other"
         }
     }

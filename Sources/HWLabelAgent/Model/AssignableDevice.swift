@@ -24,11 +24,25 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
     @Nullable public var iommuGroup: Int?
     @Nullable public var numaNode: Int?
     @Nullable public var driver: String?
+    /// How the device is offered now (schema 1.1).
+    public var mode: DeviceMode
+    /// The function this one is offered through: a VF's PF (same as `physicalFunction`).
+    @Nullable public var parent: PCIAddress?
+    /// Functions that cannot be offered while this one is offered as it is now (a PF and its
+    /// VFs exclude each other; a vGPU card excludes passthrough of itself and its VFs).
+    public var excludes: [PCIAddress]
+    /// Who holds it now (schema 1.1).
+    public var usage: DeviceUsage
+    /// vGPU profiles this card delivers now; null unless `mode` is `vgpu` (schema 1.1).
+    @Nullable public var vgpu: VGPUOffer?
 
     public init(address: PCIAddress, attributes: AttributeIdentity, instance: InstanceIdentity,
                 kind: String, isVirtualFunction: Bool, physicalFunction: PCIAddress?, names: Names,
                 label: LabelAssignment?, readiness: Readiness, gpu: GPUFacts?, companions: [PCIAddress],
-                capacity: Capacity, iommuGroup: Int?, numaNode: Int?, driver: String?) {
+                capacity: Capacity, iommuGroup: Int?, numaNode: Int?, driver: String?,
+                mode: DeviceMode? = nil, excludes: [PCIAddress] = [],
+                usage: DeviceUsage = DeviceUsage(state: .unknown, unknownBecause: "not scanned"),
+                vgpu: VGPUOffer? = nil) {
         self.address = address
         self.attributes = attributes
         self.instance = instance
@@ -44,6 +58,44 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
         self.iommuGroup = iommuGroup
         self.numaNode = numaNode
         self.driver = driver
+        self.mode = mode ?? (isVirtualFunction ? .sriovVF : .wholeDevice)
+        self.parent = physicalFunction
+        self.excludes = excludes
+        self.usage = usage
+        self.vgpu = vgpu
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case address, attributes, instance, kind, isVirtualFunction, physicalFunction, names, label, readiness,
+             gpu, companions, capacity, iommuGroup, numaNode, driver, mode, parent, excludes, usage, vgpu
+    }
+
+    /// Reads schema 1.0 descriptors too: the 1.1 fields then take what 1.0 implied (whole
+    /// device or VF, usage unknown).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        address = try c.decode(PCIAddress.self, forKey: .address)
+        attributes = try c.decode(AttributeIdentity.self, forKey: .attributes)
+        instance = try c.decode(InstanceIdentity.self, forKey: .instance)
+        kind = try c.decode(String.self, forKey: .kind)
+        isVirtualFunction = try c.decode(Bool.self, forKey: .isVirtualFunction)
+        _physicalFunction = try c.decode(Nullable<PCIAddress>.self, forKey: .physicalFunction)
+        names = try c.decode(Names.self, forKey: .names)
+        _label = try c.decode(Nullable<LabelAssignment>.self, forKey: .label)
+        readiness = try c.decode(Readiness.self, forKey: .readiness)
+        _gpu = try c.decode(Nullable<GPUFacts>.self, forKey: .gpu)
+        companions = try c.decode([PCIAddress].self, forKey: .companions)
+        capacity = try c.decode(Capacity.self, forKey: .capacity)
+        _iommuGroup = try c.decode(Nullable<Int>.self, forKey: .iommuGroup)
+        _numaNode = try c.decode(Nullable<Int>.self, forKey: .numaNode)
+        _driver = try c.decode(Nullable<String>.self, forKey: .driver)
+        let isVF = isVirtualFunction, pf = _physicalFunction
+        mode = try c.decodeIfPresent(DeviceMode.self, forKey: .mode) ?? (isVF ? .sriovVF : .wholeDevice)
+        _parent = try c.decodeIfPresent(Nullable<PCIAddress>.self, forKey: .parent) ?? pf
+        excludes = try c.decodeIfPresent([PCIAddress].self, forKey: .excludes) ?? []
+        usage = try c.decodeIfPresent(DeviceUsage.self, forKey: .usage)
+            ?? DeviceUsage(state: .unknown, unknownBecause: "schema 1.0 document: usage not recorded")
+        _vgpu = try c.decode(Nullable<VGPUOffer>.self, forKey: .vgpu)
     }
 }
 

@@ -10,14 +10,45 @@ public struct Policy: Codable, Sendable, Hashable {
     /// ESXi refuses nested hardware virtualization together with a passthrough or vGPU device;
     /// KVM can do it, with caveats. `false` (default) keeps ESXi's refusal in `hwlabel check`.
     public var allowNestedWithPassthrough: Bool
+    /// `vgpu-type SELECTOR TYPE`: the vGPU type an idle card offers Placement (Nova's
+    /// `enabled_vgpu_types`). The first rule that matches a card wins. A card that already runs
+    /// instances offers their type whatever this says.
+    public var vgpuTypes: [VGPUTypeChoice]
+    /// `vgpu-mixed-size SELECTOR`: cards the operator put in mixed-size mode (visible through
+    /// NVML only, so never guessed from sysfs): several types may run on them at once.
+    public var mixedSize: [DeviceSelector]
 
-    public init(include: [DeviceSelector] = [], exclude: [DeviceSelector] = [], allowNestedWithPassthrough: Bool = false) {
+    public init(include: [DeviceSelector] = [], exclude: [DeviceSelector] = [], allowNestedWithPassthrough: Bool = false,
+                vgpuTypes: [VGPUTypeChoice] = [], mixedSize: [DeviceSelector] = []) {
         self.include = include
         self.exclude = exclude
         self.allowNestedWithPassthrough = allowNestedWithPassthrough
+        self.vgpuTypes = vgpuTypes
+        self.mixedSize = mixedSize
     }
 
     public static let `default` = Policy()
+}
+
+/// One `vgpu-type` line: the cards it selects (by function selector or hardware label) and the
+/// type name or id they offer.
+public struct VGPUTypeChoice: Codable, Sendable, Hashable {
+    public enum Target: Codable, Sendable, Hashable {
+        case selector(DeviceSelector)
+        case label(String)
+    }
+    public var target: Target
+    public var type: String
+    public init(target: Target, type: String) {
+        self.target = target
+        self.type = type
+    }
+    public func matches(_ f: PCIFunction, label: String?) -> Bool {
+        switch target {
+        case .selector(let s): s.matches(f)
+        case .label(let l): label == l
+        }
+    }
 }
 
 /// `class=0302`, `device=10de:1eb8`, `vendor=10de` or `address=0000:3b:00.0`.

@@ -61,6 +61,18 @@ public struct PCIFunction: Codable, Sendable, Hashable {
     @Nullable public var gpu: GPUFacts?
     /// Kernel uevent/udev properties that matter to hwlabel (e.g. `HWLABEL_LABEL` set by a udev rule).
     public var properties: [String: String]
+    /// True when the whole 64-byte config header reads all ones while the kernel still lists
+    /// the function (its IDs are cached from enumeration): powered off (D3cold) or fell off the
+    /// bus. An SR-IOV VF's Vendor and Device ID registers read 0xFFFF by specification while the
+    /// rest of its header is valid, so a first dword of ones alone is not this. Null when no
+    /// config space was read.
+    @Nullable public var unresponsive: Bool?
+    /// The VFIO device cdev (`vfio-dev/vfioN`, kernel ≥ 6.2) while bound to a VFIO driver.
+    @Nullable public var vfioDevice: String?
+    /// Network interfaces of this function (`net/*`).
+    @Nullable public var netInterfaces: [String]?
+    /// Block devices whose sysfs path lies under this function (`…/<BDF>/…/block/<name>`).
+    @Nullable public var blockDevices: [String]?
 
     public init(address: PCIAddress, vendor: String, device: String, classCode: ClassCode) {
         self.address = address
@@ -73,9 +85,19 @@ public struct PCIFunction: Codable, Sendable, Hashable {
         self.properties = [:]
     }
 
-    /// Header type 1/2 or class 06xx: bridges are never assignable and do not count toward
-    /// group viability.
-    public var isBridge: Bool { headerType == 1 || headerType == 2 || classCode.base == "06" }
+    /// A PCI-to-PCI or CardBus bridge: header type 1 or 2 (by class 0604/0607/0609 when the
+    /// header type is unknown). Bridges are never assignable and VFIO does not hold them to the
+    /// group's driver rule. Host bridges (0600), ISA bridges (0601) and other 06xx functions
+    /// with a type-0 header are not bridges in this sense (see `isHostInfrastructure`).
+    public var isBridge: Bool {
+        if let h = headerType { return h == 1 || h == 2 }
+        return classCode.base == "06" && ["04", "07", "09"].contains(classCode.sub)
+    }
+    /// Host bridge (0600), ISA/LPC bridge (0601) and the other chipset bridges (0602, 0603,
+    /// 0605, 0606, 0608): never offered, but they count for group viability like any endpoint.
+    public var isHostInfrastructure: Bool {
+        classCode.base == "06" && !isBridge && classCode.sub != "80"
+    }
     /// Display controller (03) or processing accelerator (12).
     public var isGPUClass: Bool { classCode.base == "03" || classCode.base == "12" }
 }
@@ -286,13 +308,16 @@ public struct MdevType: Codable, Sendable, Hashable {
     @Nullable public var description: String?
     @Nullable public var availableInstances: Int?
     @Nullable public var deviceAPI: String?
+    /// Entries of `mdev_supported_types/<id>/devices/`: instances of this type that exist now.
+    @Nullable public var instances: Int?
     public init(id: String, name: String? = nil, description: String? = nil,
-                availableInstances: Int? = nil, deviceAPI: String? = nil) {
+                availableInstances: Int? = nil, deviceAPI: String? = nil, instances: Int? = nil) {
         self.id = id
         self.name = name
         self.description = description
         self.availableInstances = availableInstances
         self.deviceAPI = deviceAPI
+        self.instances = instances
     }
 }
 

@@ -1,0 +1,28 @@
+/// Every readiness reason code, as reports carry it (`ReadinessReason.code`). Stable: codes
+/// are never renamed, only added.
+public enum ReasonCode: String, Codable, Sendable, Hashable, CaseIterable {
+    case iommuOff = "iommu-off"
+    case iommuUnknown = "iommu-unknown"
+    case noIOMMUGroup = "no-iommu-group"
+    case configUnreadable = "config-unreadable"
+    case driverUnknown = "driver-unknown"
+    case notBoundToVFIO = "not-bound-to-vfio"
+    case companionNotBound = "companion-not-bound"
+    case groupNotViable = "group-not-viable"
+    case hostRootFilesystem = "host-root-filesystem"
+    case hostDefaultRoute = "host-default-route"
+    case bootVGA = "boot-vga"
+    case hostInUse = "host-in-use"
+    case assignedToVM = "assigned-to-vm"
+    case usageUnknown = "usage-unknown"
+    case functionUnresponsive = "function-unresponsive"
+    case offeredAsVFs = "offered-as-vfs"
+    case vgpuSlot = "vgpu-slot"
+    case vgpuFull = "vgpu-full"
+    case noResetMethod = "no-reset-method"
+    case resetUnknown = "reset-unknown"
+    case linkDegraded = "link-degraded"
+    case noInterruptRemapping = "no-interrupt-remapping"
+    case unsafeInterrupts = "unsafe-interrupts"
+    case acsOverride = "acs-override"
+}
