@@ -11,7 +11,8 @@ struct CheckCommand: ParsableCommand {
         discussion: """
             The request comes from --request FILE (JSON: {"devices":[{"label":"Turing GPU","count":2}, \
             {"vendor":"10de","device":"1e30","subsystemVendor":"10de","subsystemDevice":"13d9"}], \
-            "vgpu":[{"profile":"GRID T4-4Q"}], "nested":false}) or from flags. Nested virtualization \
+            "vgpu":[{"profile":"GRID T4-4Q"}], "nested":false}; at most 1 MiB, read strictly: an unknown key \
+            or a value of the wrong type is an input error) or from flags. Nested virtualization \
             with any passthrough or vGPU device is refused unless policy.conf sets \
             allowNestedWithPassthrough = true. Exit codes: 0 fits, 1 does not fit, 2 usage or input \
             error, 3 hardware source unreadable.
@@ -28,9 +29,15 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let req = try AgentCLI.inputErrors { () throws -> CheckRequest in
-            let r = try buildRequest()
-            try r.validate()
-            return r
+            do {
+                let r = try buildRequest()
+                try r.validate()
+                return r
+            } catch var e as RequestError {
+                if e.file == nil { e.file = request }
+                Diagnostics.error(e.description)
+                throw ExitCode(2)
+            }
         }
         let (snapshot, _, policy, set) = try AgentCLI.descriptors(source)
         AgentCLI.printDiagnostics(set.errors)
@@ -42,31 +49,67 @@ struct CheckCommand: ParsableCommand {
     func buildRequest() throws -> CheckRequest {
         if let request {
             guard label.isEmpty, device.isEmpty, vgpu.isEmpty, count.isEmpty else {
-                throw LabelError.invalidRule("--request cannot be combined with --label/--device/--vgpu/--count")
+                Diagnostics.error("--request cannot be combined with --label/--device/--vgpu/--count")
+                throw ExitCode(2)
             }
-            let data: Data
-            do {
-                data = request == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: request))
-            } catch { throw ConfigError(path: request, message: "cannot read request: \(error.localizedDescription)") }
-            do {
-                var r = try JSONDecoder().decode(CheckRequest.self, from: data)
-                if nested { r.nested = true }
-                return r
-            } catch { throw ConfigError(path: request, message: "not a valid request: \(Self.describe(error))") }
+            var r = try CheckRequest(json: try Self.readRequest(request))
+            if nested { r.nested = true }
+            return r
         }
-        guard count.count <= label.count else { throw LabelError.invalidRule("more --count than --label options") }
+        guard count.count <= label.count else { Diagnostics.error("more --count than --label options"); throw ExitCode(2) }
         var devices = label.enumerated().map { DeviceRequest(label: $0.element, count: $0.offset < count.count ? count[$0.offset] : 1) }
         for t in device { devices.append(try DeviceRequest(tuple: t)) }
         return CheckRequest(devices: devices, vgpu: vgpu.map { VGPURequest(profile: $0) }, nested: nested)
     }
 
-    static func describe(_ e: Error) -> String {
-        switch e as? DecodingError {
-        case let .typeMismatch(_, c)?, let .valueNotFound(_, c)?, let .dataCorrupted(c)?:
-            return c.debugDescription + (c.codingPath.isEmpty ? "" : " at " + c.codingPath.map(\.stringValue).joined(separator: "."))
-        case let .keyNotFound(k, c)?:
-            return "missing key '\(k.stringValue)'" + (c.codingPath.isEmpty ? "" : " at " + c.codingPath.map(\.stringValue).joined(separator: "."))
-        default: return "\(e)"
+    /// Reads a request file (`-`: stdin), at most `CheckRequest.maximumFileSize` bytes. Only a
+    /// regular file: a directory or device is refused by `stat(2)` before anything opens it, and
+    /// the open is non-blocking, so a FIFO (or one swapped in after the `stat`) cannot hang the check.
+    static func readRequest(_ path: String) throws(RequestError) -> Data {
+        let limit = CheckRequest.maximumFileSize
+        func fail(_ message: String) -> RequestError { RequestError(message, kind: .unreadable, file: path) }
+        func errnoText(_ e: Int32) -> String { "\(String(cString: strerror(e))) (errno \(e))" }
+        func tooLarge(_ size: String) -> RequestError {
+            fail("too large: \(size) bytes (a request file is at most 1 MiB, \(limit) bytes)")
+        }
+        let fd: Int32
+        if path == "-" {
+            fd = 0
+        } else {
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw fail(errnoText(errno)) }
+            guard st.st_mode & S_IFMT == S_IFREG else { throw fail("not a regular file (\(fileType(st.st_mode)))") }
+            guard Int(st.st_size) <= limit else { throw tooLarge("\(st.st_size)") }
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+            guard fd >= 0 else { throw fail(errnoText(errno)) }
+            guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+                close(fd)
+                throw fail("not a regular file (\(fileType(st.st_mode)))")
+            }
+        }
+        defer { if fd != 0 { close(fd) } }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while bytes.count <= limit {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail(errnoText(errno))
+            }
+            if n == 0 { return Data(bytes) }
+            bytes += buffer[0..<n]
+        }
+        throw tooLarge("more than \(limit)")
+    }
+
+    private static func fileType(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: "a directory"
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        default: "an unknown kind of file"
         }
     }
 
