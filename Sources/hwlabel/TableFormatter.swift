@@ -34,7 +34,7 @@ enum TableFormatter {
         for f in s.functions {
             out += lspciLine(f) + "\n\t" + facts(f)
             if let d = descriptors?.descriptor(at: f.address) {
-                out += " ready=\(d.readiness.state.rawValue)"
+                out += " mode=\(d.mode.rawValue) ready=\(d.readiness.state.rawValue) use=\(d.usage.state.rawValue)"
                 if let l = d.label { out += " label=\"\(l.name)\"" }
             }
             out += "\n"
@@ -88,9 +88,18 @@ enum TableFormatter {
         if !doc.descriptors.isEmpty {
             out += "\nassignable devices\n"
             for d in doc.descriptors {
-                out += "  \(d.address) \(d.kind) [\(d.attributes.vendor):\(d.attributes.device)] "
-                    + "\(d.readiness.state.rawValue)" + (d.label.map { " label=\"\($0.name)\"" } ?? "")
+                out += "  \(d.address) \(d.kind) [\(d.attributes.vendor):\(d.attributes.device)] \(d.mode.rawValue) "
+                    + "\(d.readiness.state.rawValue) use=\(d.usage.state.rawValue)" + (d.label.map { " label=\"\($0.name)\"" } ?? "")
                     + " id=\(d.instance.id)\n"
+                for b in d.usage.bindings {
+                    out += "      bound to VM: pid \(b.pid) \(b.process)" + (b.guest.map { " guest \($0)" } ?? "") + " holds \(b.node)\n"
+                }
+                if let v = d.vgpu {
+                    for p in v.profiles where p.available > 0 || p.instances > 0 {
+                        out += "      vGPU \(p.name): \(p.available) available, \(p.instances) running"
+                            + (v.publishedType == p.id ? " (published)" : "") + "\n"
+                    }
+                }
                 for r in d.readiness.reasons where r.severity != .info {
                     out += "      \(r.severity.rawValue) \(r.code): \(r.message)\n"
                 }
@@ -173,6 +182,13 @@ enum TableFormatter {
     static func descriptor(_ d: AssignableDevice) -> String {
         var out = "\tAssignable: \(d.kind)\(d.isVirtualFunction ? " (SR-IOV VF)" : ""), instance \(d.instance.id) [\(d.instance.source)]\n"
         out += "\tLabel: " + (d.label.map { "\($0.name) (\($0.source)\($0.rule.map { ": " + $0 } ?? ""))" } ?? "none") + "\n"
+        out += "\tMode: \(d.mode.rawValue)" + (d.parent.map { ", parent \($0)" } ?? "")
+            + (d.excludes.isEmpty ? "" : ", excludes " + d.excludes.map(\.description).joined(separator: " ")) + "\n"
+        out += "\tHeld by: \(d.usage.state.rawValue)" + (d.usage.unknownBecause.map { " (\($0))" } ?? "") + "\n"
+        for b in d.usage.bindings {
+            out += "\t  VM: pid \(b.pid) \(b.process)" + (b.guest.map { " guest \($0)" } ?? "") + " holds \(b.node) (\(b.address))\n"
+        }
+        for u in d.usage.hostUses { out += "\t  host \(u.kind): \(u.detail)\n" }
         out += "\tReadiness: \(d.readiness.state.rawValue)\n"
         for r in d.readiness.reasons {
             out += "\t  \(r.severity.rawValue) \(r.code): \(r.message)\n"
@@ -183,7 +199,17 @@ enum TableFormatter {
             for c in d.readiness.remediation { out += "\t  \(c)\n" }
         }
         if let s = d.capacity.sriov { out += "\tSR-IOV capacity: \(s.free) free of \(s.enabled) enabled, \(s.total) total\n" }
-        for m in d.capacity.mdevTypes { out += "\tvGPU \(m.id) \(m.name ?? ""): \(m.availableInstances.map(String.init) ?? "?") available\n" }
+        if let v = d.vgpu {
+            out += "\tvGPU (\(v.mechanism)): " + (v.activeType.map { "runs \(v.profile(named: $0)?.name ?? $0) × \(v.activeInstances)" } ?? "idle")
+                + (v.mixedSize ? ", mixed-size" : "") + (v.framebuffer.map { ", \(bytes($0.value)) [\($0.source)]" } ?? "")
+                + ", Placement gets " + (v.publishedType.map { v.profile(named: $0)?.name ?? $0 } ?? "nothing (no vgpu-type chosen)") + "\n"
+            for p in v.profiles {
+                out += "\t  \(p.id) \(p.name): \(p.available) available, \(p.instances) running"
+                    + (p.framebuffer.map { ", \(bytes($0.value)) each [\($0.source)]" } ?? "") + " (\(p.basis))\n"
+            }
+        } else {
+            for m in d.capacity.mdevTypes { out += "\tvGPU \(m.id) \(m.name ?? ""): \(m.availableInstances.map(String.init) ?? "?") available\n" }
+        }
         return out
     }
 

@@ -56,6 +56,8 @@ public struct ReadinessEvaluator: Sendable {
         let ctx = context ?? Context(usage: (UsageResolver(snapshot: snapshot)).usage(of: [f.address] + companions.map(\.address)))
         var out = Findings()
         dead(f, &out)
+        // A dead function is nothing but dead: no binding or group advice for it.
+        if f.unresponsive == true { return finish(out) }
         switch ctx.mode {
         case .sriovPF:
             offeredAsVFs(f, &out)
