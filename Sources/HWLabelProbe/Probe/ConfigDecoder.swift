@@ -34,8 +34,20 @@ struct ConfigDecoder {
         guard let v, let d else { return nil }
         return (hex(v, 4), hex(d, 4))
     }
-    /// An all-FF header: the function is powered off (D3cold) or gone.
-    var allOnes: Bool { u32(0) == 0xffff_ffff }
+    /// The whole 64-byte header reads all ones: the function is powered off (D3cold) or gone
+    /// (a read that no function answers returns ones). Not the first dword alone: an SR-IOV VF's
+    /// Vendor and Device ID registers read 0xFFFF by specification (PCIe Base 6.0, 9.3.4.1.1
+    /// and 9.3.4.1.2) while its class, header type, status and capabilities are valid; its IDs
+    /// come from the kernel (sysfs `vendor`/`device`, or the PF's SR-IOV capability).
+    /// False when fewer than 64 bytes were read.
+    var headerAllOnes: Bool {
+        guard config.count >= 64 else { return false }
+        for i in 0..<64 where config[i] != 0xff { return false }
+        return true
+    }
+    /// Vendor and Device ID read 0xFFFF while the header is otherwise valid: the shape of an
+    /// SR-IOV virtual function's config space.
+    var idsAllOnes: Bool { u32(0) == 0xffff_ffff && !headerAllOnes }
 
     static let portTypes = [0: "endpoint", 1: "legacy-endpoint", 4: "root-port", 5: "upstream-port",
                             6: "downstream-port", 7: "pcie-to-pci-bridge", 8: "pci-to-pcie-bridge",

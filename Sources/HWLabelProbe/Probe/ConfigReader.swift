@@ -19,7 +19,19 @@ enum ConfigReader {
         let p = d.pointee
         f.configSpace = ConfigSpaceAccess(readableBytes: config.count, source: config.isEmpty ? .none : configSource)
         let decoder = ConfigDecoder(config: config, caps: pci.capabilities(d))
-        if config.count >= 64 && !decoder.allOnes {
+        // Config space was read: the function answers unless its whole header reads ones. A
+        // VF's ffff IDs alone are not that (libpci's capability walk does not look at the IDs:
+        // it follows the Status register's list bit and the pointer at 0x34).
+        f.unresponsive = config.count >= 64 ? decoder.headerAllOnes : nil
+        if decoder.headerAllOnes {
+            // Nothing in these bytes is the function's: no header type, subsystem, revision or
+            // capabilities. In sysfs the BARs come from the kernel's `resource` file (what it
+            // assigned at enumeration); a dump has nothing but the ones.
+            f.configSpace = ConfigSpaceAccess(readableBytes: 0, source: configSource)
+            f.bars = configSource == .dump ? [] : bars(p, headerType: nil)
+            return
+        }
+        if config.count >= 64 {
             f.headerType = decoder.headerType
             if f.subsystemVendor == nil, p.known_fields & UInt32(PCI_FILL_SUBSYS) != 0, f.headerType == 0 {
                 f.subsystemVendor = hex(p.subsys_vendor_id, 4)
@@ -39,7 +51,7 @@ enum ConfigReader {
             if f.revision == nil, let r = decoder.u8(0x08) { f.revision = hex(r, 2) }
         }
         f.bars = bars(p, headerType: f.headerType)
-        if config.count >= 256 && !decoder.allOnes {
+        if config.count >= 256 {
             let express = decoder.express()
             f.express = express?.0
             if let link = express?.1 { f.link = link }

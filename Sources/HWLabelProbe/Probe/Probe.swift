@@ -193,12 +193,12 @@ public struct Probe: Sendable {
                 for w in pci.takeWarnings() {
                     warnings.append(ProbeWarning(address: a.description, path: configPath, message: "libpci: \(w)"))
                 }
-                if f.configSpace.readableBytes >= 64, f.headerType == nil {
-                    // All-FF config while the kernel still lists the function (its vendor/device
-                    // files are cached from enumeration): powered off (D3cold) or surprise-removed.
-                    f.configSpace = ConfigSpaceAccess(readableBytes: 0, source: .sysfs)
+                if f.unresponsive == true {
+                    // The whole header reads ones while the kernel still lists the function (its
+                    // vendor/device files are cached from enumeration): powered off (D3cold) or
+                    // surprise-removed. `ConfigReader` left its config-space facts unknown.
                     warnings.append(ProbeWarning(address: a.description, path: configPath,
-                                                 message: "\(configPath) reads all-FF (function powered off or gone): config-space facts unknown"))
+                                                 message: "\(configPath) reads all-FF, whole header (function powered off or gone): config-space facts unknown"))
                 }
             }
             reader.fill(&f, in: dir, warnings: &warnings)
