@@ -2,11 +2,16 @@
 # Time lspci and hwlabel over synthetic sysfs trees of growing size.
 #
 #   bench/run.sh [SIZES...]          default sizes: 100 1000 10000
+#   bench/run.sh --tree DIR [...]    any sysfs tree (DIR/sys/bus/pci/devices), e.g. your capture
+#
+# Runs are paired: each round runs lspci then hwlabel on the same tree, so both see the same
+# machine state. The tables give the median of the rounds (and the best), CPU time (user+sys,
+# median) and peak RSS (highest of the rounds) for both tools.
 #
 # Environment:
 #   HWLABEL   binary to time (default .build/release/hwlabel); if it is missing, only
 #             lspci is timed and the hwlabel columns say n/a
-#   RUNS      runs per measurement, the best wall time is kept (default 5)
+#   RUNS      paired rounds per tree (default 5)
 #   BENCH_TMP where to generate trees (default /dev/shm if writable, else $TMPDIR or /tmp);
 #             sysfs lives in memory, so tmpfs is the fair place, and creating ~330k
 #             entries for 10,000 functions on a busy ext4 disk takes minutes
@@ -16,7 +21,17 @@
 set -u
 cd "$(dirname "$0")/.."
 
-if [ $# -gt 0 ]; then SIZES=("$@"); else SIZES=(100 1000 10000); fi
+TREES=()
+SIZES=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --tree) [ $# -ge 2 ] || { echo "bench/run.sh: --tree needs a directory" >&2; exit 2; }
+                [ -d "$2/sys/bus/pci/devices" ] || { echo "bench/run.sh: $2/sys/bus/pci/devices does not exist: not a sysfs tree" >&2; exit 2; }
+                TREES+=("$(cd "$2" && pwd)"); shift 2 ;;
+        *) SIZES+=("$1"); shift ;;
+    esac
+done
+if [ ${#SIZES[@]} -eq 0 ] && [ ${#TREES[@]} -eq 0 ]; then SIZES=(100 1000 10000); fi
 RUNS=${RUNS:-5}
 HWLABEL=${HWLABEL:-.build/release/hwlabel}
 TIME=/usr/bin/time
@@ -41,26 +56,26 @@ trap 'rm -rf "$work"' EXIT
 have_hwlabel=0
 if [ -x "$HWLABEL" ]; then have_hwlabel=1; fi
 
-# measure NAME CMD...: run CMD $RUNS times under /usr/bin/time; sets BEST_S (lowest wall
-# seconds), BEST_CPU (lowest user+sys seconds), PEAK_MIB (highest max-RSS of the runs, MiB)
-# and FAIL (non-empty on any failure).
-measure() {
+# once NAME CMD...: one run of CMD under /usr/bin/time; appends wall, CPU (user+sys) and RSS
+# (MiB) to $work/NAME.wall, .cpu, .rss; sets FAIL (non-empty on failure).
+once() {
     local name=$1; shift
-    local i rc wall rss usr sys
-    BEST_S=""; BEST_CPU=""; PEAK_MIB=""; FAIL=""
-    for ((i = 1; i <= RUNS; i++)); do
-        "$TIME" -f '%e %M %U %S' -o "$work/time.$name" "$@" > /dev/null 2> "$work/err.$name"
-        rc=$?
-        if [ $rc -ne 0 ]; then
-            FAIL="exit $rc: $(grep -v 'Unable to load libkmod' "$work/err.$name" | head -1)"
-            return
-        fi
-        read -r wall rss usr sys < <(tail -1 "$work/time.$name")
-        BEST_S=$(awk -v a="$BEST_S" -v b="$wall" 'BEGIN { print (a == "" || b < a) ? b : a }')
-        BEST_CPU=$(awk -v a="$BEST_CPU" -v u="$usr" -v s="$sys" 'BEGIN { b = u + s; print (a == "" || b < a) ? sprintf("%.2f", b) : a }')
-        PEAK_MIB=$(awk -v a="$PEAK_MIB" -v b="$rss" 'BEGIN { m = b / 1024; print (a == "" || m > a) ? sprintf("%.1f", m) : a }')
-    done
+    local rc wall rss usr sys
+    "$TIME" -f '%e %M %U %S' -o "$work/time.$name" "$@" > /dev/null 2> "$work/err.$name"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        FAIL="exit $rc: $(grep -v 'Unable to load libkmod' "$work/err.$name" | head -1)"
+        return
+    fi
+    read -r wall rss usr sys < <(tail -1 "$work/time.$name")
+    echo "$wall" >> "$work/$name.wall"
+    awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.2f\n", u + s }' >> "$work/$name.cpu"
+    awk -v r="$rss" 'BEGIN { printf "%.1f\n", r / 1024 }' >> "$work/$name.rss"
 }
+# median FILE / best FILE / peak FILE
+median() { sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+best() { sort -g "$1" | head -1; }
+peak() { sort -g "$1" | tail -1; }
 
 echo "## Environment"
 echo
@@ -77,7 +92,7 @@ else
     echo "hwlabel:   $HWLABEL not found: build it first (swift build -c release --static-swift-stdlib) or set HWLABEL=...;"
     echo "           timing lspci only"
 fi
-echo "trees in:  $BENCH_TMP (unless bench-out/tree-N exists); best of $RUNS runs"
+echo "trees in:  $BENCH_TMP (unless bench-out/tree-N exists); $RUNS paired rounds (lspci, then hwlabel)"
 echo '```'
 echo
 echo "## Commands (T = the tree's root directory)"
@@ -93,6 +108,40 @@ echo "temporary file over its target would replace the /dev/null device node whe
 echo
 
 rows=(); cpurows=()
+# bench_tree T LABEL: paired rounds on one tree; appends a row to each table.
+bench_tree() {
+    local T=$1 label=$2 count r lf="" hf=""
+    count=$(ls "$T/sys/bus/pci/devices" | wc -l)
+    rm -f "$work"/lspci.* "$work"/hwlabel.*
+    for ((r = 1; r <= RUNS; r++)); do
+        FAIL=""; once lspci lspci -vvv -nn -k -A linux-sysfs -O "sysfs.path=$T/sys/bus/pci"; [ -n "$FAIL" ] && lf=$FAIL
+        if [ $have_hwlabel -eq 1 ]; then
+            FAIL=""; once hwlabel "$HWLABEL" inventory --sysfs-root "$T/sys" --format json -o "$work/inventory.json"
+            [ -n "$FAIL" ] && hf=$FAIL
+        fi
+    done
+    local l_s="FAIL" l_b="" l_m="($lf)" l_cpu="FAIL" h_s="n/a" h_b="" h_m="n/a" h_cpu="n/a" ratio="n/a" cratio="n/a" mratio="n/a"
+    if [ -z "$lf" ]; then l_s=$(median "$work/lspci.wall"); l_b=$(best "$work/lspci.wall"); l_m=$(peak "$work/lspci.rss"); l_cpu=$(median "$work/lspci.cpu"); fi
+    if [ $have_hwlabel -eq 1 ]; then
+        if [ -n "$hf" ]; then h_s="FAIL"; h_m="($hf)"; else
+            h_s=$(median "$work/hwlabel.wall"); h_b=$(best "$work/hwlabel.wall"); h_m=$(peak "$work/hwlabel.rss"); h_cpu=$(median "$work/hwlabel.cpu")
+            if [ -z "$lf" ]; then
+                # the median of the per-round ratios: each round's pair saw the same machine state
+                paste "$work/hwlabel.wall" "$work/lspci.wall" | awk '{ if ($2 > 0) print $1 / $2 }' > "$work/ratio"
+                ratio=$(median "$work/ratio" | awk '{ printf "%.2f", $1 }')
+                cratio=$(awk -v h="$h_cpu" -v l="$l_cpu" 'BEGIN { if (l > 0) printf "%.2f", h / l; else print "n/a" }')
+                mratio=$(awk -v h="$h_m" -v l="$l_m" 'BEGIN { if (l > 0) printf "%.1f", h / l; else print "n/a" }')
+            fi
+        fi
+    fi
+    rows+=("| $label | $count | $l_s ($l_b) | $h_s ($h_b) | $ratio |")
+    cpurows+=("| $label | $count | $l_cpu | $h_cpu | $cratio | $l_m | $h_m | $mratio |")
+}
+
+for T in "${TREES[@]}"; do
+    echo "- tree $T" >&2
+    bench_tree "$T" "$(basename "$T")"
+done
 for n in "${SIZES[@]}"; do
     tree="bench-out/tree-$n"
     if [ -d "$tree/sys/bus/pci/devices" ]; then
@@ -106,31 +155,8 @@ for n in "${SIZES[@]}"; do
         }
         note="generated: ${gen_out#gen-sysfs-tree: }"
     fi
-    count=$(ls "$T/sys/bus/pci/devices" | wc -l)
-    echo "- N=$n: $count functions in tree, $note" >&2
-
-    measure lspci lspci -vvv -nn -k -A linux-sysfs -O "sysfs.path=$T/sys/bus/pci"
-    if [ -n "$FAIL" ]; then
-        l_s="FAIL"; l_m="($FAIL)"
-    else
-        l_s=$BEST_S; l_m=$PEAK_MIB
-    fi
-    l_cpu=${BEST_CPU:-FAIL}
-
-    h_s="n/a"; h_m="n/a"; ratio="n/a"; h_cpu="n/a"
-    if [ $have_hwlabel -eq 1 ]; then
-        measure hwlabel "$HWLABEL" inventory --sysfs-root "$T/sys" --format json -o "$work/inventory-$n.json"
-        if [ -n "$FAIL" ]; then
-            h_s="FAIL"; h_m="($FAIL)"
-        else
-            h_s=$BEST_S; h_m=$PEAK_MIB; h_cpu=$BEST_CPU
-            if [ "$l_s" != FAIL ]; then
-                ratio=$(awk -v h="$h_s" -v l="$l_s" 'BEGIN { if (l > 0) printf "%.2f", h / l; else print "n/a" }')
-            fi
-        fi
-    fi
-    rows+=("| $count | $l_s | $l_m | $h_s | $h_m | $ratio |")
-    cpurows+=("| $count | $l_cpu | $h_cpu |")
+    echo "- N=$n: $note" >&2
+    bench_tree "$T" "gen-$n"
     # free the memory of a generated tree before the next, larger one
     case $T in "$work"/*) rm -rf "$T" ;; esac
 done
@@ -138,12 +164,14 @@ done
 echo >&2
 echo "## Results"
 echo
-echo "| functions | lspci wall s | lspci peak RSS MiB | hwlabel wall s | hwlabel peak RSS MiB | ratio hwlabel/lspci |"
-echo "|---:|---:|---:|---:|---:|---:|"
+echo "Wall seconds, median of $RUNS paired rounds (best in parentheses); ratio = median of the per-round hwlabel/lspci ratios:"
+echo
+echo "| tree | functions | lspci wall s | hwlabel wall s | ratio hwlabel/lspci |"
+echo "|---|---:|---:|---:|---:|"
 for r in "${rows[@]}"; do echo "$r"; done
 echo
-echo "CPU seconds (user+sys, lowest of the runs); steadier than wall time on a shared machine:"
+echo "CPU seconds (user+sys, median) and peak RSS (MiB, highest of the rounds):"
 echo
-echo "| functions | lspci CPU s | hwlabel CPU s |"
-echo "|---:|---:|---:|"
+echo "| tree | functions | lspci CPU s | hwlabel CPU s | CPU ratio | lspci peak MiB | hwlabel peak MiB | memory ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${cpurows[@]}"; do echo "$r"; done
