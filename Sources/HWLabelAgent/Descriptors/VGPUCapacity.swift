@@ -214,10 +214,10 @@ public enum VGPUCapacity {
         "10de:2331": 80,        // H100 PCIe
         "10de:2335": 141,       // H200 SXM
         "10de:2339": 94,        // H100 NVL
-        "10de:1e30:10de:12ba": 24,  // Quadro RTX 6000
-        "10de:1e30:10de:13d9": 24,  // Quadro RTX 6000 (passive)
-        "10de:1e30:10de:12d8": 48,  // Quadro RTX 8000
-        "10de:1e30:10de:13d8": 48,  // Quadro RTX 8000 (passive)
+        "10de:1e30:10de:12ba": 24,  // Quadro RTX 6000 (pci.ids)
+        "10de:1e30:10de:13d9": 24,  // Quadro RTX 6000 passive (the domain notes' subsystem)
+        "10de:1e30:10de:129e": 48,  // Quadro RTX 8000 (pci.ids)
+        "10de:1e30:10de:13d8": 48,  // Quadro RTX 8000 passive (the domain notes' subsystem)
     ]
 
     static func gib(_ b: UInt64) -> String {
