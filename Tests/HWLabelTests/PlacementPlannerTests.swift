@@ -28,9 +28,10 @@ import HWLabelProbe
         #expect(PlacementNames.vgpuResourceClass("GRID T4-2Q") == "CUSTOM_VGPU_GRID_T4_2Q")
     }
 
-    @Test func mappingTraitsReadinessAndVGPU() {
+    @Test func mappingTraitsAndReadiness() {
         var gpu = PlacementTestHosts.device(address: "0000:3b:00.0", vendor: "10de", device: "1eb8",
                                             label: "Turing GPU", arch: "Turing", state: .ready)
+        // mdev types on a card offered whole are not offered too: one mode at a time.
         gpu.capacity.mdevTypes = [MdevType(id: "nvidia-222", name: "GRID T4-2Q", availableInstances: 8),
                                   MdevType(id: "nvidia-223", name: nil, availableInstances: 0)]
         let waiting = PlacementTestHosts.device(address: "0000:5e:00.0", vendor: "10de", device: "1eb8",
@@ -39,8 +40,8 @@ import HWLabelProbe
         #expect(tree.providers.map(\.name) == ["compute-1_0000:3b:00.0", "compute-1_0000:5e:00.0"])
         let p = tree.providers[0]
         #expect(p.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_TURING_GPU", "CUSTOM_GPU_ARCH_TURING", "CUSTOM_PASSTHROUGH_READY"])
-        #expect(p.inventories == ["CUSTOM_PCI_10DE_1EB8": PlacementInventory(total: 1, maxUnit: 1),
-                                  "CUSTOM_VGPU_GRID_T4_2Q": PlacementInventory(total: 8, maxUnit: 8)])
+        #expect(p.inventories == ["CUSTOM_PCI_10DE_1EB8": PlacementInventory(total: 1, maxUnit: 1)])
+        #expect(p.parentName == nil)
         let w = tree.providers[1]
         #expect(w.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_PASSTHROUGH_READY_AFTER_BINDING"])
         #expect(w.inventories["CUSTOM_PCI_10DE_1EB8"] == PlacementInventory(total: 1, reserved: 1, maxUnit: 1))
@@ -70,14 +71,17 @@ import HWLabelProbe
                                    existingResourceClasses: Set(d.inventories.keys))
         #expect(PlacementPlanner.plan(current: state, desired: tree).calls.isEmpty)
 
-        // Relabel: one trait PUT at the current generation.
+        // Relabel: reserve at the current generation, move the trait, then unreserve.
         var relabelled = devs
         relabelled[0].label = LabelAssignment(name: "Render GPU", source: "instance")
         let plan = PlacementPlanner.plan(current: state, desired: PlacementMapping.desiredTree(hostName: "h1", devices: relabelled))
-        #expect(plan.calls.count == 2)
+        #expect(plan.calls.count == 4)
         #expect(plan.calls[0] == .ensureTrait("CUSTOM_HWLABEL_RENDER_GPU"))
-        guard case .setTraits(_, _, let gen, let traits) = plan.calls[1] else { Issue.record("expected traits"); return }
-        #expect(gen == 2 && traits.contains("CUSTOM_HWLABEL_RENDER_GPU") && !traits.contains("CUSTOM_HWLABEL_TURING_GPU"))
+        #expect(plan.calls[1] == .reserveProvider(uuid: child.uuid, name: child.name, generation: 2,
+                                                  inventories: ["CUSTOM_PCI_10DE_1EB8": PlacementInventory(total: 1, reserved: 1, maxUnit: 1)]))
+        guard case .setTraits(_, _, let gen, let traits) = plan.calls[2] else { Issue.record("expected traits"); return }
+        #expect(gen == 3 && traits.contains("CUSTOM_HWLABEL_RENDER_GPU") && !traits.contains("CUSTOM_HWLABEL_TURING_GPU"))
+        #expect(plan.calls[3] == .setInventories(uuid: child.uuid, name: child.name, generation: 4, inventories: d.inventories))
 
         // Removal: delete when free, reserve when allocated.
         let gone = PlacementMapping.desiredTree(hostName: "h1", devices: [])

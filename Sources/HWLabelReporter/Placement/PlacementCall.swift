@@ -8,8 +8,16 @@ public enum PlacementCall: Sendable, Hashable {
     case ensureTrait(String)
     /// `POST /resource_providers` (200 at ≥ 1.20).
     case createProvider(uuid: String, name: String, parentUUID: String?)
-    /// `PUT /resource_providers/{uuid}/inventories` with the provider generation.
+    /// `PUT /resource_providers/{uuid}/inventories` with the provider generation: the final
+    /// inventory of a provider, written after its traits and parent.
     case setInventories(uuid: String, name: String, generation: Int, inventories: [String: PlacementInventory])
+    /// A provider about to change: `PUT …/inventories` with its current inventory and
+    /// `reserved = total`, so nothing is scheduled on it until its new traits and inventory are
+    /// all written (a sync that stops half-way leaves it reserved, never half-changed).
+    case reserveProvider(uuid: String, name: String, generation: Int, inventories: [String: PlacementInventory])
+    /// `PUT /resource_providers/{uuid}` `{"name", "parent_provider_uuid"}`: moves a provider
+    /// under another (microversion ≥ 1.37); the generation does not move.
+    case setParent(uuid: String, name: String, parentUUID: String)
     /// `PUT /resource_providers/{uuid}/traits` with the provider generation.
     case setTraits(uuid: String, name: String, generation: Int, traits: Set<String>)
     /// `DELETE /resource_providers/{uuid}`; on 409 `placement.resource_provider.inuse` the
@@ -21,7 +29,7 @@ public enum PlacementCall: Sendable, Hashable {
 
     public var method: String {
         switch self {
-        case .ensureResourceClass, .ensureTrait, .setInventories, .setTraits, .retainProvider: "PUT"
+        case .ensureResourceClass, .ensureTrait, .setInventories, .setTraits, .retainProvider, .reserveProvider, .setParent: "PUT"
         case .createProvider: "POST"
         case .deleteProvider: "DELETE"
         }
@@ -32,7 +40,9 @@ public enum PlacementCall: Sendable, Hashable {
         case .ensureResourceClass(let n): "/resource_classes/\(n)"
         case .ensureTrait(let n): "/traits/\(n)"
         case .createProvider: "/resource_providers"
-        case .setInventories(let u, _, _, _), .retainProvider(let u, _, _, _): "/resource_providers/\(u)/inventories"
+        case .setInventories(let u, _, _, _), .retainProvider(let u, _, _, _), .reserveProvider(let u, _, _, _):
+            "/resource_providers/\(u)/inventories"
+        case .setParent(let u, _, _): "/resource_providers/\(u)"
         case .setTraits(let u, _, _, _): "/resource_providers/\(u)/traits"
         case .deleteProvider(let u, _): "/resource_providers/\(u)"
         }
@@ -43,7 +53,8 @@ public enum PlacementCall: Sendable, Hashable {
         switch self {
         case .ensureResourceClass, .ensureTrait: nil
         case .createProvider(let u, _, _), .setInventories(let u, _, _, _), .setTraits(let u, _, _, _),
-             .deleteProvider(let u, _), .retainProvider(let u, _, _, _): u
+             .deleteProvider(let u, _), .retainProvider(let u, _, _, _), .reserveProvider(let u, _, _, _),
+             .setParent(let u, _, _): u
         }
     }
 
@@ -52,7 +63,8 @@ public enum PlacementCall: Sendable, Hashable {
         switch self {
         case .ensureResourceClass, .ensureTrait: nil
         case .createProvider(_, let n, _), .setInventories(_, let n, _, _), .setTraits(_, let n, _, _),
-             .deleteProvider(_, let n), .retainProvider(_, let n, _, _): n
+             .deleteProvider(_, let n), .retainProvider(_, let n, _, _), .reserveProvider(_, let n, _, _),
+             .setParent(_, let n, _): n
         }
     }
 
@@ -66,7 +78,10 @@ public enum PlacementCall: Sendable, Hashable {
             var o: [String: Any] = ["name": name, "uuid": uuid]
             if let parent { o["parent_provider_uuid"] = parent }
             object = o
-        case .setInventories(_, _, let gen, let inv), .retainProvider(_, _, let gen, let inv):
+        case .setParent(_, let name, let parent):
+            object = ["name": name, "parent_provider_uuid": parent]
+        case .setInventories(_, _, let gen, let inv), .retainProvider(_, _, let gen, let inv),
+             .reserveProvider(_, _, let gen, let inv):
             var invs: [String: Any] = [:]
             for (rc, i) in inv { invs[rc] = ["total": i.total, "reserved": i.reserved, "max_unit": i.maxUnit] }
             object = ["resource_provider_generation": override ?? gen, "inventories": invs]
@@ -81,6 +96,7 @@ public enum PlacementCall: Sendable, Hashable {
         var s = "\(method) \(path)"
         if let b = body() { s += " " + String(decoding: b, as: UTF8.self) }
         if case .retainProvider = self { s += "   # removed device still has allocations: kept, reserved" }
+        if case .reserveProvider = self { s += "   # changing: reserved until its new state is written" }
         if case .deleteProvider = self { s += "   # device removed (kept and reserved if it has allocations)" }
         return s
     }
@@ -93,9 +109,15 @@ public struct PlacementPlan: Sendable, Hashable {
     public var warnings: [String]
     /// Names of removed devices' providers kept because they have allocations.
     public var retained: [String]
-    public init(calls: [PlacementCall] = [], warnings: [String] = [], retained: [String] = []) {
+    /// Provider UUID → the providers that exclude it (its parent and children: a PF and its
+    /// VFs). Its final inventory write, the one that can make it schedulable, is not made in a
+    /// sync where one of these failed, so a PF and its VFs are never schedulable together.
+    public var related: [String: Set<String>]
+    public init(calls: [PlacementCall] = [], warnings: [String] = [], retained: [String] = [],
+                related: [String: Set<String>] = [:]) {
         self.calls = calls
         self.warnings = warnings
         self.retained = retained
+        self.related = related
     }
 }

@@ -18,21 +18,33 @@ public struct PlacementInventory: Codable, Sendable, Hashable {
     }
 }
 
-/// What one device's child provider should look like in Placement.
+/// What one device's provider should look like in Placement.
 public struct DesiredProvider: Sendable, Hashable {
     /// `<host>_<ADDRESS>`
     public var name: String
     /// The device it mirrors (for reports).
     public var address: String
-    /// Resource class → inventory.
+    /// The provider it hangs under: nil for the host's root, or the PF's provider name for an
+    /// SR-IOV VF (`<host>_<PF ADDRESS>`), as Nova nests PCI providers.
+    public var parentName: String?
+    /// Resource class → inventory. Empty for a PF that is offered as its VFs.
     public var inventories: [String: PlacementInventory]
     /// Always contains `CUSTOM_HWLABEL_MANAGED`; never `COMPUTE_MANAGED_PCI_DEVICE`.
     public var traits: Set<String>
-    public init(name: String, address: String, inventories: [String: PlacementInventory], traits: Set<String>) {
+    public init(name: String, address: String, parentName: String? = nil,
+                inventories: [String: PlacementInventory], traits: Set<String>) {
         self.name = name
         self.address = address
+        self.parentName = parentName
         self.inventories = inventories
         self.traits = traits
+    }
+}
+
+extension [String: PlacementInventory] {
+    /// The same inventory with every unit reserved: visible, never schedulable.
+    public var fullyReserved: [String: PlacementInventory] {
+        mapValues { PlacementInventory(total: $0.total, reserved: $0.total, maxUnit: $0.maxUnit) }
     }
 }
 
@@ -40,8 +52,10 @@ public struct DesiredProvider: Sendable, Hashable {
 public struct DesiredTree: Sendable, Hashable {
     /// The root provider's name (the host name; Nova's compute node has the same one).
     public var rootName: String
+    /// Parents before their children (PFs before their VFs), then by name.
     public var providers: [DesiredProvider]
-    /// Devices that could not be mirrored (no usable name, …), with why.
+    /// Devices that could not be mirrored, or were mirrored without some capacity, with why
+    /// (no usable name, an idle vGPU card with no chosen type, …).
     public var skipped: [String]
     public init(rootName: String, providers: [DesiredProvider], skipped: [String] = []) {
         self.rootName = rootName

@@ -42,152 +42,197 @@ public actor PlacementPublisher {
     }
 
     /// Brings Placement in line with `devices` (or, with `dryRun`, only says how).
+    ///
+    /// The calls run in the planner's order (see `PlacementPlanner`). A call that fails ends
+    /// that provider's calls for this sync and is recorded in `errors`; since every changed
+    /// provider is reserved before anything else is written to it, what is left behind is
+    /// either unchanged or reserved. A provider's final inventory write is also skipped when
+    /// its PF or one of its VFs failed, so the two are never schedulable together.
     public func sync(hostName: String, devices: [AssignableDevice], dryRun: Bool = false) async throws -> PlacementSyncResult {
         let desired = PlacementMapping.desiredTree(hostName: hostName, devices: devices, policy: policy)
         var result = PlacementSyncResult(rootName: hostName, dryRun: dryRun)
-        var reads = 0, writes = 0
-        func count(_ r: Int, _ w: Int) { reads += r; writes += w }
+        var stats = Stats()
 
-        let state = try await readState(desired, counted: &reads)
+        let state = try await readState(desired, counted: &stats.reads)
         let plan = PlacementPlanner.plan(current: state, desired: desired)
         result.rootUUID = state.root?.uuid ?? PlacementUUID.forRoot(hostName)
         result.plannedCalls = plan.calls.map(\.description)
         result.warnings = plan.warnings
         result.retained = plan.retained
         if dryRun {
-            result.reads = reads
+            result.reads = stats.reads
             return result
         }
 
-        let desiredByName = Dictionary(desired.providers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var generations: [String: Int] = [:]
-        var converged = Set<String>()   // providers a conflict loop already finished
         var failed = Set<String>()
         var touched: [String: String] = [:]  // name → created/updated
+        func fail(_ uuid: String?, _ message: String) {
+            result.errors.append(message)
+            if let uuid { failed.insert(uuid); cache[uuid] = nil }
+        }
 
         for call in plan.calls {
-            if let u = call.providerUUID, converged.contains(u) || failed.contains(u) { continue }
-            let gen = call.providerUUID.flatMap { generations[$0] }
-            let response: PlacementResponse
+            let name = call.providerName ?? ""
+            if let u = call.providerUUID {
+                if failed.contains(u) { continue }
+                switch call {
+                case .createProvider(_, _, let parent?) where failed.contains(parent),
+                     .setParent(_, _, let parent) where failed.contains(parent):
+                    fail(u, "\(name): not written: its parent provider failed in this sync")
+                    continue
+                case .setInventories where !failed.isDisjoint(with: plan.related[u] ?? []):
+                    fail(u, "\(name): left reserved: its PF or one of its VFs failed in this sync")
+                    continue
+                default: break
+                }
+            }
+            let outcome: Outcome
             do {
-                response = try await transport.send(method: call.method, path: call.path, body: call.body(generation: gen))
+                outcome = try await send(call, stats: &stats)
             } catch {
-                result.errors.append("\(call.method) \(call.path): \(error)")
-                if let u = call.providerUUID { failed.insert(u) }
+                fail(call.providerUUID, "\(call.method) \(call.path): \(error)")
                 continue
             }
-            writes += 1
-            let name = call.providerName ?? ""
-            switch (call, response.status) {
+            guard case .sent(let sent, let response) = outcome else {
+                if call.providerUUID != nil, touched[name] == nil { touched[name] = "updated" }
+                continue
+            }
+            switch (sent, response.status) {
             case (.ensureResourceClass(let rc), 201), (.ensureResourceClass(let rc), 204):
                 knownResourceClasses.insert(rc)
             case (.ensureTrait(let t), 201), (.ensureTrait(let t), 204):
                 knownTraits.insert(t)
-            case (.createProvider(let u, _, _), 200), (.createProvider(let u, _, _), 201):
-                generations[u] = (try? response.json()["generation"] as? Int) ?? 0
-                cache[u] = ProviderState(uuid: u, name: name, generation: generations[u]!, parentUUID: nil)
+            case (.createProvider(let u, _, let parent), 200), (.createProvider(let u, _, let parent), 201):
+                let g = (try? response.json()["generation"] as? Int) ?? 0
+                stats.generations[u] = g
+                cache[u] = ProviderState(uuid: u, name: name, generation: g, parentUUID: parent)
                 touched[name] = "created"
-            case (.setInventories(let u, _, _, let inv), 200), (.retainProvider(let u, _, _, let inv), 200):
+            case (.setInventories(let u, _, _, let inv), 200), (.retainProvider(let u, _, _, let inv), 200),
+                 (.reserveProvider(let u, _, _, let inv), 200):
                 let g = (try? response.json()["resource_provider_generation"] as? Int) ?? -1
-                generations[u] = g
+                stats.generations[u] = g
                 remember(u, name: name, generation: g) { $0.inventories = inv }
                 if touched[name] == nil { touched[name] = "updated" }
             case (.setTraits(let u, _, _, let traits), 200):
                 let g = (try? response.json()["resource_provider_generation"] as? Int) ?? -1
-                generations[u] = g
+                stats.generations[u] = g
                 remember(u, name: name, generation: g) { $0.traits = traits }
+                if touched[name] == nil { touched[name] = "updated" }
+            case (.setParent(let u, _, let parent), 200):
+                if var p = cache[u] { p.parentUUID = parent; cache[u] = p }
                 if touched[name] == nil { touched[name] = "updated" }
             case (.deleteProvider(let u, _), 204), (.deleteProvider(let u, _), 404):
                 cache[u] = nil
                 result.deleted.append(name)
-            case (.deleteProvider(let u, _), 409) where response.errorCode == "placement.resource_provider.inuse":
-                // Allocations still point at it: keep it, reserve everything, report it.
+            case (.deleteProvider(let u, _), 409) where response.errorCode == "placement.resource_provider.inuse"
+                    || response.errorCode == "placement.resource_provider.cannot_delete_parent":
+                // Allocations (or a provider under it) appeared since the read: keep it, reserve
+                // everything, report it.
                 logger.info("provider in use; keeping it reserved", metadata: ["placement.provider": "\(name)"])
                 do {
-                    let (r, w, retries) = try await convergeWithRetry(uuid: u, name: name, target: .retain)
-                    count(r, w); result.conflictRetries += retries
+                    let have = try await readProvider(uuid: u, name: name)
+                    stats.reads += 2
+                    let retain = PlacementCall.retainProvider(uuid: u, name: name, generation: have.generation,
+                                                              inventories: have.inventories.fullyReserved)
+                    stats.generations[u] = have.generation
+                    if have.inventories.fullyReserved != have.inventories,
+                       case .sent(let c, let r) = try await send(retain, stats: &stats) {
+                        guard r.status == 200 else {
+                            throw PlacementError.http(method: c.method, path: c.path, status: r.status, code: r.errorCode, detail: r.errorDetail)
+                        }
+                        let g = (try? r.json()["resource_provider_generation"] as? Int) ?? -1
+                        stats.generations[u] = g
+                        remember(u, name: name, generation: g) { $0.inventories = have.inventories.fullyReserved }
+                    }
                     result.retained.append(name)
                 } catch {
-                    result.errors.append("\(name): \(error)")
+                    fail(u, "\(name): \(error)")
                 }
-                converged.insert(u)
             case (_, 409) where response.errorCode == "placement.concurrent_update":
-                guard let u = call.providerUUID else { fallthrough }
-                result.conflictRetries += 1
-                let target: ConvergeTarget
-                if let d = desiredByName[name] { target = .desired(d) } else { target = .retain }
-                do {
-                    let (r, w, retries) = try await convergeWithRetry(uuid: u, name: name, target: target)
-                    count(r, w); result.conflictRetries += retries
-                    if touched[name] == nil { touched[name] = "updated" }
-                } catch {
-                    result.errors.append("\(name): \(error)")
-                    cache[u] = nil
-                }
-                converged.insert(u)
+                fail(sent.providerUUID, "\(name): \(PlacementError.gaveUp(provider: name, attempts: maxAttempts))")
             default:
-                result.errors.append("\(call.method) \(call.path): HTTP \(response.status) \(response.errorCode ?? ""): \(response.errorDetail)")
-                if let u = call.providerUUID { failed.insert(u); cache[u] = nil }
+                fail(sent.providerUUID, "\(sent.method) \(sent.path): HTTP \(response.status) \(response.errorCode ?? ""): \(response.errorDetail)")
                 if response.status == 400 { invalidateCache() }  // e.g. a trait deleted behind our back
             }
         }
+        result.conflictRetries = stats.conflictRetries
         result.created = touched.filter { $0.value == "created" }.keys.sorted()
         result.updated = touched.filter { $0.value == "updated" }.keys.sorted()
         result.retained = Array(Set(result.retained)).sorted()
-        result.reads = reads
-        result.writes = writes
+        result.reads = stats.reads
+        result.writes = stats.writes
         logger.debug("placement sync done", metadata: [
-            "placement.root": "\(hostName)", "placement.writes": "\(writes)", "placement.reads": "\(reads)",
+            "placement.root": "\(hostName)", "placement.writes": "\(stats.writes)", "placement.reads": "\(stats.reads)",
             "placement.errors": "\(result.errors.count)",
         ])
         return result
     }
 
-    // MARK: - Conflicts
+    // MARK: - Sending
 
-    enum ConvergeTarget { case desired(DesiredProvider), retain }
+    /// One sync's counters, and the provider generations it learned (they override the
+    /// planned ones).
+    struct Stats {
+        var reads = 0, writes = 0, conflictRetries = 0
+        var generations: [String: Int] = [:]
+    }
 
-    /// Re-reads one provider and converges it, retrying on `placement.concurrent_update` with
-    /// jittered exponential back-off. Returns (reads, writes, retries).
-    private func convergeWithRetry(uuid: String, name: String, target: ConvergeTarget) async throws -> (Int, Int, Int) {
-        var reads = 0, writes = 0, retries = 0
-        attempts: for attempt in 0..<maxAttempts {
+    enum Outcome {
+        /// The call (rebased on a re-read after conflicts) and Placement's last answer.
+        case sent(PlacementCall, PlacementResponse)
+        /// A re-read after a conflict showed the provider already as the call would leave it.
+        case alreadyDone
+    }
+
+    /// Sends one call with the provider's latest known generation. On 409
+    /// `placement.concurrent_update` it re-reads the provider, rebases the call on what it read
+    /// (a reserve reserves what is there now; a traits or inventory write keeps its content) and
+    /// sends it again after a jittered, doubling back-off, up to `maxAttempts` times. Only this
+    /// call is redone, never the provider's later steps, so the planner's order holds.
+    private func send(_ planned: PlacementCall, stats: inout Stats) async throws -> Outcome {
+        var call = planned
+        for attempt in 0..<maxAttempts {
             if attempt > 0 {
                 // 10–40 ms, doubling, full jitter: two writers racing on one provider rarely collide twice.
                 let cap = min(40 << attempt, 1_000)
                 try await AgentSleep.sleep(seconds: Double(Int.random(in: 10...max(10, cap))) / 1000)
             }
-            let have = try await readProvider(uuid: uuid, name: name, withAllocations: false)
-            reads += 2
-            let calls: [PlacementCall]
-            switch target {
-            case .desired(let d): calls = PlacementPlanner.converge(have, to: d)
-            case .retain:
-                let reserved = have.inventories.mapValues { PlacementInventory(total: $0.total, reserved: $0.total, maxUnit: $0.maxUnit) }
-                calls = reserved == have.inventories ? [] : [.retainProvider(uuid: uuid, name: name, generation: have.generation, inventories: reserved)]
+            let gen = call.providerUUID.flatMap { stats.generations[$0] }
+            let r = try await transport.send(method: call.method, path: call.path, body: call.body(generation: gen))
+            stats.writes += 1
+            guard r.status == 409, r.errorCode == "placement.concurrent_update", let u = call.providerUUID,
+                  attempt + 1 < maxAttempts else {
+                return .sent(call, r)
             }
-            var generation = have.generation
-            for call in calls {
-                let r = try await transport.send(method: call.method, path: call.path, body: call.body(generation: generation))
-                writes += 1
-                if r.status == 409 && r.errorCode == "placement.concurrent_update" {
-                    retries += 1
-                    continue attempts
-                }
-                guard r.status == 200 else {
-                    throw PlacementError.http(method: call.method, path: call.path, status: r.status, code: r.errorCode, detail: r.errorDetail)
-                }
-                generation = (try? r.json()["resource_provider_generation"] as? Int) ?? generation + 1
-                switch call {
-                case .setTraits(_, _, _, let t): remember(uuid, name: name, generation: generation) { $0.traits = t }
-                case .setInventories(_, _, _, let i), .retainProvider(_, _, _, let i):
-                    remember(uuid, name: name, generation: generation) { $0.inventories = i }
-                default: break
-                }
+            stats.conflictRetries += 1
+            let name = call.providerName ?? ""
+            let have = try await readProvider(uuid: u, name: name)
+            stats.reads += 2
+            stats.generations[u] = have.generation
+            let rebased: PlacementCall?
+            switch call {
+            case .reserveProvider:
+                let r = have.inventories.fullyReserved
+                rebased = r == have.inventories ? nil : .reserveProvider(uuid: u, name: name, generation: have.generation, inventories: r)
+            case .retainProvider:
+                let r = have.inventories.fullyReserved
+                rebased = r == have.inventories ? nil : .retainProvider(uuid: u, name: name, generation: have.generation, inventories: r)
+            case .setTraits(_, _, _, let t):
+                rebased = have.traits == t ? nil : .setTraits(uuid: u, name: name, generation: have.generation, traits: t)
+            case .setInventories(_, _, _, let i):
+                rebased = have.inventories == i ? nil : .setInventories(uuid: u, name: name, generation: have.generation, inventories: i)
+            default:
+                rebased = call
             }
-            return (reads, writes, retries)
+            guard let rebased else {
+                var p = have
+                p.parentUUID = cache[u]?.parentUUID
+                cache[u] = p
+                return .alreadyDone
+            }
+            call = rebased
         }
-        throw PlacementError.gaveUp(provider: name, attempts: maxAttempts)
+        throw PlacementError.gaveUp(provider: planned.providerName ?? "", attempts: maxAttempts)
     }
 
     private func remember(_ uuid: String, name: String, generation: Int, _ change: (inout ProviderState) -> Void) {
@@ -223,7 +268,7 @@ public actor PlacementPublisher {
                 p.inventories = cached.inventories
                 p.traits = cached.traits
             } else {
-                let full = try await readProvider(uuid: p.uuid, name: p.name, withAllocations: false); reads += 2
+                let full = try await readProvider(uuid: p.uuid, name: p.name); reads += 2
                 p.inventories = full.inventories
                 p.traits = full.traits
                 p.generation = full.generation
@@ -267,7 +312,7 @@ public actor PlacementPublisher {
     }
 
     /// `GET …/inventories` and `GET …/traits` of one provider; the generation is the later one.
-    private func readProvider(uuid: String, name: String, withAllocations: Bool) async throws -> ProviderState {
+    private func readProvider(uuid: String, name: String) async throws -> ProviderState {
         let inv = try await get("/resource_providers/\(uuid)/inventories")
         let tr = try await get("/resource_providers/\(uuid)/traits")
         var p = ProviderState(uuid: uuid, name: name,
