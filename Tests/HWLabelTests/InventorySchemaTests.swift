@@ -1,8 +1,10 @@
 import Foundation
 import Testing
+import HWLabelAgent
 @testable import HWLabelProbe
 
-/// `hwlabel inventory --format json` against schema/inventory-1.0.schema.json, plus the
+/// `hwlabel inventory --format json` against schema/inventory-1.0.schema.json (which describes
+/// schema 1.0 and 1.1), plus the
 /// determinism and atomic-write promises of the command.
 @Suite("Inventory: JSON schema, determinism, -o")
 struct InventorySchemaTests {
@@ -37,15 +39,89 @@ struct InventorySchemaTests {
         sys.exit(1 if errors else 0)
         """
 
-    static func validate(_ json: Data, label: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func validate(_ json: Data, label: String, schema: String = InventorySchemaTests.schema,
+                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let status = try validationStatus(json, schema: schema, sourceLocation: sourceLocation)
+        #expect(status.0 != 2, "\(status.1) — run `pip install jsonschema`", sourceLocation: sourceLocation)
+        #expect(status.0 == 0, "\(label) does not validate: \(status.1)", sourceLocation: sourceLocation)
+    }
+
+    /// The validator's exit status (0 valid, 1 invalid, 2 no jsonschema, 3 unsorted keys) and stderr.
+    static func validationStatus(_ json: Data, schema: String = InventorySchemaTests.schema,
+                                 sourceLocation: SourceLocation = #_sourceLocation) throws -> (Int32, String) {
         let dir = try ProbeTestSupport.makeTemp("schema")
         defer { ProbeTestSupport.removeTemp(dir) }
         try Self.validator.write(toFile: dir + "/v.py", atomically: true, encoding: .utf8)
         try json.write(to: URL(fileURLWithPath: dir + "/doc.json"))
         let python = try #require(ProbeTestSupport.which("python3"), "python3 missing", sourceLocation: sourceLocation)
-        let r = try ProbeTestSupport.run(python, [dir + "/v.py", Self.schema, dir + "/doc.json"])
-        #expect(r.status != 2, "\(r.stderr) — run `pip install jsonschema`", sourceLocation: sourceLocation)
-        #expect(r.status == 0, "\(label) does not validate: \(r.stderr)", sourceLocation: sourceLocation)
+        let r = try ProbeTestSupport.run(python, [dir + "/v.py", schema, dir + "/doc.json"])
+        return (r.status, r.stderr)
+    }
+
+    /// Compact JSON with every object's keys in code-point order (what the validator checks;
+    /// Foundation's `.sortedKeys` orders some keys differently).
+    static func canonical(_ value: Any) throws -> Data {
+        func write(_ v: Any, _ out: inout Data) throws {
+            if let o = v as? [String: Any] {
+                out.append(UInt8(ascii: "{"))
+                for (i, k) in o.keys.sorted(by: { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }).enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(try JSONSerialization.data(withJSONObject: k, options: [.fragmentsAllowed]))
+                    out.append(UInt8(ascii: ":"))
+                    try write(o[k]!, &out)
+                }
+                out.append(UInt8(ascii: "}"))
+            } else if let a = v as? [Any] {
+                out.append(UInt8(ascii: "["))
+                for (i, e) in a.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ",")) }
+                    try write(e, &out)
+                }
+                out.append(UInt8(ascii: "]"))
+            } else {
+                out.append(try JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed]))
+            }
+        }
+        var out = Data()
+        try write(value, &out)
+        return out
+    }
+
+    /// Keys schema 1.1 added, by where they sit: a 1.0 document has none of them.
+    static let keysAddedIn11 = (
+        descriptor: ["mode", "parent", "excludes", "usage", "vgpu"],
+        function: ["unresponsive", "vfioDevice", "netInterfaces", "blockDevices"],
+        mdevType: ["instances"],
+        host: ["deviceHolders", "unreadableProcesses", "hostUses"]
+    )
+
+    /// `doc` as schema 1.0 wrote it: the 1.1 keys removed, `schemaVersion` 1.0. Returns how
+    /// many keys it removed.
+    static func downgradeTo10(_ doc: inout [String: Any]) -> Int {
+        var removed = 0
+        func strip(_ o: inout [String: Any], _ keys: [String]) {
+            for k in keys where o.removeValue(forKey: k) != nil { removed += 1 }
+        }
+        doc["schemaVersion"] = "1.0"
+        if var descriptors = doc["descriptors"] as? [[String: Any]] {
+            for i in descriptors.indices { strip(&descriptors[i], keysAddedIn11.descriptor) }
+            doc["descriptors"] = descriptors
+        }
+        if var functions = doc["functions"] as? [[String: Any]] {
+            for i in functions.indices {
+                strip(&functions[i], keysAddedIn11.function)
+                if var mdev = functions[i]["mdevTypes"] as? [[String: Any]] {
+                    for j in mdev.indices { strip(&mdev[j], keysAddedIn11.mdevType) }
+                    functions[i]["mdevTypes"] = mdev
+                }
+            }
+            doc["functions"] = functions
+        }
+        if var host = doc["host"] as? [String: Any] {
+            strip(&host, keysAddedIn11.host)
+            doc["host"] = host
+        }
+        return removed
     }
 
     enum Input: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -110,6 +186,73 @@ struct InventorySchemaTests {
         #expect(gpu["physicalSlot"] as? String == "3")
         #expect(gpu["driverOverride"] as? String == "vfio-pci")
         #expect((gpu["mdevTypes"] as? [Any])?.count == 1)
+    }
+
+    @Test("schema 1.1: a 1.0 document still validates, and a 1.1 one with every new field set does")
+    func versionsOneZeroAndOneOne() throws {
+        let r = try Self.inventory(Input.dump.arguments)
+        try #require(r.status == 0, "\(r.stderr)")
+        var doc = try JSONDecoder().decode(InventoryDocument.self, from: r.stdoutData)
+        #expect(doc.schemaVersion == "1.1")
+        try #require(doc.descriptors.count >= 2 && !doc.functions.isEmpty)
+
+        // Every 1.1 field, with a value (not null) wherever it can have one.
+        let a = doc.descriptors[0].address, b = doc.descriptors[1].address
+        var host = HostFacts()
+        host.deviceHolders = [DeviceHolder(address: a, pid: 4242, process: "qemu-system-x86", node: "/dev/vfio/12",
+                                           kind: "vfio-group", guest: "vm-1")]
+        host.unreadableProcesses = 3
+        host.hostUses = [HostUse(address: b, kind: "network-up", detail: "eth0 is up with 10.0.0.5/24")]
+        doc.host = host
+        doc.functions[0].unresponsive = false
+        doc.functions[0].vfioDevice = "vfio3"
+        doc.functions[0].netInterfaces = ["eth0"]
+        doc.functions[0].blockDevices = ["nvme0n1"]
+        doc.functions[0].mdevTypes = [MdevType(id: "nvidia-222", name: "GRID T4-2Q", description: "num_heads=4",
+                                               availableInstances: 7, deviceAPI: "vfio-pci", instances: 1)]
+        doc.descriptors[0].mode = .vgpu
+        doc.descriptors[0].excludes = [b]
+        doc.descriptors[0].usage = DeviceUsage(
+            state: .vm, bindings: [VMBinding(pid: 4242, process: "qemu-system-x86", guest: "vm-1", node: "/dev/vfio/12", address: a)],
+            hostUses: [HostUseEntry(kind: "drm-open", address: a, detail: "Xorg (pid 900) has /dev/dri/card0 open")])
+        doc.descriptors[0].vgpu = VGPUOffer(
+            mechanism: "mdev", activeType: "GRID T4-2Q", activeInstances: 1, mixedSize: false,
+            framebuffer: Sourced(16 << 30, source: "catalog"), slots: [b],
+            profiles: [VGPUProfile(id: "nvidia-222", name: "GRID T4-2Q", available: 7, instances: 1,
+                                   framebuffer: Sourced(2 << 30, source: "mdev-description"), basis: "available_instances")],
+            publishedType: "GRID T4-2Q")
+        doc.descriptors[1].mode = .sriovVF
+        doc.descriptors[1].parent = a
+        doc.descriptors[1].usage = DeviceUsage(state: .unknown, unknownBecause: "3 processes unreadable")
+        let v11 = Data(try doc.encodeJSON(pretty: false))
+        try Self.validate(v11, label: "1.1 with every new field")
+
+        // The fields are really there, with values.
+        var json = try JSONSerialization.jsonObject(with: v11) as! [String: Any]
+        let d0 = (json["descriptors"] as! [[String: Any]])[0]
+        #expect(((d0["vgpu"] as? [String: Any])?["profiles"] as? [[String: Any]])?.first?["instances"] as? Int == 1)
+        #expect((d0["usage"] as? [String: Any])?["state"] as? String == "vm")
+        #expect(((json["host"] as? [String: Any])?["deviceHolders"] as? [Any])?.count == 1)
+        #expect(((json["functions"] as! [[String: Any]])[0]["mdevTypes"] as? [[String: Any]])?.first?["instances"] as? Int == 1)
+
+        // Mistyped 1.1 fields are rejected: the new parts of the schema are not vacuous.
+        for (path, bad) in [("mode", "passthrough" as Any), ("usage", ["state": "busy"] as Any)] {
+            var wrong = json
+            var ds = wrong["descriptors"] as! [[String: Any]]
+            ds[0][path] = bad
+            wrong["descriptors"] = ds
+            let status = try Self.validationStatus(try Self.canonical(wrong))
+            #expect(status.0 == 1, "the schema accepted descriptor \(path) = \(bad)")
+        }
+
+        // The same document as 1.0 wrote it: none of the new keys.
+        let removed = Self.downgradeTo10(&json)
+        #expect(removed >= 5 + 4 + 1 + 3)
+        try Self.validate(try Self.canonical(json), label: "1.0 document")
+        // And a real document of today, downgraded, too.
+        var today = try JSONSerialization.jsonObject(with: r.stdoutData) as! [String: Any]
+        #expect(Self.downgradeTo10(&today) > 0)
+        try Self.validate(try Self.canonical(today), label: "1.0 dump document")
     }
 
     @Test("the schema rejects a document with a mistyped fact")

@@ -13,7 +13,7 @@ struct ReporterReportTests {
         let r = ReportBuilder.next(previous: nil, epoch: epoch,
                                    scan: reporterScan([reporterDevice("0000:3b:00.0"), reporterDevice("0000:01:00.0")]), now: t0)
         #expect(r.generation == 1)
-        #expect(r.schemaVersion == "1.0")
+        #expect(r.schemaVersion == "1.1" && Report.currentSchemaVersion == "1.1")
         #expect(r.descriptors.map(\.address.description) == ["0000:01:00.0", "0000:3b:00.0"])
         #expect(r.tombstones.isEmpty)
         #expect(r.digest.hasPrefix("sha256:") && r.digest.count == 71)
@@ -75,6 +75,49 @@ struct ReporterReportTests {
         let text = String(decoding: try r.canonicalJSON(), as: UTF8.self)
         #expect(text.contains(#""bootId":null"#))
         #expect(try JSONDecoder().decode(Report.self, from: Data(text.utf8)).bootId == nil)
+    }
+
+    /// Schema 1.1: a report with every new descriptor field validates against
+    /// schema/report-1.0.schema.json; the same report as 1.0 wrote it (no new keys) validates
+    /// too and reads back with what 1.0 implied (whole device, usage unknown).
+    @Test func reportSchemaOneOneAndOneZero() throws {
+        let schema = ProbeTestSupport.packageRoot + "/schema/report-1.0.schema.json"
+        var card = reporterDevice("0000:41:00.0", label: "Inference GPU", arch: "ada", driver: "nvidia")
+        card.mode = .vgpu
+        card.excludes = [PCIAddress("0000:41:00.4")!]
+        card.usage = DeviceUsage(state: .vm, bindings: [VMBinding(pid: 77, process: "qemu-system-x86", guest: "vm-2",
+                                                                  node: "/dev/vfio/devices/vfio3", address: PCIAddress("0000:41:00.4")!)],
+                                 hostUses: [HostUseEntry(kind: "nvidia-open", address: PCIAddress("0000:41:00.0")!, detail: "nvidia-persistenced")])
+        card.vgpu = VGPUOffer(mechanism: "nvidia-vfio", activeType: "NVIDIA L40S-8Q", activeInstances: 1, mixedSize: false,
+                              framebuffer: Sourced(48 << 30, source: "catalog"), slots: [PCIAddress("0000:41:00.4")!],
+                              profiles: [VGPUProfile(id: "1155", name: "NVIDIA L40S-8Q", available: 5, instances: 1,
+                                                     framebuffer: nil, basis: "creatable VFs")],
+                              publishedType: "NVIDIA L40S-8Q")
+        var vf = reporterDevice("0000:3b:00.2")
+        vf.isVirtualFunction = true
+        vf.physicalFunction = PCIAddress("0000:3b:00.0")
+        vf.parent = vf.physicalFunction
+        vf.mode = .sriovVF
+        vf.usage = DeviceUsage(state: .free)
+        let r = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan([card, vf]), now: t0)
+        let v11 = try r.canonicalJSON()
+        try InventorySchemaTests.validate(v11, label: "report 1.1", schema: schema)
+        #expect(String(decoding: v11, as: UTF8.self).contains(#""publishedType":"NVIDIA L40S-8Q""#))
+        var bad = try JSONSerialization.jsonObject(with: v11) as! [String: Any]
+        var ds = bad["descriptors"] as! [[String: Any]]
+        ds[0]["mode"] = "passthrough"
+        bad["descriptors"] = ds
+        #expect(try InventorySchemaTests.validationStatus(try InventorySchemaTests.canonical(bad), schema: schema).0 == 1)
+
+        var v10 = try JSONSerialization.jsonObject(with: v11) as! [String: Any]
+        #expect(InventorySchemaTests.downgradeTo10(&v10) == 10)
+        let v10Data = try InventorySchemaTests.canonical(v10)
+        try InventorySchemaTests.validate(v10Data, label: "report 1.0", schema: schema)
+        let read = try JSONDecoder().decode(Report.self, from: v10Data)
+        #expect(read.schemaVersion == "1.0")
+        #expect(read.descriptors.map(\.mode) == [.sriovVF, .wholeDevice])
+        #expect(read.descriptors[0].parent == PCIAddress("0000:3b:00.0"))
+        #expect(read.descriptors.allSatisfy { $0.usage.state == .unknown && $0.vgpu == nil })
     }
 
     @Test func readerAcceptsOneDotNButNotTwo() {

@@ -5,9 +5,10 @@ import HWLabelProbe
 /// One report of this host's assignable hardware: what every sink receives.
 ///
 /// JSON is canonical: keys sorted, descriptors and tombstones ordered by address, dates in
-/// RFC 3339 UTC. Schema: `schema/report-1.0.schema.json`. A 1.N reader accepts 1.0…1.N.
+/// RFC 3339 UTC. Schema: `schema/report-1.0.schema.json` (it describes 1.0 and 1.1). A 1.N reader
+/// accepts 1.0…1.N. 1.1 added the descriptor's mode, parent, excludes, usage and vgpu.
 public struct Report: Codable, Sendable, Hashable {
-    public static let currentSchemaVersion = "1.0"
+    public static let currentSchemaVersion = "1.1"
 
     /// `major.minor`.
     public var schemaVersion: String
