@@ -16,7 +16,7 @@ struct PlacementCommand: AsyncParsableCommand {
 struct PlacementSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Make Placement mirror this host: one child provider per device, with traits for labels and readiness.",
+        abstract: "Make Placement mirror this host: one child provider per device in its current mode (VFs under their PF, vGPU inventory on the card), with traits for labels and readiness.",
         discussion: """
             The host is a root provider found by name (Nova's compute node when there is one) or \
             created; each device is a child named <host>_<ADDRESS> with inventory CUSTOM_PCI_<VVVV>_<PPPP> \
