@@ -69,9 +69,11 @@ public struct PCIFunction: Codable, Sendable, Hashable {
     @Nullable public var unresponsive: Bool?
     /// The VFIO device cdev (`vfio-dev/vfioN`, kernel ≥ 6.2) while bound to a VFIO driver.
     @Nullable public var vfioDevice: String?
-    /// Network interfaces of this function (`net/*`).
+    /// Network interfaces of this function: `net/*`, and every `<sys>/class/net/<if>` whose
+    /// device lies under it (virtio puts them one layer down, `virtio0/net/eth0`); null when none.
     @Nullable public var netInterfaces: [String]?
-    /// Block devices whose sysfs path lies under this function (`…/<BDF>/…/block/<name>`).
+    /// Whole disks whose sysfs path lies under this function (`<sys>/class/block/<name>` →
+    /// `…/<BDF>/…/<name>`; partitions left out); null when none or `class/block` is unreadable.
     @Nullable public var blockDevices: [String]?
 
     public init(address: PCIAddress, vendor: String, device: String, classCode: ClassCode) {

@@ -22,7 +22,7 @@ struct HostReader {
                 h.acsOverride = tokens.last { $0.hasPrefix("pcie_acs_override=") }.map { String($0.dropFirst(18)) }
             }
             h.rootFilesystemDevices = rootFilesystemDevices(proc: proc)
-            h.defaultRouteDevices = defaultRouteDevices(proc: proc)
+            h.defaultRouteDevices = defaultRouteDevices(proc: proc, warnings: &warnings)
         }
         if let etc = paths.etc {
             h.machineID = SysfsRoot.text(etc + "/machine-id")
@@ -82,63 +82,43 @@ struct HostReader {
     }
 
     /// `/` → its block device (mountinfo major:minor) → `/sys/dev/block/M:m` → PCI function,
-    /// following `slaves/` once for device-mapper, LVM and md.
+    /// following `slaves/` for device-mapper, LVM and md.
     private func rootFilesystemDevices(proc: String) -> [PCIAddress]? {
-        guard let info = SysfsRoot.text(proc + "/self/mountinfo") else { return nil }
-        var majorMinor: String?
-        for line in info.split(separator: "\n") {
-            let f = line.split(separator: " ")
-            if f.count > 4, f[4] == "/" { majorMinor = String(f[2]) }
-        }
-        guard let mm = majorMinor else { return nil }
-        var found = Set<PCIAddress>()
-        func walk(_ block: String, depth: Int) {
-            if let real = SysfsRoot.resolve(block), let a = Self.owningFunction(real) { found.insert(a) }
-            guard depth < 3 else { return }
-            for s in SysfsRoot.list(block + "/slaves") ?? [] { walk(paths.sys + "/class/block/" + s, depth: depth + 1) }
-            // A partition's slaves live on its parent disk.
-            if let real = SysfsRoot.resolve(block), SysfsRoot.exists(real + "/partition") {
-                let parent = String(real.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
-                for s in SysfsRoot.list(parent + "/slaves") ?? [] { walk(paths.sys + "/class/block/" + s, depth: depth + 1) }
-            }
-        }
-        walk(paths.sys + "/dev/block/" + mm, depth: 0)
-        return found.sorted()
+        guard case .success(let b) = SysfsRoot.readWhole(proc + "/self/mountinfo") else { return nil }
+        // The last mount on `/` is the one in effect.
+        guard let root = MountTable.parseMountInfo(String(decoding: b, as: UTF8.self)).last(where: { $0.mountPoint == "/" })
+        else { return nil }
+        return Self.blockFunctions(of: root, BlockTopology(sys: paths.sys)).keys.sorted()
+    }
+
+    /// The functions under a mount's block device: by its device number, or by the `/dev/NAME`
+    /// source when the number is anonymous (major 0: btrfs and other multi-device file systems).
+    static func blockFunctions(of m: MountTable.Mount, _ blocks: BlockTopology) -> [PCIAddress: String] {
+        if !m.majorMinor.hasPrefix("0:") { return blocks.functions(majorMinor: m.majorMinor) }
+        guard m.source.hasPrefix("/dev/") else { return [:] }
+        return blocks.functions(name: BlockTopology.lastComponent(m.source))
     }
 
     /// Interfaces with a default route (IPv4 and IPv6) → PCI functions, following `lower_*`
     /// links once for bonds, bridges and VLANs.
-    private func defaultRouteDevices(proc: String) -> [PCIAddress]? {
-        var ifaces = Set<String>()
-        var readAny = false
-        if let v4 = SysfsRoot.text(proc + "/net/route") {
-            readAny = true
-            for line in v4.split(separator: "\n").dropFirst() {
-                let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
-                if f.count > 2, f[1] == "00000000" { ifaces.insert(String(f[0])) }
-            }
-        }
-        if let v6 = SysfsRoot.text(proc + "/net/ipv6_route") {
-            readAny = true
-            for line in v6.split(separator: "\n") {
-                let f = line.split(separator: " ")
-                if f.count == 10, f[0] == "00000000000000000000000000000000", f[1] == "00", f[9] != "lo" {
-                    ifaces.insert(String(f[9]))
-                }
-            }
-        }
-        guard readAny else { return nil }
+    private func defaultRouteDevices(proc: String, warnings: inout [ProbeWarning]) -> [PCIAddress]? {
+        guard let ifaces = ProcNet(proc: proc, warnings: &warnings).defaultRouteInterfaces else { return nil }
         var found = Set<PCIAddress>()
-        func resolve(_ iface: String, depth: Int) {
-            let base = paths.sys + "/class/net/" + iface
-            if let real = SysfsRoot.resolve(base + "/device"), let a = Self.owningFunction(real) { found.insert(a) }
-            guard depth < 3 else { return }
-            for entry in SysfsRoot.list(base) ?? [] where entry.hasPrefix("lower_") {
-                resolve(String(entry.dropFirst(6)), depth: depth + 1)
-            }
-        }
-        for i in ifaces { resolve(i, depth: 0) }
+        for i in ifaces { found.formUnion(Self.netFunctions(i, sys: paths.sys)) }
         return found.sorted()
+    }
+
+    /// The PCI functions under a network interface: its `device` link, or for a bond, bridge or
+    /// VLAN, the devices of its `lower_*` interfaces (three levels at most).
+    static func netFunctions(_ iface: String, sys: String, depth: Int = 0) -> Set<PCIAddress> {
+        let base = sys + "/class/net/" + iface
+        if let real = SysfsRoot.resolve(base + "/device"), let a = owningFunction(real) { return [a] }
+        guard depth < 3 else { return [] }
+        var out = Set<PCIAddress>()
+        for entry in SysfsRoot.list(base) ?? [] where entry.hasPrefix("lower_") {
+            out.formUnion(netFunctions(String(entry.dropFirst(6)), sys: sys, depth: depth + 1))
+        }
+        return out
     }
 }
 

@@ -134,8 +134,13 @@ public struct Probe: Sendable {
         }
         GPUAssembler.assemble(&functions, apertureFromBARs: true)
         var hostWarnings: [ProbeWarning] = []
-        let host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
+        var host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
         let iommu = IOMMUReader(root: root).read(functions: functions)
+        // Who holds each function (needs the IOMMU groups) and how the host uses it.
+        UsageReader(paths: paths).read(&functions, iommu: iommu, into: &host, warnings: &hostWarnings)
+        // Both readers read the route tables: name an unreadable file once.
+        var seen = Set<ProbeWarning>()
+        hostWarnings = hostWarnings.filter { seen.insert($0).inserted }
         return Snapshot(source: SnapshotSource(kind: kind, path: root.path), host: host, iommu: iommu,
                         functions: functions, warnings: warnings + hostWarnings)
     }

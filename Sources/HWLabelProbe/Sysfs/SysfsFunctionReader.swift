@@ -247,6 +247,13 @@ struct SysfsFunctionReader {
         }
         if entries.contains("physfn") { f.physicalFunction = d.linkName("physfn").flatMap { PCIAddress($0) } }
 
+        // What the host has made of the function: its VFIO cdev (kernel >= 6.2 with a VFIO
+        // driver bound) and its network interfaces.
+        if entries.contains("vfio-dev") {
+            f.vfioDevice = SysfsRoot.list(dir + "/vfio-dev")?.filter { $0.hasPrefix("vfio") }.sorted().first
+        }
+        if entries.contains("net"), let ifs = SysfsRoot.list(dir + "/net") { f.netInterfaces = ifs.sorted() }
+
         if entries.contains("mdev_supported_types") { f.mdevTypes = mdevTypes(dir + "/mdev_supported_types", addr, &warnings) }
 
         // Upstream bridge: `devices/<BDF>` links to `../../../devices/pci0000:00/<bridge>/<BDF>`;
@@ -268,6 +275,8 @@ struct SysfsFunctionReader {
             m.name = SysfsRoot.text(t + "name")
             m.description = SysfsRoot.text(t + "description")
             m.deviceAPI = SysfsRoot.text(t + "device_api")
+            // One entry (a link to the mdev's UUID directory) per instance created of this type.
+            m.instances = SysfsRoot.list(t + "devices")?.count
             if let a = SysfsRoot.text(t + "available_instances") {
                 if let n = parseIntStrict(a), n >= 0 { m.availableInstances = n } else {
                     warnings.append(ProbeWarning(address: addr, path: t + "available_instances",

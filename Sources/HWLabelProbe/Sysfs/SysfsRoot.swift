@@ -72,6 +72,31 @@ public struct SysfsRoot: Sendable, Hashable {
         }
     }
 
+    /// Reads a whole file, calling read(2) until it returns 0 (at most `limit` bytes), without
+    /// trailing newlines or NULs. For procfs tables that can be large (`mountinfo` on a
+    /// container host, `net/ipv6_route`) and for `cmdline` (NUL-separated).
+    public static func readWhole(_ path: String, limit: Int = 16 << 20) -> Result<[UInt8], ReadError> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
+        defer { close(fd) }
+        var out = [UInt8]()
+        let failure: ReadError? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { chunk in
+            while out.count < limit {
+                let n = read(fd, chunk.baseAddress, min(chunk.count, limit - out.count))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return ReadError(path: path, errno: errno)
+                }
+                if n == 0 { break }
+                out.append(contentsOf: chunk[0..<n])
+            }
+            return nil
+        }
+        if let failure { return .failure(failure) }
+        while let last = out.last, last == 0x0a || last == 0 { out.removeLast() }
+        return .success(out)
+    }
+
     /// Text of a file, or nil when it cannot be read.
     public static func text(_ path: String) -> String? {
         if case .success(let s) = readText(path) { return s }
