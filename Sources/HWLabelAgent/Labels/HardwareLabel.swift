@@ -10,6 +10,18 @@ public struct HardwareLabel: Codable, Sendable, Hashable, Comparable, CustomStri
     /// Validates: 1…63 characters from `A-Z a-z 0-9`, space, `.`, `_`, `-`, `+`, `/`, `(`, `)`,
     /// starting and ending with a letter or digit.
     public init(validating text: String) throws(LabelError) {
+        // Fast path over the bytes: every allowed character is ASCII, so a valid label is
+        // 1…63 allowed bytes with alphanumeric ends (labels.conf may hold 100,000s of them).
+        let fast = text.utf8.withContiguousStorageIfAvailable { b -> Bool in
+            guard b.count >= 1, b.count <= Self.maxLength, Self.alnumByte(b[0]), Self.alnumByte(b[b.count - 1]) else { return false }
+            var i = 1
+            while i < b.count, Self.allowedByte(b[i]) { i += 1 }
+            return i == b.count
+        }
+        if fast == true {
+            self.name = text
+            return
+        }
         let name = text
         guard !name.isEmpty else { throw LabelError.invalidLabel(text, "a label cannot be empty") }
         guard name.count <= Self.maxLength else {
@@ -31,34 +43,50 @@ public struct HardwareLabel: Codable, Sendable, Hashable, Comparable, CustomStri
     /// OpenStack Placement trait: `CUSTOM_HWLABEL_` + upper-cased label, every run of characters
     /// outside `[A-Z0-9_]` collapsed into one `_` (Placement's rule for custom traits, ≤ 255).
     public var placementTrait: String {
-        var out = ""
-        var pendingUnderscore = false
-        for ch in name.uppercased().unicodeScalars {
-            if ("A"..."Z").contains(ch) || ("0"..."9").contains(ch) || ch == "_" {
-                if pendingUnderscore { out += "_"; pendingUnderscore = false }
-                out.unicodeScalars.append(ch)
-            } else {
-                pendingUnderscore = true
+        // A valid label is ASCII (see `init(validating:)`): work on the bytes.
+        let src = Array(name.utf8)
+        let body = String(unsafeUninitializedCapacity: src.count + 1) { out in
+            var n = 0, i = 0
+            var pendingUnderscore = false
+            while i < src.count {
+                var c = src[i]
+                i += 1
+                if c >= 0x61 && c <= 0x7A { c -= 0x20 }
+                if (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x5F {
+                    if pendingUnderscore { out[n] = 0x5F; n += 1; pendingUnderscore = false }
+                    out[n] = c
+                    n += 1
+                } else {
+                    pendingUnderscore = true
+                }
             }
+            if pendingUnderscore { out[n] = 0x5F; n += 1 }
+            return n
         }
-        if pendingUnderscore { out += "_" }
-        return String(("CUSTOM_HWLABEL_" + out).prefix(255))
+        let trait = "CUSTOM_HWLABEL_" + body
+        return trait.utf8.count <= 255 ? trait : String(trait.prefix(255))
     }
 
     /// Kubernetes label value (≤ 63, `[A-Za-z0-9._-]`, alphanumeric at both ends): runs of
     /// other characters become one `_`. Validation guarantees the ends are alphanumeric.
     public var kubernetesValue: String {
-        var out = ""
-        var pending = false
-        for ch in name.unicodeScalars {
-            if Self.isAlnum(ch) || ch == "." || ch == "_" || ch == "-" {
-                if pending { out += "_"; pending = false }
-                out.unicodeScalars.append(ch)
-            } else {
-                pending = true
+        let src = Array(name.utf8)
+        return String(unsafeUninitializedCapacity: min(63, src.count)) { out in
+            var n = 0
+            var pending = false
+            var i = 0
+            while i < src.count && n < out.count {
+                let c = src[i]
+                i += 1
+                if Self.alnumByte(c) || c == 0x2E || c == 0x5F || c == 0x2D {
+                    if pending { out[n] = 0x5F; n += 1; pending = false }
+                    if n < out.count { out[n] = c; n += 1 }
+                } else {
+                    pending = true
+                }
             }
+            return n
         }
-        return String(out.prefix(63))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -71,6 +99,15 @@ public struct HardwareLabel: Codable, Sendable, Hashable, Comparable, CustomStri
         do { try self.init(validating: text) } catch {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
+    }
+
+    static func alnumByte(_ c: UInt8) -> Bool {
+        (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39)
+    }
+
+    /// `A-Z a-z 0-9 space . _ - + / ( )` as bytes.
+    static func allowedByte(_ c: UInt8) -> Bool {
+        alnumByte(c) || c == 0x20 || c == 0x2E || c == 0x5F || c == 0x2D || c == 0x2B || c == 0x2F || c == 0x28 || c == 0x29
     }
 
     static func isAlnum(_ c: Unicode.Scalar) -> Bool {
@@ -112,6 +149,8 @@ public enum LabelError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// Strict 4-hex-digit ID, lower-cased: IDs travel as strings (`"10de"`).
 func normalizedID(_ text: String, what: String) throws(LabelError) -> String {
+    // Already canonical (labels.conf as hwlabel writes it): 4 lower-case hex digits.
+    if text.utf8.count == 4, text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) { return text }
     var s = Substring(text.lowercased())
     if s.hasPrefix("0x") { s = s.dropFirst(2) }
     guard s.count == 4, s.allSatisfy(\.isHexDigit) else { throw LabelError.invalidID(text, what + " (4 hex digits)") }
