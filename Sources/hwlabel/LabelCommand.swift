@@ -32,6 +32,10 @@ enum AgentCLI {
         } catch let e as LabelError {
             Diagnostics.error(e.description)
             throw ExitCode(2)
+        } catch let e as RuleConflict {
+            printDiagnostics(e.diagnostics)
+            Diagnostics.error("rule not saved; narrow it (--device, --subsystem) or remove the other rule, or pass --force")
+            throw ExitCode(2)
         }
     }
 
@@ -103,7 +107,7 @@ struct LabelSetCommand: ParsableCommand {
             }
         }
         let k = key
-        try AgentCLI.inputErrors { try AgentCLI.store(source).update { $0.setInstanceLabel(key: k, label: l) } }
+        _ = try AgentCLI.inputErrors { try AgentCLI.store(source).update { $0.setInstanceLabel(key: k, label: l) } }
         print("device \(key) = \(l.name)   (trait \(l.placementTrait), k8s \(l.kubernetesValue))")
     }
 }
@@ -128,22 +132,31 @@ struct LabelRuleAddCommand: ParsableCommand {
     func run() throws {
         let rule = try AgentCLI.rule(vendor: selector.vendor, device: selector.device, subsystem: selector.subsystem,
                                      classPrefix: selector.classPrefix, label: label)
-        let (snapshot, labels, policy, _) = try AgentCLI.descriptors(source)
-        var trial = labels
-        trial.addRule(rule)
-        let after = DescriptorBuilder().descriptors(snapshot: snapshot, labels: trial, policy: policy)
-        let conflicts = after.errors.filter { $0.code == "rule-conflict" && $0.message.contains(rule.description) }
-        if !conflicts.isEmpty && !force {
-            AgentCLI.printDiagnostics(conflicts)
-            Diagnostics.error("rule not saved; narrow it (--device, --subsystem) or remove the other rule, or pass --force")
-            throw ExitCode(2)
+        let snapshot = try source.snapshot()
+        let st = AgentCLI.store(source)
+        // The conflict check reads labels.conf under the same lock as the write: two
+        // conflicting `rule add`s run at once save one rule, not both.
+        let (trial, after) = try AgentCLI.inputErrors {
+            try st.update { doc -> (LabelSet, DescriptorSet) in
+                var trial = doc.labelSet
+                trial.addRule(rule)
+                let after = DescriptorBuilder().descriptors(snapshot: snapshot, labels: trial, policy: try st.loadPolicy())
+                let conflicts = after.errors.filter { $0.code == "rule-conflict" && $0.message.contains(rule.description) }
+                if !conflicts.isEmpty && !force { throw RuleConflict(diagnostics: conflicts) }
+                doc.addRule(rule)
+                return (trial, after)
+            }.1
         }
-        try AgentCLI.inputErrors { try AgentCLI.store(source).update { $0.addRule(rule) } }
         let covered = after.descriptors.filter { $0.label?.rule == rule.selector }.map { "\($0.address)" }
         print("\(rule.description): covers \(covered.isEmpty ? "no present device" : covered.joined(separator: ", "))")
         AgentCLI.printDiagnostics(LabelListing(labels: trial, descriptors: after, snapshot: snapshot).warnings
             .filter { $0.code == "export-overmatch" && $0.message.contains("\"\(rule.label.name)\"") })
     }
+}
+
+/// `rule add` refused: the rule would give a present device a second label.
+struct RuleConflict: Error {
+    var diagnostics: [Diagnostic]
 }
 
 struct LabelRemoveCommand: ParsableCommand {
@@ -201,7 +214,7 @@ struct LabelListCommand: ParsableCommand {
         var out = "DEFINITIONS\n"
         if l.definitions.isEmpty { out += "  (none)\n" }
         for d in l.definitions {
-            out += "  \(d.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(d.key) = \(d.label)\n"
+            out += "  \(d.kind)\(String(repeating: " ", count: max(0, 9 - d.kind.utf8.count))) \(d.key) = \(d.label)\n"
             out += "            covers: \(d.covers.isEmpty ? "no present device" : d.covers.map(\.description).joined(separator: ", "))\n"
             if !d.overriddenOn.isEmpty {
                 out += "            matches but not applied (device label, udev or conflict): \(d.overriddenOn.map(\.description).joined(separator: ", "))\n"

@@ -10,22 +10,34 @@ import Darwin
 
 /// Reads and writes `<config-dir>/labels.conf` and `<config-dir>/policy.conf`.
 ///
-/// Writes are read-modify-write under an exclusive `flock(2)` on `<config-dir>/.labels.lock`, so
-/// concurrent `hwlabel label …` processes never lose an update; the new file is written to a
+/// Reads go through `BoundedFile`: a FIFO, a device or a directory where a file is meant is
+/// refused at once with a message naming it, and so is a file over its limit (16 MiB for
+/// `labels.conf`, 1 MiB for `policy.conf`).
+///
+/// Writes are read-check-modify-write under one exclusive `flock(2)` on
+/// `<config-dir>/.labels.lock`, so concurrent `hwlabel label …` processes never lose an update
+/// and a check made in `update`'s closure (a rule conflict) sees the file it changes. The holder
+/// writes its pid into the lock file; a lock held longer than `lockTimeout` fails with a message
+/// naming the lock file and that pid instead of waiting forever. The new file is written to a
 /// temporary file in the same directory, fsync'd, renamed over the old one and the directory
 /// fsync'd, so a crash leaves either the old or the new file. A file that does not parse is never
 /// rewritten: the error names file and line and the file stays byte-identical.
 public struct LabelStore: Sendable {
     public let directory: String
-    public init(directory: String) { self.directory = directory }
+    /// How long `update` waits for another process's lock before failing.
+    public var lockTimeout: Double
+    public init(directory: String, lockTimeout: Double = 10) {
+        self.directory = directory
+        self.lockTimeout = lockTimeout
+    }
 
     public var labelsPath: String { directory + "/labels.conf" }
     public var policyPath: String { directory + "/policy.conf" }
-    var lockPath: String { directory + "/.labels.lock" }
+    public var lockPath: String { directory + "/.labels.lock" }
 
     /// The current labels; a missing file is an empty set.
     public func loadDocument() throws(ConfigError) -> LabelsDocument {
-        guard let text = try readIfPresent(labelsPath) else { return LabelsDocument() }
+        guard let text = try readIfPresent(labelsPath, limit: BoundedFile.Limit.labels) else { return LabelsDocument() }
         return try LabelsDocument.parse(text, path: labelsPath)
     }
 
@@ -33,52 +45,86 @@ public struct LabelStore: Sendable {
 
     /// The policy; a missing file is the default policy.
     public func loadPolicy() throws(ConfigError) -> Policy {
-        guard let text = try readIfPresent(policyPath) else { return .default }
+        guard let text = try readIfPresent(policyPath, limit: BoundedFile.Limit.config) else { return .default }
         return try PolicyFormat.parse(text, path: policyPath)
     }
 
     /// Locks, re-reads, applies `change`, writes atomically, unlocks. `change` may throw to abort
-    /// without writing. Returns the document as written.
+    /// without writing; it runs under the lock, so a check it makes holds for the write.
+    /// Returns the document as written.
     @discardableResult
     public func update<T>(_ change: (inout LabelsDocument) throws -> T) throws -> (LabelsDocument, T) {
-        try makeDirectory()
-        let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lockFD >= 0 else { throw ConfigError(path: lockPath, message: "cannot open lock file: \(errnoText())") }
-        defer { close(lockFD) }   // closing releases the flock
-        while flock(lockFD, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw ConfigError(path: lockPath, message: "cannot lock: \(errnoText())") }
+        try withLock {
+            var doc = try loadDocument()
+            let result = try change(&doc)
+            try writeAtomically(doc.serialized(), to: labelsPath)
+            return (doc, result)
         }
-        var doc = try loadDocument()
-        let result = try change(&doc)
-        try writeAtomically(doc.serialized(), to: labelsPath)
-        return (doc, result)
     }
 
-    /// Writes `<dir>/policy.conf` with the commented template unless it exists.
-    public func writePolicyTemplateIfMissing() throws {
+    /// Runs `body` holding the exclusive lock on `<dir>/.labels.lock` (created if missing).
+    /// Waits at most `lockTimeout` seconds for another holder, then throws a `ConfigError` that
+    /// names the lock file and the holder's pid.
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
         try makeDirectory()
-        if access(policyPath, F_OK) == 0 { return }
-        try writeAtomically(PolicyFormat.template, to: policyPath)
-    }
-
-    func readIfPresent(_ path: String) throws(ConfigError) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw ConfigError(path: path, message: "cannot read: \(errnoText())")
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ConfigError(path: lockPath, message: "cannot open lock file: \(errnoText())") }
+        defer { close(fd) }   // closing releases the flock
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ConfigError(path: lockPath, message: "cannot stat lock file: \(errnoText())") }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigError(path: lockPath, message: "the lock file is \(BoundedFile.kind(st.st_mode & S_IFMT)), not a regular file; remove it")
         }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ConfigError(path: path, message: "cannot read: \(errnoText())")
+        let deadline = monotonicSeconds() + max(0, lockTimeout)
+        var pause = 0.005
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            guard e == EWOULDBLOCK else { throw ConfigError(path: lockPath, message: "cannot lock: \(errnoText())") }
+            let now = monotonicSeconds()
+            guard now < deadline else {
+                let holder = Self.holder(fd)
+                throw ConfigError(path: lockPath, message: "locked by "
+                    + (holder.map { "process \($0)" } ?? "another process")
+                    + "; gave up after \(Self.seconds(lockTimeout)) (is another `hwlabel label` running or stuck?)")
             }
-            if n == 0 { break }
-            bytes += buf[0..<n]
+            usleep(UInt32(min(pause, deadline - now) * 1_000_000))
+            pause = min(pause * 2, 0.1)
         }
+        // The holder's pid, for whoever waits next.
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+        return try body()
+    }
+
+    /// The pid the lock holder wrote into the lock file (`<pid>\n`), if readable.
+    static func holder(_ fd: Int32) -> Int32? {
+        var buf = [UInt8](repeating: 0, count: 32)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return nil }
+        let digits = buf[..<n].prefix { $0 >= 0x30 && $0 <= 0x39 }
+        guard !digits.isEmpty, digits.count <= 9, let pid = Int32(String(decoding: digits, as: UTF8.self)), pid > 0 else { return nil }
+        return pid
+    }
+
+    static func seconds(_ s: Double) -> String {
+        s == s.rounded() ? "\(Int(min(s, 1e9))) s" : "\(s) s"
+    }
+
+    /// Writes `<dir>/policy.conf` with the commented template unless it exists (under the lock).
+    public func writePolicyTemplateIfMissing() throws {
+        try withLock {
+            if access(policyPath, F_OK) == 0 { return }
+            try writeAtomically(PolicyFormat.template, to: policyPath)
+        }
+    }
+
+    func readIfPresent(_ path: String, limit: Int) throws(ConfigError) -> String? {
+        let bytes: [UInt8]?
+        do { bytes = try BoundedFile.readIfPresent(path, limit: limit) } catch {
+            throw ConfigError(path: path, message: "cannot read: \(error.reasonText)")
+        }
+        guard let bytes else { return nil }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigError(path: path, message: "not UTF-8 text; fix or remove the file (it was left untouched)")
         }
@@ -101,6 +147,13 @@ public struct LabelStore: Sendable {
             throw ConfigError(path: path, message: error.description)
         }
     }
+}
+
+/// CLOCK_MONOTONIC in seconds: lock waits are not fooled by a clock step.
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 func errnoText() -> String {
