@@ -68,16 +68,23 @@ struct AgentCommand: AsyncParsableCommand {
             LoggingSystem.bootstrap { label in
                 var h = StreamLogHandler.standardError(label: label)
                 h.logLevel = level
-                return h
+                return RedactingLogHandler(h)
             }
             let logger = Logger(label: "hwlabel.agent")
+            let options = AgentService.Options(configDirectory: paths.configDir, stateDirectory: paths.stateDir)
+            // A configuration that cannot start the agent is exit 1 with file:line, before any
+            // thread or socket exists (the service reads it again, and on every reload).
+            do { _ = try AgentConfig.load(path: options.configPath) } catch {
+                FileStandardError.write("hwlabel: error: \(Secret.redact("\(error)"))\n")
+                throw ExitCode(1)
+            }
             let mode = uevents ?? (sysfsRoot == nil ? "auto" : "off")
             var eventSource: AgentService.EventSource? = { try UeventMonitor.events() }
             if mode == "off" { eventSource = nil }
             if mode == "udev" { eventSource = { try UeventMonitor.events(source: .udev) } }
             if mode == "kernel" { eventSource = { try UeventMonitor.events(source: .kernel) } }
             let service = AgentService(
-                options: .init(configDirectory: paths.configDir, stateDirectory: paths.stateDir),
+                options: options,
                 source: DescriptorSources.probe(sysfsRoot: sysfsRoot, configDirectory: paths.configDir),
                 events: eventSource,
                 logger: logger)
@@ -91,7 +98,7 @@ struct AgentCommand: AsyncParsableCommand {
             do {
                 try await group.run()
             } catch {
-                logger.critical("agent failed", metadata: ["error": "\(error)"])
+                logger.critical("agent failed", metadata: ["error": "\(Secret.redact("\(error)"))"])
                 throw ExitCode(1)
             }
         }
@@ -111,16 +118,70 @@ struct AgentCommand: AsyncParsableCommand {
 
         func run() throws {
             let store = StateStore(directory: paths.stateDir)
-            guard let status = store.loadStatus() else {
-                FileHandle.standardError.write(Data("no status at \(store.statusPath): has the agent run?\n".utf8))
+            let read: AgentStatus?
+            do { read = try store.readStatus() } catch {
+                FileStandardError.write("hwlabel: error: \(Secret.redact("\(error)"))\n")
+                throw ExitCode(3)
+            }
+            guard let status = read?.redacted() else {
+                FileStandardError.write("hwlabel: no status at \(store.statusPath): has the agent run?\n")
                 throw ExitCode(3)
             }
             if format == "json" {
-                print(String(decoding: FileManager.default.contents(atPath: store.statusPath) ?? Data(), as: UTF8.self))
+                // Re-encoded as the agent writes it, so a message saved by an older agent is
+                // redacted too.
+                print(String(decoding: try StateStore.encode(status), as: UTF8.self))
             } else {
                 print(status.rendered(), terminator: "")
             }
             if status.sinks.values.contains(where: { $0.pendingGeneration != nil }) { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Passes every log message, metadata value and error through `Secret.redact` before the
+/// wrapped handler writes it: whatever a library's error prints, a token does not reach the
+/// journal.
+struct RedactingLogHandler: LogHandler {
+    var inner: any LogHandler
+    init(_ inner: any LogHandler) { self.inner = inner }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var e = event
+        e.message = "\(Secret.redact(event.message.description))"
+        var metadata = event.metadata?.mapValues(Self.redact)
+        if let error = event.error {
+            e.error = nil
+            if metadata?["error"] == nil { metadata = (metadata ?? [:]).merging(["error": .string(Secret.redact("\(error)"))]) { a, _ in a } }
+        }
+        e.metadata = metadata
+        inner.log(event: e)
+    }
+
+    static func redact(_ v: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch v {
+        case .string(let s): .string(Secret.redact(s))
+        case .stringConvertible(let c): .string(Secret.redact(c.description))
+        case .dictionary(let d): .dictionary(d.mapValues(redact))
+        case .array(let a): .array(a.map(redact))
+        @unknown default: .string(Secret.redact("\(v)"))
         }
     }
 }

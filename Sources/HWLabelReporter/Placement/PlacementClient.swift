@@ -94,15 +94,12 @@ public struct PlacementHTTPTransport: PlacementTransport {
         self.counter = counter
     }
 
-    /// Reads the token from a file (first line, whitespace trimmed).
+    /// Reads the token from a file, as the agent does (`TokenSource`: one token, surrounding
+    /// whitespace ignored, a line break or control character inside refused).
     public static func token(fromFile path: String) throws -> String {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw PlacementError.tokenFile(path: path, "\(error.localizedDescription)")
+        do { return try TokenSource.file(path).read().value } catch {
+            throw PlacementError.tokenFile(path: path, error.reason)
         }
-        let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        guard !token.isEmpty else { throw PlacementError.tokenFile(path: path, "the file is empty") }
-        return token
     }
 
     public func send(method: String, path: String, body: Data?) async throws -> PlacementResponse {

@@ -1,4 +1,6 @@
 import Foundation
+import HWLabelAgent
+import HWLabelProbe
 
 /// `<config-dir>/agent.conf`: INI-style, `[section]` headers, `key = value`, `#`/`;` comments.
 ///
@@ -60,18 +62,33 @@ public struct AgentConfig: Sendable, Hashable {
         public var path: String
         public var line: Int
         public var message: String
-        public var description: String { "\(path):\(line): \(message)" }
+        public var description: String {
+            if line > 0 { return "\(path):\(line): \(message)" }
+            return message.contains(path) ? message : "\(path): \(message)"
+        }
     }
 
-    /// Reads `path`; a missing file gives the defaults.
+    /// The range each duration key accepts, in seconds (checked at load: a value outside is an
+    /// error naming file, line, key and range, never a clamp or an overflow later).
+    public static let durationRanges: [String: ClosedRange<Double>] = [
+        "resync-interval": 1...(30 * 86400),
+        "debounce": 0...60,
+        "timeout": 0.001...3600,
+        "expiry": 60...(366 * 86400),
+    ]
+    /// `[controller] max-attempts`.
+    public static let maxAttemptsRange = 1...100
+
+    /// Reads `path` (at most 1 MiB, a regular file); a missing file gives the defaults.
     public static func load(path: String) throws -> AgentConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            if FileManager.default.fileExists(atPath: path) {
-                throw ParseError(path: path, line: 0, message: "cannot read")
-            }
-            return AgentConfig()
+        let text: String
+        do {
+            guard let t = try BoundedFile.readTextIfPresent(path, limit: BoundedFile.Limit.config) else { return AgentConfig() }
+            text = t
+        } catch {
+            throw ParseError(path: path, line: 0, message: error.description)
         }
-        return try parse(String(decoding: data, as: UTF8.self), path: path)
+        return try parse(text, path: path)
     }
 
     public static func parse(_ text: String, path: String = "agent.conf") throws(ParseError) -> AgentConfig {
@@ -83,9 +100,13 @@ public struct AgentConfig: Sendable, Hashable {
         var nfdExpiry: TimeInterval?
         var placementURL: String?
         var pl: [String: (Int, String)] = [:]
-        for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let lines: [Substring]
+        do { lines = try ConfigText.lines(text, path: path) } catch {
+            throw ParseError(path: path, line: error.line ?? 0, message: error.message)
+        }
+        for (i, rawLine) in lines.enumerated() {
             let n = i + 1
-            var line = Substring(rawLine)
+            var line = rawLine
             if let hash = line.firstIndex(where: { $0 == "#" || $0 == ";" }) { line = line[..<hash] }
             let t = line.trimmingCharacters(in: .whitespaces)
             if t.isEmpty { continue }
@@ -101,13 +122,15 @@ public struct AgentConfig: Sendable, Hashable {
             let key = t[..<eq].trimmingCharacters(in: .whitespaces)
             let value = t[t.index(after: eq)...].trimmingCharacters(in: .whitespaces)
             func seconds() throws(ParseError) -> TimeInterval {
-                guard let s = parseDuration(value), s >= 0 else {
-                    throw ParseError(path: path, line: n, message: "\(key): not a duration: \(value)")
+                let range = durationRanges[key] ?? 0...(30 * 86400)
+                guard let s = parseDuration(value), range.contains(s) else {
+                    throw ParseError(path: path, line: n, message: "[\(section)] \(key): \(parseDuration(value) == nil ? "not a duration" : "out of range"): "
+                        + "'\(value)' (allowed: \(describe(range)); a number of seconds, or with ms, s, m, h)")
                 }
                 return s
             }
             switch (section, key) {
-            case ("agent", "resync-interval"): c.resyncInterval = try max(1, seconds())
+            case ("agent", "resync-interval"): c.resyncInterval = try seconds()
             case ("agent", "debounce"): c.debounce = try seconds()
             case ("controller", "url"):
                 guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
@@ -117,8 +140,11 @@ public struct AgentConfig: Sendable, Hashable {
             case ("controller", "token-file"), ("controller", "ca-file"), ("controller", "timeout"),
                  ("controller", "max-attempts"):
                 if key == "timeout" { _ = try seconds() }
-                if key == "max-attempts", Int(value) == nil {
-                    throw ParseError(path: path, line: n, message: "max-attempts: not an integer")
+                if key == "max-attempts" {
+                    guard let m = Int(value), maxAttemptsRange.contains(m) else {
+                        throw ParseError(path: path, line: n, message: "[controller] max-attempts: '\(value)' is not an integer "
+                            + "from \(maxAttemptsRange.lowerBound) to \(maxAttemptsRange.upperBound)")
+                    }
                 }
                 ctl[key] = (n, value)
             case ("placement", "url"):
@@ -136,7 +162,13 @@ public struct AgentConfig: Sendable, Hashable {
                     throw ParseError(path: path, line: n, message: "\(key): true or false, not \(value)")
                 }
                 pl[key] = (n, value)
-            case ("placement", "token-file"), ("placement", "microversion"), ("placement", "host-name"):
+            case ("placement", "microversion"):
+                let parts = value.split(separator: ".", omittingEmptySubsequences: false)
+                guard parts.count == 2, parts[0] == "1", parts[1].utf8.count <= 2, let minor = Int(parts[1]), (36...39).contains(minor) else {
+                    throw ParseError(path: path, line: n, message: "[placement] microversion: '\(value)' (allowed: 1.36 to 1.39)")
+                }
+                pl[key] = (n, value)
+            case ("placement", "token-file"), ("placement", "host-name"):
                 pl[key] = (n, value)
             case ("file", "path"): c.filePath = value
             case ("nfd", "dir"): nfdDir = value
@@ -149,8 +181,8 @@ public struct AgentConfig: Sendable, Hashable {
             var k = Controller(url: url)
             k.tokenFile = ctl["token-file"]?.1
             k.caFile = ctl["ca-file"]?.1
-            if let t = ctl["timeout"]?.1 { k.timeout = parseDuration(t) ?? k.timeout }
-            if let m = ctl["max-attempts"]?.1 { k.maxAttempts = Int(m) ?? k.maxAttempts }
+            if let t = ctl["timeout"]?.1, let v = parseDuration(t) { k.timeout = v }
+            if let m = ctl["max-attempts"]?.1, let v = Int(m) { k.maxAttempts = v }
             c.controller = k
         } else if let line = ctl.values.first?.0 {
             throw ParseError(path: path, line: line, message: "[controller] needs url")
@@ -174,12 +206,27 @@ public struct AgentConfig: Sendable, Hashable {
         return c
     }
 
-    /// `600`, `600s`, `200ms`, `10m`, `1h`.
+    /// `600`, `600s`, `1.5s`, `200ms`, `10m`, `1h`: a plain decimal number (digits, at most one
+    /// point; no sign, exponent, `inf` or `nan`) and an optional unit. Nil for anything else,
+    /// and for a number too long to be a sane duration.
     static func parseDuration(_ s: String) -> TimeInterval? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(s), factor = 1.0
         for (u, f) in units where s.hasSuffix(u) {
-            return Double(s.dropLast(u.count)).map { $0 * f }
+            number = number.dropLast(u.count)
+            factor = f
+            break
         }
-        return Double(s)
+        let digits = number.utf8.filter { $0 >= 0x30 && $0 <= 0x39 }.count
+        let points = number.utf8.filter { $0 == UInt8(ascii: ".") }.count
+        guard digits > 0, digits + points == number.utf8.count, points <= 1, number.utf8.count <= 12,
+              let v = Double(number), v.isFinite else { return nil }
+        return v * factor
+    }
+
+    /// `1 s to 2592000 s (30 days)`.
+    static func describe(_ r: ClosedRange<Double>) -> String {
+        func f(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String(x) }
+        return "\(f(r.lowerBound)) s to \(f(r.upperBound)) s"
     }
 }

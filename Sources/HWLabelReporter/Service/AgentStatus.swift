@@ -2,7 +2,8 @@ import Foundation
 
 /// `<state-dir>/status.json`, rewritten after every scan and delivery; read by
 /// `hwlabel agent status`. Never holds secrets: errors are the sinks' messages, which name
-/// paths and HTTP statuses only.
+/// paths and HTTP statuses only, and every message goes through `Secret.redact` on its way in
+/// (`record`), on its way to disk (`StateStore.save`) and on its way out (`rendered`).
 public struct AgentStatus: Codable, Sendable, Hashable {
     public struct Scan: Codable, Sendable, Hashable {
         public var at: String
@@ -46,12 +47,29 @@ public struct AgentStatus: Codable, Sendable, Hashable {
     }
 
     mutating func record(error: String, sink: String?, at: String) {
-        recentErrors.append(ErrorEntry(at: at, sink: sink, message: error))
+        recentErrors.append(ErrorEntry(at: at, sink: sink, message: Secret.redact(error)))
         if recentErrors.count > Self.maxErrors { recentErrors.removeFirst(recentErrors.count - Self.maxErrors) }
     }
 
-    /// Human-readable summary for `hwlabel agent status`.
+    /// This status with every error message passed through `Secret.redact`.
+    public func redacted() -> AgentStatus {
+        var s = self
+        if let e = s.lastScan?.error { s.lastScan?.error = Secret.redact(e) }
+        for (name, var sink) in s.sinks {
+            sink.lastError = sink.lastError.map { Secret.redact($0) }
+            s.sinks[name] = sink
+        }
+        s.recentErrors = s.recentErrors.map { var e = $0; e.message = Secret.redact(e.message); return e }
+        return s
+    }
+
+    /// Human-readable summary for `hwlabel agent status` (redacted).
     public func rendered() -> String {
+        let s = redacted()
+        return s.renderedAsIs()
+    }
+
+    func renderedAsIs() -> String {
         var out = "agent epoch  \(agentEpoch)\n"
         out += "generation   \(generation.map(String.init) ?? "-")\n"
         out += "pid          \(pid)   updated \(updatedAt)\n"

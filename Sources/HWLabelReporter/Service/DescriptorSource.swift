@@ -27,8 +27,10 @@ public enum DescriptorSources {
         }
     }
 
+    /// A one-line file (`/etc/machine-id`, `boot_id`): at most 64 KiB, a regular file, nil
+    /// when unreadable or empty.
     static func readTrimmed(_ path: String) -> String? {
-        FileManager.default.contents(atPath: path).map {
+        (try? BoundedFile.readIfPresent(path, limit: BoundedFile.Limit.small))?.map {
             String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }.flatMap { $0.isEmpty ? nil : $0 }
     }

@@ -20,33 +20,56 @@ public struct StateStore: Sendable {
 
     /// The persisted epoch, created (and written) on first use.
     public func agentEpoch(now: Date = Date()) throws -> String {
-        if let d = FileManager.default.contents(atPath: identityPath),
-           let id = try? JSONDecoder().decode(Identity.self, from: d), UUID(uuidString: id.agentEpoch) != nil {
+        if let d = try? BoundedFile.readIfPresent(identityPath, limit: BoundedFile.Limit.small),
+           let id = try? JSONDecoder().decode(Identity.self, from: Data(d)), UUID(uuidString: id.agentEpoch) != nil {
             return id.agentEpoch
         }
         try AtomicFile.makeDirectory(directory, mode: 0o755)
+        try BoundedFile.requireRegularOrAbsent(identityPath)
         let id = Identity(agentEpoch: UUID().uuidString.lowercased(), createdAt: rfc3339(now))
         try AtomicFile.write(try Report.canonicalEncoder.encode(id), to: identityPath)
         return id.agentEpoch
     }
 
+    /// The last report saved; nil when there is none or it cannot be read or decoded (the next
+    /// scan then starts a new generation count from the outbox or 1, and overwrites the file).
     public func lastReport() -> Report? {
-        guard let d = FileManager.default.contents(atPath: statePath) else { return nil }
-        return try? JSONDecoder().decode(Report.self, from: d)
+        guard let d = try? BoundedFile.readIfPresent(statePath, limit: BoundedFile.Limit.report) else { return nil }
+        return try? JSONDecoder().decode(Report.self, from: Data(d))
     }
 
     public func save(_ report: Report) throws {
+        try BoundedFile.requireRegularOrAbsent(statePath)
         try AtomicFile.write(try report.canonicalJSON(), to: statePath)
     }
 
-    public func loadStatus() -> AgentStatus? {
-        guard let d = FileManager.default.contents(atPath: statusPath) else { return nil }
-        return try? JSONDecoder().decode(AgentStatus.self, from: d)
+    /// The status the agent wrote last, nil when there is none (or it cannot be read: see
+    /// `readStatus` for why).
+    public func loadStatus() -> AgentStatus? { try? readStatus() }
+
+    /// The status the agent wrote last: nil when there is no file; an error naming the file
+    /// when it cannot be read (not a regular file, over 4 MiB) or decoded.
+    public func readStatus() throws -> AgentStatus? {
+        guard let d = try BoundedFile.readIfPresent(statusPath, limit: BoundedFile.Limit.status) else { return nil }
+        do { return try JSONDecoder().decode(AgentStatus.self, from: Data(d)) } catch {
+            throw StatusError(description: "\(statusPath): not a status file hwlabel can read (\(error))")
+        }
     }
 
+    public struct StatusError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Writes `status.json` with every error message redacted (`Secret.redact`).
     public func save(_ status: AgentStatus) throws {
+        try BoundedFile.requireRegularOrAbsent(statusPath)
+        try AtomicFile.write(try Self.encode(status.redacted()), to: statusPath)
+    }
+
+    /// `status.json`'s encoding: sorted keys, pretty, slashes unescaped.
+    public static func encode(_ status: AgentStatus) throws -> Data {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try AtomicFile.write(try e.encode(status), to: statusPath)
+        return try e.encode(status)
     }
 }

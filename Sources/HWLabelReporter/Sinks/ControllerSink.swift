@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import HWLabelProbe
 
 /// POSTs each report as JSON to a placement controller. Contract: README.md, "HTTP contract (for controller authors)".
 ///
@@ -50,8 +51,8 @@ public final class ControllerSink: ReportSink {
         }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
-            timeout: .init(connect: .milliseconds(Int64(configuration.connectTimeout * 1000)),
-                           read: .milliseconds(Int64(configuration.timeout * 1000))))
+            timeout: .init(connect: .milliseconds(Self.milliseconds(configuration.connectTimeout)),
+                           read: .milliseconds(Self.milliseconds(configuration.timeout))))
         config.redirectConfiguration = .disallow
         self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }
@@ -77,7 +78,7 @@ public final class ControllerSink: ReportSink {
                 return
             } catch {
                 // post() throws ControllerError only; AgentSleep's CancellationError ends the loop below.
-                let error = error as? ControllerError ?? .transport(String(describing: error))
+                let error = error as? ControllerError ?? .transport(Secret.redact(String(describing: error)))
                 guard error.isRetryable, attempt < configuration.retry.maxAttempts else { throw error }
                 let delay = error.retryAfter.map { min($0, configuration.retry.maxDelay) }
                     ?? configuration.retry.delay(afterAttempt: attempt)
@@ -99,9 +100,11 @@ public final class ControllerSink: ReportSink {
         request.headers.add(name: "Hwlabel-Schema-Version", value: report.schemaVersion)
         request.headers.add(name: "Hwlabel-Generation", value: String(report.generation))
         request.headers.add(name: "Hwlabel-Digest", value: report.digest)
+        var known: [Secret] = []
         if let source = configuration.token {
             let token: Secret
             do { token = try source.read() } catch { throw ControllerError.token(error.description) }
+            known.append(token)
             request.headers.add(name: "Authorization", value: "Bearer " + token.value)
         }
         let body: Data
@@ -109,19 +112,35 @@ public final class ControllerSink: ReportSink {
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .milliseconds(Int64(configuration.timeout * 1000)),
+            response = try await client.execute(request, timeout: .milliseconds(Self.milliseconds(configuration.timeout)),
                                                 logger: logger)
             // Drain (bounded): the body is informational only; garbage on 2xx is not an error.
             _ = try await response.body.collect(upTo: 64 * 1024)
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
             throw ControllerError.timeout
         } catch {
-            throw ControllerError.transport(String(describing: error))
+            // The client's errors may print request headers (an invalid header value is
+            // printed whole): nothing of the token leaves this function.
+            throw ControllerError.transport(Secret.redact(String(describing: error), known: known))
         }
         let status = Int(response.status.code)
         if (200..<300).contains(status) { return }
-        let retryAfter = response.headers.first(name: "Retry-After").flatMap { TimeInterval($0) }
-        throw ControllerError.status(status, retryAfter: retryAfter)
+        throw ControllerError.status(status, retryAfter: Self.retryAfter(response.headers.first(name: "Retry-After")))
+    }
+
+    /// `Retry-After` in seconds: delay-seconds only (1*DIGIT), at most a day; nil for an
+    /// HTTP-date, a negative, fractional, `inf` or `nan` value, which are ignored.
+    static func retryAfter(_ header: String?) -> TimeInterval? {
+        guard let h = header?.trimmingCharacters(in: .whitespaces), !h.isEmpty, h.utf8.count <= 9,
+              h.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = Int(h) else { return nil }
+        return TimeInterval(min(v, 86400))
+    }
+
+    /// A timeout in whole milliseconds for NIO, 1 ms … 1 day whatever the configuration holds
+    /// (no trap on `inf`, `nan` or a value past Int64).
+    static func milliseconds(_ seconds: TimeInterval) -> Int64 {
+        guard seconds.isFinite, seconds > 0 else { return seconds == .infinity ? 86_400_000 : 1 }
+        return Int64(min(max(seconds * 1000, 1), 86_400_000))
     }
 }
 
@@ -177,17 +196,75 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
     public var customMirror: Mirror { Mirror(self, children: EmptyCollection<Mirror.Child>()) }
+
+    /// What replaces a secret in text.
+    public static let mask = "<redacted>"
+
+    /// `text` with every credential taken out: each of `known` (as it is, and as Swift's and
+    /// JSON's escaping print it), and whatever follows `Bearer ` or `X-Auth-Token` up to the
+    /// end of the quoted string or line it is in. The one redaction used wherever an error
+    /// message leaves the agent: logs, `status.json`, `hwlabel agent status`, CLI errors.
+    /// An HTTP client's header error, for one, prints the header's value.
+    public static func redact(_ text: String, known: [Secret] = []) -> String {
+        var out = text
+        for secret in known where !secret.value.isEmpty {
+            let escaped = String(String(reflecting: secret.value).dropFirst().dropLast())
+            for form in Set([secret.value, escaped]) where out.contains(form) {
+                out = out.replacingOccurrences(of: form, with: mask)
+            }
+        }
+        for marker in ["Bearer ", "bearer ", "BEARER ", "X-Auth-Token: ", "X-Auth-Token=", "x-auth-token: "] {
+            out = redactAfter(marker, in: out)
+        }
+        return out
+    }
+
+    /// Replaces what follows each `marker` up to an unescaped `"`, a line end or the end.
+    static func redactAfter(_ marker: String, in text: String) -> String {
+        guard text.contains(marker) else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let r = rest.range(of: marker) {
+            result += rest[..<r.upperBound]
+            var i = r.upperBound
+            var escaped = false
+            while i < rest.endIndex {
+                let c = rest[i]
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" || c == "\n" || c == "\r\n" || c == "\r" { break }
+                i = rest.index(after: i)
+            }
+            if i > r.upperBound, !rest[r.upperBound..<i].hasPrefix(mask) { result += mask } else { result += rest[r.upperBound..<i] }
+            rest = rest[i...]
+        }
+        return result + rest
+    }
 }
 
-/// Where the bearer token comes from. Read on every request, so a rotated token is picked up.
+/// Where a bearer token comes from, for the controller sink, the Placement sink and
+/// `hwlabel placement sync` alike. Read on every use, so a rotated token is picked up.
+///
+/// A token file holds one token: surrounding whitespace and line ends are ignored; a line
+/// break, space or control character inside, bytes that are not UTF-8, an empty file or one
+/// over 64 KiB are refused with a message that names the file and never shows the token.
 public enum TokenSource: Sendable, Hashable {
-    /// A file holding the token (surrounding whitespace ignored).
+    /// A file holding the token.
     case file(String)
     /// A systemd credential: `$CREDENTIALS_DIRECTORY/<name>` (`LoadCredential=<name>:…`).
     case credential(String)
 
     public struct ReadError: Error, CustomStringConvertible, Sendable {
-        public var description: String
+        /// The token file, when the failure is about one.
+        public var path: String?
+        /// Why, without the path (and never with any of the file's content).
+        public var reason: String
+        /// True when the file is missing or holds nothing but whitespace (an unset credential).
+        public var isEmpty: Bool
+        public init(path: String?, reason: String, isEmpty: Bool = false) {
+            self.path = path
+            self.reason = reason
+            self.isEmpty = isEmpty
+        }
+        public var description: String { path.map { "token file \($0): \(reason)" } ?? reason }
     }
 
     public func read(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ReadError) -> Secret {
@@ -196,15 +273,38 @@ public enum TokenSource: Sendable, Hashable {
         case .file(let p): path = p
         case .credential(let name):
             guard let dir = environment["CREDENTIALS_DIRECTORY"] else {
-                throw ReadError(description: "credential \(name): CREDENTIALS_DIRECTORY is not set (LoadCredential= missing?)")
+                throw ReadError(path: nil, reason: "credential \(name): CREDENTIALS_DIRECTORY is not set (LoadCredential= missing?)",
+                                isEmpty: true)
             }
             path = dir + "/" + name
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ReadError(description: "cannot read token file \(path)")
+        let bytes: [UInt8]
+        do { bytes = try BoundedFile.read(path, limit: BoundedFile.Limit.token) } catch {
+            throw ReadError(path: path, reason: error.reasonText, isEmpty: error.errno == ENOENT)
         }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw ReadError(description: "token file \(path) is empty") }
+        return try Self.token(from: bytes, path: path)
+    }
+
+    /// The token in a token file's bytes (see the type's documentation for what is refused).
+    public static func token(from bytes: [UInt8], path: String) throws(ReadError) -> Secret {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        var lo = 0, hi = bytes.count
+        while lo < hi, isSpace(bytes[lo]) { lo += 1 }
+        while hi > lo, isSpace(bytes[hi - 1]) { hi -= 1 }
+        guard lo < hi else { throw ReadError(path: path, reason: "empty: no token in it", isEmpty: true) }
+        let body = bytes[lo..<hi]
+        if body.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            throw ReadError(path: path, reason: "the token has a line break inside it; a token file holds one token on one line (not used)")
+        }
+        if body.contains(where: { $0 == 0x20 || $0 == 0x09 }) {
+            throw ReadError(path: path, reason: "the token has a space or tab inside it; a token file holds one token (not used)")
+        }
+        if let i = body.firstIndex(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw ReadError(path: path, reason: "the token has a control character (byte \(i - lo + 1)) inside it (not used)")
+        }
+        guard let token = String(validating: body, as: UTF8.self) else {
+            throw ReadError(path: path, reason: "the token is not UTF-8 text (not used)")
+        }
         return Secret(token)
     }
 }

@@ -13,9 +13,11 @@ public struct Outbox: Sendable {
         self.path = directory + "/" + sink + ".json"
     }
 
+    /// The pending report; nil when there is none, or when the file cannot be read (not a
+    /// regular file, over 256 MiB) or decoded: `store` then replaces it.
     public func load() -> Report? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? JSONDecoder().decode(Report.self, from: data)
+        guard let data = try? BoundedFile.readIfPresent(path, limit: BoundedFile.Limit.report) else { return nil }
+        return try? JSONDecoder().decode(Report.self, from: Data(data))
     }
 
     /// Stores `report` unless the outbox already holds a newer generation of the same epoch.
@@ -27,6 +29,8 @@ public struct Outbox: Sendable {
         }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try AtomicFile.makeDirectory(dir, mode: 0o700)
+        // A FIFO or device here would be written in place (and block): refuse it by name.
+        try BoundedFile.requireRegularOrAbsent(path)
         try AtomicFile.write(try report.canonicalJSON(), to: path, mode: 0o600)
         return report
     }
