@@ -108,7 +108,8 @@ public struct LabelStore: Sendable {
     }
 
     static func seconds(_ s: Double) -> String {
-        s == s.rounded() ? "\(Int(min(s, 1e9))) s" : "\(s) s"
+        let t = s.isNaN ? 0 : min(max(s, 0), 1e9)
+        return t == t.rounded() ? "\(Int(t)) s" : "\(t) s"
     }
 
     /// Writes `<dir>/policy.conf` with the commented template unless it exists (under the lock).
