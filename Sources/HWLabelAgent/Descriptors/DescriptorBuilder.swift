@@ -40,6 +40,7 @@ public struct DescriptorBuilder: Sendable {
         let evaluator = ReadinessEvaluator(snapshot: snapshot)
         let modes = ModeResolver(snapshot: snapshot)
         let usage = UsageResolver(snapshot: snapshot)
+        let resolver = LabelResolver(labels)
         // Each descriptor depends only on the snapshot: build them on every core in contiguous
         // chunks (an SR-IOV host has thousands), then merge in order.
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -49,7 +50,7 @@ public struct DescriptorBuilder: Sendable {
         let built = Parallel.map(workers) { [self] w in
             picked[min(w * size, picked.count)..<min((w + 1) * size, picked.count)].map { f in
                 let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
-                let resolution = labels.resolve(f, instance: instance)
+                let resolution = resolver.resolve(f, instance: instance)
                 var diagnostics = resolution.diagnostics
                 let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
                 let companionFunctions = companions.compactMap { snapshot.function(at: $0) }
@@ -110,7 +111,7 @@ public struct DescriptorBuilder: Sendable {
         }
         // Instance labels that match nothing present are kept in the file (the card may come back)
         // but named, so a typo is visible.
-        for l in labels.instanceLabels where !out.contains(where: { l.matches(instance: $0.instance, address: $0.address) }) {
+        for l in resolver.unmatched(out) {
             warnings.append(Diagnostic(code: "label-not-present",
                                        message: "label \"\(l.label.name)\" on \(l.key): no such device present now"))
         }

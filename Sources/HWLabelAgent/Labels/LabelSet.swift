@@ -24,9 +24,15 @@ public struct LabelSet: Codable, Sendable, Hashable {
 
     /// The one label a function carries, and any conflicts or invalid labels met on the way.
     public func resolve(_ f: PCIFunction, instance: InstanceIdentity) -> Resolution {
+        resolve(f, instance: instance, instanceHits: instanceLabels.filter { $0.matches(instance: instance, address: f.address) },
+                ruleHits: rules.filter { $0.matches(f) })
+    }
+
+    /// The decision itself, over the instance labels and rules that match (in file order):
+    /// `LabelResolver` finds those through its indexes.
+    func resolve(_ f: PCIFunction, instance: InstanceIdentity, instanceHits: [InstanceLabel], ruleHits hits: [LabelRule]) -> Resolution {
         var diagnostics: [Diagnostic] = []
         // 1. Instance label: a stable-id key beats an address key (the card may have moved).
-        let instanceHits = instanceLabels.filter { $0.matches(instance: instance, address: f.address) }
         if let hit = instanceHits.first(where: \.isStableKey) ?? instanceHits.first {
             return Resolution(assignment: LabelAssignment(name: hit.label.name, source: "instance", rule: nil),
                               diagnostics: diagnostics)
@@ -43,7 +49,6 @@ public struct LabelSet: Codable, Sendable, Hashable {
             }
         }
         // 3. Rules: all matching rules must agree.
-        let hits = rules.filter { $0.matches(f) }
         guard let first = hits.first else { return Resolution(assignment: nil, diagnostics: diagnostics) }
         if let other = hits.first(where: { $0.label != first.label }) {
             diagnostics.append(Diagnostic(
