@@ -3,17 +3,25 @@ import CHWLabelShim
 /// Fills config-space facts of one function through libpci: subsystem IDs, revision, BARs,
 /// header type, Express facts, capabilities, and names.
 enum ConfigReader {
+    /// A sysfs function: libpci reads `config` and walks the capabilities; the BARs come from
+    /// `resource` as the probe read it (`SysfsResource`; nil: unknown), never through libpci.
     static func read(_ pci: LibPCI, address a: PCIAddress, into f: inout PCIFunction,
-                     configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE) throws(LibPCI.Failure) {
+                     resource: SysfsResource?) throws(LibPCI.Failure) {
         guard let d = pci.device(a) else { throw LibPCI.Failure(message: "pci_get_dev failed") }
         defer { pci.free(d) }
-        try read(pci, dev: d, into: &f, configSource: configSource, fillFlags: fillFlags)
+        try read(pci, dev: d, into: &f, configSource: .sysfs, fillFlags: Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS),
+                 resource: resource)
     }
 
-    /// `fillFlags` drops PCI_FILL_BASES when a sysfs tree has no `resource` file: libpci treats
-    /// that file as mandatory and would abort the whole fill.
+    /// `resource`: the sysfs BARs (sysfs mode, where `fillFlags` leaves PCI_FILL_BASES out);
+    /// nil in dump mode, where libpci decodes the BARs from the dumped registers.
     static func read(_ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
-                     configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE) throws(LibPCI.Failure) {
+                     configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE,
+                     resource: SysfsResource? = nil) throws(LibPCI.Failure) {
+        func barsNow(_ headerType: Int?) -> [BAR] {
+            if configSource == .sysfs { return resource.map { bars($0, headerType: headerType) } ?? [] }
+            return bars(d.pointee, headerType: headerType)
+        }
         let config = try pci.readConfig(d)
         try pci.fill(d, flags: fillFlags)
         let p = d.pointee
@@ -28,7 +36,7 @@ enum ConfigReader {
             // capabilities. In sysfs the BARs come from the kernel's `resource` file (what it
             // assigned at enumeration); a dump has nothing but the ones.
             f.configSpace = ConfigSpaceAccess(readableBytes: 0, source: configSource)
-            f.bars = configSource == .dump ? [] : bars(p, headerType: nil)
+            f.bars = configSource == .dump ? [] : barsNow(nil)
             return
         }
         if config.count >= 64 {
@@ -50,7 +58,7 @@ enum ConfigReader {
             // prints it from config too (umockdev recordings have no `revision` attribute).
             if f.revision == nil, let r = decoder.u8(0x08) { f.revision = hex(r, 2) }
         }
-        f.bars = bars(p, headerType: f.headerType)
+        f.bars = barsNow(f.headerType)
         if config.count >= 256 {
             let express = decoder.express()
             f.express = express?.0
@@ -77,12 +85,23 @@ enum ConfigReader {
     /// libpci's `base_addr`/`size`/`flags`. With PCI_FILL_IO_FLAGS (sysfs `resource`) the
     /// kernel's IORESOURCE flags say what a BAR is; otherwise the low bits of the register do.
     static func bars(_ p: pci_dev, headerType: Int?) -> [BAR] {
+        let bases = withUnsafeBytes(of: p.base_addr) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
+        let sizes = withUnsafeBytes(of: p.size) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
+        let flags = withUnsafeBytes(of: p.flags) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
+        return bars(bases: bases, sizes: sizes, flags: flags,
+                    haveFlags: p.known_fields & UInt32(PCI_FILL_IO_FLAGS) != 0,
+                    haveSizes: p.known_fields & UInt32(PCI_FILL_SIZES) != 0, headerType: headerType)
+    }
+
+    /// The BARs of a sysfs `resource` file, as libpci would have filled them from it.
+    static func bars(_ r: SysfsResource, headerType: Int?) -> [BAR] {
+        bars(bases: r.bases, sizes: r.sizes, flags: r.flags, haveFlags: r.barLines > 0, haveSizes: r.barLines > 0,
+             headerType: headerType)
+    }
+
+    static func bars(bases: [UInt64], sizes: [UInt64], flags: [UInt64], haveFlags: Bool, haveSizes: Bool,
+                     headerType: Int?) -> [BAR] {
         let count = headerType == 1 ? 2 : headerType == 2 ? 1 : 6
-        let haveFlags = p.known_fields & UInt32(PCI_FILL_IO_FLAGS) != 0
-        let haveSizes = p.known_fields & UInt32(PCI_FILL_SIZES) != 0
-        let bases = withUnsafeBytes(of: p.base_addr) { Array($0.bindMemory(to: pciaddr_t.self)) }
-        let sizes = withUnsafeBytes(of: p.size) { Array($0.bindMemory(to: pciaddr_t.self)) }
-        let flags = withUnsafeBytes(of: p.flags) { Array($0.bindMemory(to: pciaddr_t.self)) }
         var out: [BAR] = []
         var i = 0
         while i < count {

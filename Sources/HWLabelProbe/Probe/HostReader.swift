@@ -8,11 +8,11 @@ struct HostReader {
         var h = HostFacts()
         let sys = paths.sys
         if let proc = paths.proc {
-            h.hostname = SysfsRoot.text(proc + "/sys/kernel/hostname")
-            h.bootID = SysfsRoot.text(proc + "/sys/kernel/random/boot_id")
-            h.kernel = SysfsRoot.text(proc + "/sys/kernel/osrelease")
-            if let cpuinfo = SysfsRoot.text(proc + "/cpuinfo") { readCPU(cpuinfo, into: &h) }
-            if let cmdline = SysfsRoot.text(proc + "/cmdline") {
+            h.hostname = procFile(proc + "/sys/kernel/hostname", &warnings)
+            h.bootID = procFile(proc + "/sys/kernel/random/boot_id", &warnings)
+            h.kernel = procFile(proc + "/sys/kernel/osrelease", &warnings)
+            if let cpuinfo = procFile(proc + "/cpuinfo", limit: SysfsRoot.Limit.procTable, &warnings) { readCPU(cpuinfo, into: &h) }
+            if let cmdline = procFile(proc + "/cmdline", &warnings) {
                 h.kernelCommandLine = cmdline
                 let tokens = cmdline.split(separator: " ").map(String.init)
                 h.iommuParameters = tokens.filter { t in
@@ -21,12 +21,12 @@ struct HostReader {
                 }
                 h.acsOverride = tokens.last { $0.hasPrefix("pcie_acs_override=") }.map { String($0.dropFirst(18)) }
             }
-            h.rootFilesystemDevices = rootFilesystemDevices(proc: proc)
+            h.rootFilesystemDevices = rootFilesystemDevices(proc: proc, warnings: &warnings)
             h.defaultRouteDevices = defaultRouteDevices(proc: proc, warnings: &warnings)
         }
         if let etc = paths.etc {
-            h.machineID = SysfsRoot.text(etc + "/machine-id")
-            if h.hostname == nil { h.hostname = SysfsRoot.text(etc + "/hostname") }
+            h.machineID = procFile(etc + "/machine-id", &warnings)
+            if h.hostname == nil { h.hostname = procFile(etc + "/hostname", &warnings) }
         }
         if let dev = paths.dev {
             h.vfioAvailable = SysfsRoot.exists(dev + "/vfio/vfio")
@@ -47,9 +47,20 @@ struct HostReader {
         return h
     }
 
+    /// A procfs or `/etc` file's text (bounded, non-blocking, regular files only); nil when it
+    /// is absent, and a warning naming it when it exists and cannot be read.
+    private func procFile(_ path: String, limit: Int = SysfsRoot.Limit.small, _ warnings: inout [ProbeWarning]) -> String? {
+        switch SysfsRoot.readWholeText(path, limit: limit) {
+        case .success(let s): return s
+        case .failure(let e):
+            if e.errno != ENOENT { warnings.append(ProbeWarning(path: e.path, message: e.description)) }
+            return nil
+        }
+    }
+
     private func readCPU(_ text: String, into h: inout HostFacts) {
         // The first processor block is enough: flags are uniform across cores.
-        for line in text.split(separator: "\n") {
+        for line in TextLines.split(text, keepEmpty: true) {
             if line.isEmpty { break }
             let kv = line.split(separator: ":", maxSplits: 1)
             guard kv.count == 2 else { continue }
@@ -83,8 +94,15 @@ struct HostReader {
 
     /// `/` → its block device (mountinfo major:minor) → `/sys/dev/block/M:m` → PCI function,
     /// following `slaves/` for device-mapper, LVM and md.
-    private func rootFilesystemDevices(proc: String) -> [PCIAddress]? {
-        guard case .success(let b) = SysfsRoot.readWhole(proc + "/self/mountinfo") else { return nil }
+    private func rootFilesystemDevices(proc: String, warnings: inout [ProbeWarning]) -> [PCIAddress]? {
+        let b: [UInt8]
+        switch SysfsRoot.readWhole(proc + "/self/mountinfo") {
+        case .success(let bytes): b = bytes
+        case .failure(let e):
+            // Named once: the host-use scan reads the same file and says the same.
+            if e.errno != ENOENT { warnings.append(ProbeWarning(path: e.path, message: e.description + ": host uses incomplete")) }
+            return nil
+        }
         // The last mount on `/` is the one in effect.
         guard let root = MountTable.parseMountInfo(String(decoding: b, as: UTF8.self)).last(where: { $0.mountPoint == "/" })
         else { return nil }
@@ -126,27 +144,34 @@ struct HostReader {
 struct IOMMUReader {
     let root: SysfsRoot
 
-    func read(functions: [PCIFunction]) -> IOMMUFacts {
+    func read(functions: [PCIFunction], warnings: inout [ProbeWarning]) -> IOMMUFacts {
         let units = (SysfsRoot.list(root.path + "/class/iommu") ?? []).sorted()
         let groupsDir = root.path + "/kernel/iommu_groups"
         var groups: [IOMMUGroup] = []
         if let names = SysfsRoot.list(groupsDir) {
             // One group per device is common (SR-IOV VFs): thousands of small directories, read
             // on every core like the functions themselves.
-            let numbers = names.compactMap { Int($0) }
+            let numbers = names.compactMap { SysfsFunctionReader.groupNumber($0) }
             let workers = numbers.count < 256 ? 1 : max(1, min(ProcessInfoLite.cores, 8))
             let size = (numbers.count + workers - 1) / workers
             // Files are opened relative to the groups directory: the kernel walks two path
             // components per file, not the whole root.
             let dirfd = open(groupsDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { if dirfd >= 0 { close(dirfd) } }
-            groups = Parallel.map(workers) { w in
-                numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n in
+            let parts = Parallel.map(workers) { w in
+                numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n -> (IOMMUGroup, ProbeWarning?) in
                     let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
-                    let type = try? SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type").get()
-                    return IOMMUGroup(number: n, type: type, devices: devices)
+                    var type: String?, warning: ProbeWarning?
+                    switch SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type") {
+                    case .success(let t): type = t
+                    case .failure(let e):
+                        if e.errno != ENOENT { warning = ProbeWarning(path: e.path, message: e.description + ": group type unknown") }
+                    }
+                    return (IOMMUGroup(number: n, type: type, devices: devices), warning)
                 }
             }.flatMap { $0 }
+            groups = parts.map(\.0)
+            warnings += parts.compactMap(\.1)
         } else {
             // Captures often keep the functions' iommu_group links but not the groups directory.
             var byGroup: [Int: [PCIAddress]] = [:]

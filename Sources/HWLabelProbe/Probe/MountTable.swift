@@ -20,7 +20,7 @@ struct MountTable {
     /// `id parent major:minor root mountpoint options [optional…] - fstype source superoptions`,
     /// with spaces, tabs, newlines and backslashes in paths written as `\040`-style octal.
     static func parseMountInfo(_ text: String) -> [Mount] {
-        text.split(separator: "\n").compactMap { line in
+        TextLines.split(text).compactMap { line in
             let f = line.split(separator: " ")
             guard f.count >= 7, let dash = f.firstIndex(of: "-"), dash >= 6, dash + 2 < f.count else { return nil }
             return Mount(majorMinor: String(f[2]), mountPoint: unescape(f[4]), fsType: String(f[dash + 1]),
@@ -30,7 +30,7 @@ struct MountTable {
 
     /// `Filename Type Size Used Priority`, a header line first.
     static func parseSwaps(_ text: String) -> [Swap] {
-        text.split(separator: "\n").dropFirst().compactMap { line in
+        TextLines.split(text).dropFirst().compactMap { line in
             let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard f.count >= 2 else { return nil }
             return Swap(path: unescape(f[0]), type: String(f[1]))

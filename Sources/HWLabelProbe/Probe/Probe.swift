@@ -135,7 +135,7 @@ public struct Probe: Sendable {
         GPUAssembler.assemble(&functions, apertureFromBARs: true)
         var hostWarnings: [ProbeWarning] = []
         var host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
-        let iommu = IOMMUReader(root: root).read(functions: functions)
+        let iommu = IOMMUReader(root: root).read(functions: functions, warnings: &hostWarnings)
         // Who holds each function (needs the IOMMU groups) and how the host uses it.
         UsageReader(paths: paths).read(&functions, iommu: iommu, into: &host, warnings: &hostWarnings)
         // Both readers read the route tables: name an unreadable file once.
@@ -170,11 +170,15 @@ public struct Probe: Sendable {
             case .success(let base): f = base
             }
             let configPath = reader.directory(a) + "/config"
-            let configSize = dir.size("config")
-            if configSize == nil {
+            let config = dir.size("config")
+            if config == nil {
                 warnings.append(ProbeWarning(address: a.description, path: configPath,
                                              message: "no config file: subsystem IDs from sysfs only, capabilities unknown"))
-            } else if let size = configSize, !Self.plausibleConfigSize(size) {
+            } else if let kind = config?.kind {
+                // libpci opens `config` with a blocking open(2): a FIFO would hang the scan.
+                warnings.append(ProbeWarning(address: a.description, path: configPath,
+                                             message: "\(configPath) is \(kind), not a regular file: config-space facts unknown"))
+            } else if let size = config?.size, !Self.plausibleConfigSize(size) {
                 // The kernel's `config` is 256 or 4096 bytes (64 readable as non-root; captures
                 // store what was readable). Any other size is a damaged capture (e.g. bytes
                 // re-encoded as text): decoding it would report garbage header types and
@@ -182,14 +186,9 @@ public struct Probe: Sendable {
                 warnings.append(ProbeWarning(address: a.description, path: configPath,
                                              message: "\(configPath) is \(size) bytes, not a config space image (64, 128, …, 4096): config-space facts unknown"))
             } else {
-                var flags = HWL_PCI_FILL_SYSFS
-                if !dir.entries.contains("resource") {
-                    flags &= ~Int32(PCI_FILL_BASES | PCI_FILL_SIZES | PCI_FILL_IO_FLAGS)
-                    warnings.append(ProbeWarning(address: a.description, path: reader.directory(a) + "/resource",
-                                                 message: "no resource file: BARs unknown"))
-                }
+                let resource = reader.resource(a, in: dir, warnings: &warnings)
                 do {
-                    try ConfigReader.read(pci, address: a, into: &f, configSource: .sysfs, fillFlags: flags)
+                    try ConfigReader.read(pci, address: a, into: &f, resource: resource)
                 } catch {
                     warnings.append(ProbeWarning(address: a.description, path: configPath,
                                                  message: "libpci: \(error.message); config-space facts unknown"))

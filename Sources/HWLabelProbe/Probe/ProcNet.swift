@@ -68,7 +68,7 @@ struct ProcNet {
     /// addresses are the raw 32-bit value in host byte order, printed in hex.
     static func parseIPv4Routes(_ text: String) -> [String: [Route]] {
         var out: [String: [Route]] = [:]
-        for line in text.split(separator: "\n").dropFirst() {
+        for line in TextLines.split(text).dropFirst() {
             let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
             guard f.count >= 8, let dest = UInt32(f[1], radix: 16), let mask = UInt32(f[7], radix: 16) else { continue }
             let isDefault = dest == 0 && mask == 0
@@ -89,7 +89,7 @@ struct ProcNet {
     /// /128 routes for link-local addresses) and multicast (ff00::/8) say nothing about reach.
     static func parseIPv6Routes(_ text: String) -> [String: [Route]] {
         var out: [String: [Route]] = [:]
-        for line in text.split(separator: "\n") {
+        for line in TextLines.split(text) {
             let f = line.split(separator: " ")
             guard f.count == 10, f[0].count == 32, let plen = Int(f[1], radix: 16), f[9] != "lo" else { continue }
             let dest = f[0]
@@ -104,7 +104,7 @@ struct ProcNet {
     /// `address ifindex prefixlen scope flags name`; link-local and loopback addresses are left out.
     static func parseIPv6Addresses(_ text: String) -> [String: [String]] {
         var out: [String: [String]] = [:]
-        for line in text.split(separator: "\n") {
+        for line in TextLines.split(text) {
             let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard f.count == 6, f[0].count == 32, let plen = Int(f[2], radix: 16), f[5] != "lo" else { continue }
             if Self.isLinkLocalOrMulticast(f[0]) || f[0] == "00000000000000000000000000000001" { continue }

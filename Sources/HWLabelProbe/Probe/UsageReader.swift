@@ -34,7 +34,7 @@ struct UsageReader {
         }
         guard let proc = paths.proc else { return }
         if let dev = paths.dev, let scan = scanProcesses(proc: proc, dev: dev, warnings: &warnings) {
-            host.deviceHolders = holders(scan, functions: functions, iommu: iommu, proc: proc)
+            host.deviceHolders = holders(scan, functions: functions, iommu: iommu, proc: proc, warnings: &warnings)
             host.unreadableProcesses = scan.unreadable
         }
         host.hostUses = hostUses(functions, proc: proc, blocks: blocks, warnings: &warnings)
@@ -122,7 +122,8 @@ struct UsageReader {
     }
 
     /// Turns open nodes into holders of functions, with the process's name and QEMU guest.
-    func holders(_ scan: ProcessScan, functions: [PCIFunction], iommu: IOMMUFacts, proc: String) -> [DeviceHolder] {
+    func holders(_ scan: ProcessScan, functions: [PCIFunction], iommu: IOMMUFacts, proc: String,
+                 warnings: inout [ProbeWarning]) -> [DeviceHolder] {
         guard !scan.opens.isEmpty else { return [] }
         var groups: [Int: Set<PCIAddress>] = [:]
         for g in iommu.groups { groups[g.number, default: []].formUnion(g.devices) }
@@ -133,7 +134,7 @@ struct UsageReader {
             for n in (f.gpu?.drmCards ?? []) + (f.gpu?.drmRenderNodes ?? []) { byNode["dri:" + n] = f.address }
         }
         let minors = scan.opens.contains { if case .nvidia = $0.node { true } else { false } }
-            ? Self.nvidiaMinors(proc: proc) : [:]
+            ? Self.nvidiaMinors(proc: proc, warnings: &warnings) : [:]
         var names: [Int: (process: String, guest: String?)] = [:]
         var out: [DeviceHolder] = []
         for o in scan.opens {
@@ -146,8 +147,17 @@ struct UsageReader {
             guard !addresses.isEmpty else { continue }
             if names[o.pid] == nil {
                 let base = proc + "/\(o.pid)/"
-                let comm = SysfsRoot.text(base + "comm") ?? ""
-                let cmdline = (try? SysfsRoot.readWhole(base + "cmdline", limit: 1 << 20).get()) ?? []
+                // A process that exits meanwhile leaves ENOENT or ESRCH: not worth a warning.
+                // A file that is refused (not a regular file, too large) is named.
+                var comm = "", cmdline: [UInt8] = []
+                switch SysfsRoot.readWholeText(base + "comm") {
+                case .success(let s): comm = s
+                case .failure(let e): if e.refused { warnings.append(ProbeWarning(path: e.path, message: e.description)) }
+                }
+                switch SysfsRoot.readWhole(base + "cmdline", limit: SysfsRoot.Limit.cmdline) {
+                case .success(let b): cmdline = b
+                case .failure(let e): if e.refused { warnings.append(ProbeWarning(path: e.path, message: e.description)) }
+                }
                 names[o.pid] = (comm, Self.guestName(cmdline))
             }
             let n = names[o.pid]!
@@ -159,14 +169,24 @@ struct UsageReader {
     }
 
     /// `<proc>/driver/nvidia/gpus/<BDF>/information` → `Device Minor: N` → function.
-    static func nvidiaMinors(proc: String) -> [Int: PCIAddress] {
+    static func nvidiaMinors(proc: String, warnings: inout [ProbeWarning]) -> [Int: PCIAddress] {
         let dir = proc + "/driver/nvidia/gpus"
         var out: [Int: PCIAddress] = [:]
         for bdf in SysfsRoot.list(dir) ?? [] {
-            guard let a = PCIAddress(bdf), let info = SysfsRoot.text(dir + "/" + bdf + "/information") else { continue }
-            for line in info.split(separator: "\n") {
+            guard let a = PCIAddress(bdf) else { continue }
+            let path = dir + "/" + bdf + "/information"
+            let info: String
+            switch SysfsRoot.readWholeText(path) {
+            case .success(let s): info = s
+            case .failure(let e):
+                if e.errno != ENOENT { warnings.append(ProbeWarning(address: a.description, path: path, message: e.description)) }
+                continue
+            }
+            for line in TextLines.split(info) {
                 let kv = line.split(separator: ":", maxSplits: 1)
-                if kv.count == 2, kv[0].trimmedBlanks() == "Device Minor", let m = Int(kv[1].trimmedBlanks()) { out[m] = a }
+                // A minor is the N of /dev/nvidiaN: 0 to 255 (the driver's NV_MAX_DEVICES is 32).
+                if kv.count == 2, kv[0].trimmedBlanks() == "Device Minor",
+                   let m = SysfsFunctionReader.decimal(kv[1].trimmedBlanks()), (0...1_048_575).contains(m) { out[m] = a }
             }
         }
         return out

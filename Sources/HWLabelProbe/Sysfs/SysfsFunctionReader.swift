@@ -33,10 +33,13 @@ struct SysfsFunctionReader {
                 return last.isEmpty ? nil : String(last)
             }
         }
-        /// Size of a file in the directory (`fstatat`), nil when it does not exist.
-        func size(_ name: String) -> Int? {
+        /// Size and type of a file in the directory (`fstatat`, following links), nil when it
+        /// does not exist. `kind` is nil for a regular file, else "a FIFO", "a directory", …
+        func size(_ name: String) -> (size: Int, kind: String?)? {
             var st = stat()
-            return fstatat(fd, name, &st, 0) == 0 ? Int(st.st_size) : nil
+            guard fstatat(fd, name, &st, 0) == 0 else { return nil }
+            let type = st.st_mode & S_IFMT
+            return (Int(st.st_size), type == S_IFREG ? nil : BoundedFile.kind(type))
         }
         lazy var entries: Set<String> = Set(SysfsRoot.list(directory: fd) ?? [])
         /// The `uevent` file, read once (nil when there is none or it cannot be read).
@@ -61,7 +64,9 @@ struct SysfsFunctionReader {
 
         init(_ text: String) {
             // Split on bytes: Character-wise splitting was a tenth of a scan's CPU time.
-            for line in text.utf8.split(separator: 0x0a) {
+            for raw in text.utf8.split(separator: 0x0a) {
+                // `\r\n` ends a line too (a capture edited on Windows).
+                let line = raw.last == 0x0d ? raw.dropLast() : raw
                 guard let eq = line.firstIndex(of: 0x3d) else { continue }
                 let key = line[..<eq], value = line[line.index(after: eq)...]
                 func bad() { malformed.append(String(decoding: line, as: UTF8.self)) }
@@ -158,6 +163,29 @@ struct SysfsFunctionReader {
                                     classCode: ClassCode(value: UInt32(values[2]))))
     }
 
+    /// The BARs from the function's `resource` file (`SysfsResource`); nil, with a warning
+    /// naming the file, when it is absent, not a regular file, too large or malformed.
+    func resource(_ a: PCIAddress, in d: DeviceDirectory, warnings: inout [ProbeWarning]) -> SysfsResource? {
+        let path = d.path + "/resource"
+        guard d.entries.contains("resource") else {
+            warnings.append(ProbeWarning(address: a.description, path: path, message: "no resource file: BARs unknown"))
+            return nil
+        }
+        switch d.readText("resource") {
+        case .failure(let e):
+            warnings.append(ProbeWarning(address: a.description, path: path, message: "\(e): BARs unknown"))
+            return nil
+        case .success(let text):
+            switch SysfsResource.parse(text) {
+            case .success(let r): return r
+            case .failure(let why):
+                warnings.append(ProbeWarning(address: a.description, path: path,
+                                             message: "ignored \(path): \(why.description): BARs unknown"))
+                return nil
+            }
+        }
+    }
+
     /// Fills the optional sysfs facts. Unreadable or malformed values become null plus a warning.
     func fill(_ f: inout PCIFunction, in d: DeviceDirectory, warnings: inout [ProbeWarning]) {
         let dir = d.path
@@ -182,11 +210,23 @@ struct SysfsFunctionReader {
             }
             return hex(v, width)
         }
-        func int(_ name: String) -> Int? {
+        /// A decimal in `range`; anything else (garbage, `1e19`, out of range) is null plus a warning.
+        func int(_ name: String, _ range: ClosedRange<Int>) -> Int? {
             guard let t = text(name) else { return nil }
-            guard let v = parseIntStrict(t) else {
+            guard let v = Self.decimal(t), range.contains(v) else {
                 warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
-                                             message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a number"))
+                                             message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a number in \(range.lowerBound)…\(range.upperBound)"))
+                return nil
+            }
+            return v
+        }
+        func speed(_ name: String) -> String? {
+            guard let t = text(name) else { return nil }
+            // The kernel prints `Unknown` for a speed it cannot name.
+            if t == "Unknown" { return nil }
+            guard let v = Self.normaliseSpeed(t) else {
+                warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
+                                             message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a link speed (\"16.0 GT/s PCIe\")"))
                 return nil
             }
             return v
@@ -208,13 +248,14 @@ struct SysfsFunctionReader {
             // A link in live sysfs; some captures flattened it into a directory (NFD testdata),
             // which names no group.
             if let name = d.linkName("iommu_group") {
-                if let n = Int(name) { f.iommuGroup = n } else {
+                if let n = Self.groupNumber(name) { f.iommuGroup = n } else {
                     warnings.append(ProbeWarning(address: addr, path: dir + "/iommu_group",
                                                  message: "iommu_group link points to \"\(name)\", not a group number"))
                 }
             }
         }
-        if let n = int("numa_node") { f.numaNode = n >= 0 ? n : nil }
+        // -1: no NUMA affinity. MAX_NUMNODES is 1 << CONFIG_NODES_SHIFT (at most 10 bits).
+        if let n = int("numa_node", -1...65535) { f.numaNode = n >= 0 ? n : nil }
         f.localCPUs = text("local_cpulist")
         if let r = text("reset_method") { f.resetMethods = r.split(separator: " ").map(String.init) }
         if let b = text("boot_vga") {
@@ -228,10 +269,11 @@ struct SysfsFunctionReader {
         // Link from sysfs only where config space did not give it (non-root, captures).
         if f.link == nil, entries.contains("current_link_speed") || entries.contains("max_link_speed") {
             var l = LinkFacts(source: "sysfs")
-            l.currentSpeed = text("current_link_speed").flatMap(Self.normaliseSpeed)
-            l.maxSpeed = text("max_link_speed").flatMap(Self.normaliseSpeed)
-            l.currentWidth = text("current_link_width").flatMap { Int($0) }
-            l.maxWidth = text("max_link_width").flatMap { Int($0) }
+            l.currentSpeed = speed("current_link_speed")
+            l.maxSpeed = speed("max_link_speed")
+            // The Link Width fields are 6 bits wide (PCIe Base 6.0, 7.5.3.6 and 7.5.3.8).
+            l.currentWidth = int("current_link_width", 0...63)
+            l.maxWidth = int("max_link_width", 0...63)
             if l.currentSpeed != nil || l.maxSpeed != nil || l.currentWidth != nil || l.maxWidth != nil { f.link = l }
         }
 
@@ -242,7 +284,8 @@ struct SysfsFunctionReader {
             return (i, a)
         }.sorted { $0.0 < $1.0 }.map(\.1)
         if entries.contains("sriov_totalvfs") || !virtfns.isEmpty {
-            f.sriov = SRIOVState(totalVFs: int("sriov_totalvfs"), numVFs: int("sriov_numvfs"),
+            // TotalVFs and NumVFs are 16-bit registers (PCIe Base 6.0, 9.3.3.5 and 9.3.3.7).
+            f.sriov = SRIOVState(totalVFs: int("sriov_totalvfs", 0...65535), numVFs: int("sriov_numvfs", 0...65535),
                                  vfDevice: hexID("sriov_vf_device"), virtualFunctions: virtfns)
         }
         if entries.contains("physfn") { f.physicalFunction = d.linkName("physfn").flatMap { PCIAddress($0) } }
@@ -268,17 +311,29 @@ struct SysfsFunctionReader {
         if f.isGPUClass { gpuFiles(&f, dir: dir, entries: entries, warnings: &warnings) }
     }
 
+    /// Text of an optional attribute outside the function's own directory (mdev types, vGPU
+    /// files): nil when absent; a file that exists and cannot be read (a FIFO, a directory, too
+    /// large) is named in a warning.
+    static func optionalText(_ path: String, _ addr: String, _ warnings: inout [ProbeWarning]) -> String? {
+        switch SysfsRoot.readText(path) {
+        case .success(let s): return s
+        case .failure(let e):
+            if e.errno != ENOENT { warnings.append(ProbeWarning(address: addr, path: path, message: e.description)) }
+            return nil
+        }
+    }
+
     private func mdevTypes(_ dir: String, _ addr: String, _ warnings: inout [ProbeWarning]) -> [MdevType] {
         (SysfsRoot.list(dir) ?? []).sorted().map { id in
             let t = dir + "/" + id + "/"
             var m = MdevType(id: id)
-            m.name = SysfsRoot.text(t + "name")
-            m.description = SysfsRoot.text(t + "description")
-            m.deviceAPI = SysfsRoot.text(t + "device_api")
+            m.name = Self.optionalText(t + "name", addr, &warnings)
+            m.description = Self.optionalText(t + "description", addr, &warnings)
+            m.deviceAPI = Self.optionalText(t + "device_api", addr, &warnings)
             // One entry (a link to the mdev's UUID directory) per instance created of this type.
             m.instances = SysfsRoot.list(t + "devices")?.count
-            if let a = SysfsRoot.text(t + "available_instances") {
-                if let n = parseIntStrict(a), n >= 0 { m.availableInstances = n } else {
+            if let a = Self.optionalText(t + "available_instances", addr, &warnings) {
+                if let n = Self.decimal(a), n >= 0, n <= Int(Int32.max) { m.availableInstances = n } else {
                     warnings.append(ProbeWarning(address: addr, path: t + "available_instances",
                                                  message: "ignored \(t)available_instances: \"\(a.prefix(40))\""))
                 }
@@ -295,28 +350,73 @@ struct SysfsFunctionReader {
             g.drmCards = nodes.filter { $0.hasPrefix("card") }.sorted()
             g.drmRenderNodes = nodes.filter { $0.hasPrefix("renderD") }.sorted()
         }
-        if entries.contains("mem_info_vram_total"), let t = SysfsRoot.text(dir + "/mem_info_vram_total"),
-           let v = UInt64(t) {
-            g.vramBytes = Sourced(v, source: "driver-file:mem_info_vram_total")
+        let addr = f.address.description
+        if entries.contains("mem_info_vram_total"),
+           let t = Self.optionalText(dir + "/mem_info_vram_total", addr, &warnings) {
+            // Bytes; at most 2^53, the largest integer every JSON reader keeps exactly (8 PiB).
+            if let v = Self.decimal(t), v >= 0, v <= 1 << 53 {
+                g.vramBytes = Sourced(UInt64(v), source: "driver-file:mem_info_vram_total")
+            } else {
+                warnings.append(ProbeWarning(address: addr, path: dir + "/mem_info_vram_total",
+                                             message: "ignored \(dir)/mem_info_vram_total: \"\(t.prefix(40))\" is not a byte count"))
+            }
         }
         if entries.contains("nvidia") {
-            if let t = SysfsRoot.text(dir + "/nvidia/creatable_vgpu_types") {
-                g.creatableVGPUTypes = t.split(separator: "\n").compactMap { line in
+            if let t = Self.optionalText(dir + "/nvidia/creatable_vgpu_types", addr, &warnings) {
+                g.creatableVGPUTypes = TextLines.split(t).compactMap { line in
                     let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmedBlanks() }
                     guard parts.count == 2, !parts[0].isEmpty, parts[0].lowercased() != "id" else { return nil }
                     return VGPUType(id: parts[0], name: parts[1])
                 }
             }
-            g.currentVGPUType = SysfsRoot.text(dir + "/nvidia/current_vgpu_type")
+            g.currentVGPUType = Self.optionalText(dir + "/nvidia/current_vgpu_type", addr, &warnings)
         }
         f.gpu = g
     }
 
-    /// `8.0 GT/s PCIe` (kernel) → `8GT/s` (lspci).
+    /// `8.0 GT/s PCIe` (kernel) → `8GT/s` (lspci); `2.5 GT/s` → `2.5GT/s`. Nil for anything
+    /// else: the number is read as digits, never through a Double (whose `inf`, `nan` or `1e19`
+    /// would trap in an integer conversion), and must lie in (0, 10000) with at most three decimals.
     static func normaliseSpeed(_ s: String) -> String? {
-        guard let num = s.split(separator: " ").first, let v = Double(num), v > 0 else { return nil }
-        let text = v == v.rounded() ? String(Int(v)) : String(v)
-        return text + "GT/s"
+        let words = s.split(separator: " ", omittingEmptySubsequences: false)
+        guard words.count == 2 || (words.count == 3 && words[2] == "PCIe"), words[1] == "GT/s" else { return nil }
+        let parts = words[0].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let whole = parts[0], fraction = parts.count == 2 ? parts[1] : ""
+        func digits(_ d: Substring) -> Bool { d.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+        guard (1...4).contains(whole.count), digits(whole), fraction.count <= 3, digits(fraction),
+              parts.count == 1 || !fraction.isEmpty else { return nil }
+        var w = whole.drop { $0 == "0" }
+        if w.isEmpty { w = "0" }
+        var frac = fraction
+        while frac.last == "0" { frac = frac.dropLast() }
+        guard w != "0" || !frac.isEmpty else { return nil }
+        return String(w) + (frac.isEmpty ? "" : "." + frac) + "GT/s"
+    }
+
+    /// A decimal integer as the kernel prints one (`%d`, `%u`, `%llu`): an optional `-` and
+    /// 1 to 19 digits, nothing else (no `+`, no blanks, no exponent). Nil on overflow.
+    static func decimal(_ s: String) -> Int? {
+        var u = Substring(s).utf8
+        let negative = u.first == 0x2d
+        if negative { u = u.dropFirst() }
+        guard (1...19).contains(u.count), u.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        var v = 0
+        for c in u {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int(c - 0x30))
+            if o1 || o2 { return nil }
+            v = a
+        }
+        return negative ? -v : v
+    }
+
+    /// An IOMMU group's name (`/sys/kernel/iommu_groups/<N>`): the kernel's `%d` of a
+    /// non-negative ida number, so plain digits without leading zeros, at most Int32.max.
+    static func groupNumber(_ name: some StringProtocol) -> Int? {
+        let u = name.utf8
+        guard (1...10).contains(u.count), u.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              u.count == 1 || u.first != 0x30, let n = Int(name), n <= Int(Int32.max) else { return nil }
+        return n
     }
 }
 

@@ -21,83 +21,171 @@ public struct SysfsRoot: Sendable, Hashable {
     /// Why a read failed, for warnings that name the file.
     public struct ReadError: Error, Sendable, CustomStringConvertible {
         public let path: String
+        /// The errno of the system call that failed; 0 when the file was refused (`problem`).
         public let errno: Int32
+        /// Why the file was refused without a failed system call: "it is a FIFO, not a
+        /// regular file", "over 4096 bytes: not a sysfs attribute".
+        public let problem: String?
+
+        public init(path: String, errno: Int32) {
+            self.path = path
+            self.errno = errno
+            self.problem = nil
+        }
+
+        public init(path: String, problem: String) {
+            self.path = path
+            self.errno = 0
+            self.problem = problem
+        }
+
+        init(_ f: BoundedFile.Failure) {
+            path = f.path
+            if case .notRegularFile(let kind) = f.reason, kind == BoundedFile.kind(S_IFDIR) {
+                // What read(2) says of a directory: the same words as every other reader.
+                errno = EISDIR
+                problem = nil
+            } else if let e = f.errno {
+                errno = e
+                problem = nil
+            } else {
+                errno = 0
+                problem = f.reasonText
+            }
+        }
+
+        /// The file exists and is not what was expected (not a regular file, too large): the
+        /// reader refused it. Not "missing".
+        public var refused: Bool { problem != nil }
+
         public var description: String {
-            "cannot read \(path): \(String(cString: strerror(errno))) (errno \(errno))"
+            "cannot read \(path): " + (problem ?? "\(String(cString: strerror(errno))) (errno \(errno))")
         }
     }
 
-    /// Reads a file (at most `limit` bytes; attributes are small) as UTF-8 text, without the
-    /// trailing newline.
-    public static func readText(_ path: String, limit: Int = 65536) -> Result<String, ReadError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
-        return readAll(fd, path: path, limit: limit)
+    /// Sizes the probe reads at most, by kind of file.
+    public enum Limit {
+        /// A sysfs attribute: one page (the kernel's `sysfs_emit` never writes more), at least 4096.
+        public static let attribute = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        /// A procfs table (`mountinfo`, `net/route`, `net/ipv6_route`, `swaps`, `cpuinfo`): 8 MiB,
+        /// several times a container host's `mountinfo` (about 200 bytes a mount).
+        public static let procTable = 8 << 20
+        /// A small procfs or `/etc` file (`comm`, `boot_id`, `machine-id`): 64 KiB.
+        public static let small = 64 << 10
+        /// A process's `cmdline`: 1 MiB (ARG_MAX is 2 MiB; QEMU's run to tens of KiB).
+        public static let cmdline = 1 << 20
+    }
+
+    /// Reads a sysfs attribute as UTF-8 text, without trailing line ends (`\n`, `\r\n`) and NULs.
+    ///
+    /// Never blocks and never reads more than `limit` bytes (default: a page): the file is
+    /// opened `O_NONBLOCK|O_NOCTTY`, so a FIFO or a terminal planted in a captured tree cannot
+    /// hang the open or the read; a file that reads empty, fails with EAGAIN or holds more than
+    /// `limit` bytes is checked with `fstat` and refused by name when it is not a regular file
+    /// (a FIFO, `/dev/zero`, a directory). A regular file costs open, read and close only.
+    public static func readText(_ path: String, limit: Int = Limit.attribute) -> Result<String, ReadError> {
+        readText(at: AT_FDCWD, path, path: path, limit: limit)
     }
 
     /// `readText` for a name inside an open directory (`openat`): one path component for the
     /// kernel to walk instead of the whole `…/bus/pci/devices/<BDF>` link chain each time.
-    public static func readText(at directory: Int32, _ name: String, path: String, limit: Int = 65536) -> Result<String, ReadError> {
-        let fd = openat(directory, name, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
-        return readAll(fd, path: path, limit: limit)
+    public static func readText(at directory: Int32, _ name: String, path: String,
+                                limit: Int = Limit.attribute) -> Result<String, ReadError> {
+        let fd = openat(directory, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            // open(2) of a Unix socket fails with ENXIO: say what the path is.
+            if e == ENXIO, let kind = nonRegularKind(at: directory, name) { return .failure(notRegular(path, kind)) }
+            return .failure(ReadError(path: path, errno: e))
+        }
+        return readAttribute(fd, path: path, limit: limit)
     }
 
-    /// Reads `fd` to the end (at most `limit` bytes) and closes it.
-    private static func readAll(_ fd: Int32, path: String, limit: Int) -> Result<String, ReadError> {
+    /// Reads `fd` (a sysfs attribute: a short read is the end of it) and closes it.
+    private static func readAttribute(_ fd: Int32, path: String, limit: Int) -> Result<String, ReadError> {
         defer { close(fd) }
-        // Attributes are small: one read into a stack buffer. A read that returns less than it
-        // was asked for is at end of file (sysfs `show()` returns the whole value at once;
-        // regular files return short only at EOF), so the usual extra read that returns 0 is
-        // skipped: a third of the syscalls of a scan.
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk -> Result<String, ReadError> in
-            var out = [UInt8]()
-            while true {
-                let n = read(fd, chunk.baseAddress, chunk.count)
+        // Attributes are small: read into a stack buffer one byte larger than the limit, so one
+        // read(2) both returns the value and shows whether there is more. A read that returns
+        // less than it was asked for is at end of file (sysfs `show()` returns the whole value
+        // at once; regular files return short only at EOF): no extra read that returns 0.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit + 1) { buf -> Result<String, ReadError> in
+            var used = 0
+            while used <= limit {
+                let want = limit + 1 - used
+                let n = read(fd, buf.baseAddress! + used, want)
                 if n < 0 {
-                    if errno == EINTR { continue }
-                    return .failure(ReadError(path: path, errno: errno))
+                    let e = errno
+                    if e == EINTR { continue }
+                    // EAGAIN: a FIFO with a writer, a terminal; EISDIR: a directory.
+                    if let kind = nonRegularKind(fd) { return .failure(notRegular(path, kind)) }
+                    return .failure(ReadError(path: path, errno: e))
                 }
                 if n == 0 { break }
-                if out.isEmpty && n < chunk.count {
-                    var end = n
-                    while end > 0, chunk[end - 1] == 0x0a || chunk[end - 1] == 0 { end -= 1 }
-                    return .success(String(decoding: UnsafeBufferPointer(rebasing: chunk[0..<end]), as: UTF8.self))
-                }
-                out.append(contentsOf: chunk[0..<n])
-                if out.count >= limit || n < chunk.count { break }
+                used += n
+                if n < want { break }
             }
-            while let last = out.last, last == 0x0a || last == 0 { out.removeLast() }
-            return .success(String(decoding: out, as: UTF8.self))
+            if used == 0 || used > limit, let kind = nonRegularKind(fd) {
+                // A FIFO with no writer reads as end of file; /dev/zero never ends.
+                return .failure(notRegular(path, kind))
+            }
+            if used > limit {
+                return .failure(ReadError(path: path, problem: "over \(limit) bytes: not a sysfs attribute"))
+            }
+            var end = used
+            while end > 0, buf[end - 1] == 0x0a || buf[end - 1] == 0x0d || buf[end - 1] == 0 { end -= 1 }
+            return .success(String(decoding: UnsafeBufferPointer(rebasing: buf[0..<end]), as: UTF8.self))
         }
     }
 
-    /// Reads a whole file, calling read(2) until it returns 0 (at most `limit` bytes), without
-    /// trailing newlines or NULs. For procfs tables that can be large (`mountinfo` on a
-    /// container host, `net/ipv6_route`) and for `cmdline` (NUL-separated).
-    public static func readWhole(_ path: String, limit: Int = 16 << 20) -> Result<[UInt8], ReadError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return .failure(ReadError(path: path, errno: errno)) }
-        defer { close(fd) }
-        var out = [UInt8]()
-        let failure: ReadError? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { chunk in
-            while out.count < limit {
-                let n = read(fd, chunk.baseAddress, min(chunk.count, limit - out.count))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return ReadError(path: path, errno: errno)
-                }
-                if n == 0 { break }
-                out.append(contentsOf: chunk[0..<n])
-            }
-            return nil
-        }
-        if let failure { return .failure(failure) }
-        while let last = out.last, last == 0x0a || last == 0 { out.removeLast() }
-        return .success(out)
+    /// "a FIFO", "a directory", … when `fd` is not a regular file; nil when it is (or fstat fails).
+    static func nonRegularKind(_ fd: Int32) -> String? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        let type = st.st_mode & S_IFMT
+        return type == S_IFREG ? nil : BoundedFile.kind(type)
     }
 
-    /// Text of a file, or nil when it cannot be read.
+    /// `nonRegularKind` for a name in a directory (`fstatat`, following links).
+    static func nonRegularKind(at directory: Int32, _ name: String) -> String? {
+        var st = stat()
+        guard fstatat(directory, name, &st, 0) == 0 else { return nil }
+        let type = st.st_mode & S_IFMT
+        return type == S_IFREG ? nil : BoundedFile.kind(type)
+    }
+
+    static func notRegular(_ path: String, _ kind: String) -> ReadError {
+        // A directory reads as EISDIR: "Is a directory (errno 21)" names it well enough.
+        if kind == BoundedFile.kind(S_IFDIR) { return ReadError(path: path, errno: EISDIR) }
+        return ReadError(path: path, problem: "it is \(kind), not a regular file")
+    }
+
+    /// Reads a whole procfs or `/etc` file (at most `limit` bytes) through `BoundedFile`:
+    /// opened non-blocking, refused unless it is a regular file (procfs files are), read to end
+    /// of file (procfs returns a table a few records per read), refused when larger than
+    /// `limit` rather than cut short. Trailing line ends and NULs are dropped. For procfs
+    /// tables (`mountinfo`, `net/ipv6_route`) and `cmdline` (NUL-separated).
+    public static func readWhole(_ path: String, limit: Int = Limit.procTable) -> Result<[UInt8], ReadError> {
+        do {
+            var out = try BoundedFile.read(path, limit: limit)
+            while let last = out.last, last == 0x0a || last == 0x0d || last == 0 { out.removeLast() }
+            return .success(out)
+        } catch {
+            return .failure(ReadError(error))
+        }
+    }
+
+    /// `readWhole` as text (invalid UTF-8 replaced), for procfs and `/etc` files.
+    public static func readWholeText(_ path: String, limit: Int = Limit.small) -> Result<String, ReadError> {
+        readWhole(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Text of a procfs or `/etc` file, or nil when it cannot be read.
+    public static func procText(_ path: String, limit: Int = Limit.small) -> String? {
+        if case .success(let s) = readWholeText(path, limit: limit) { return s }
+        return nil
+    }
+
+    /// Text of a sysfs attribute, or nil when it cannot be read.
     public static func text(_ path: String) -> String? {
         if case .success(let s) = readText(path) { return s }
         return nil
