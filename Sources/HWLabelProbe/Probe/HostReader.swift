@@ -35,15 +35,15 @@ struct HostReader {
         if SysfsRoot.exists(sys + "/module") {
             h.kvmLoaded = SysfsRoot.exists(sys + "/module/kvm")
             for module in ["kvm_intel", "kvm_amd"] {
-                if let v = SysfsRoot.text(sys + "/module/\(module)/parameters/nested") {
+                if let v = SysfsRoot.text(sys + "/module/\(module)/parameters/nested", warnings: &warnings) {
                     h.nestedVirtualization = v == "Y" || v == "1"
                 }
             }
-            if let v = SysfsRoot.text(sys + "/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts") {
+            if let v = SysfsRoot.text(sys + "/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", warnings: &warnings) {
                 h.unsafeInterruptsAllowed = v == "Y" || v == "1"
             }
         }
-        h.interruptRemapping = interruptRemapping(sys: sys)
+        h.interruptRemapping = interruptRemapping(sys: sys, warnings: &warnings)
         return h
     }
 
@@ -75,12 +75,12 @@ struct HostReader {
 
     /// Intel VT-d units state interrupt-remapping support in `ecap` bit 3. AMD units do not
     /// expose it in sysfs, so the answer is then unknown.
-    private func interruptRemapping(sys: String) -> Bool? {
+    private func interruptRemapping(sys: String, warnings: inout [ProbeWarning]) -> Bool? {
         let units = SysfsRoot.list(sys + "/class/iommu") ?? []
         let dmar = units.filter { $0.hasPrefix("dmar") }
         guard !dmar.isEmpty, dmar.count == units.count else { return nil }
         for u in dmar {
-            guard let t = SysfsRoot.text(sys + "/class/iommu/\(u)/intel-iommu/ecap"), let v = parseHexStrict(t)
+            guard let t = SysfsRoot.text(sys + "/class/iommu/\(u)/intel-iommu/ecap", warnings: &warnings), let v = parseHexStrict(t)
             else { return nil }
             if v & 0x8 == 0 { return false }
         }

@@ -128,7 +128,7 @@ public struct Probe: Sendable {
             functions += fs
             warnings += ws
         }
-        let slots = SlotReader.slots(root)
+        let slots = SlotReader.slots(root, warnings: &warnings)
         for i in functions.indices {
             functions[i].physicalSlot = slots[functions[i].address.slot]
         }

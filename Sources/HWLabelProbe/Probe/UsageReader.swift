@@ -220,8 +220,8 @@ struct UsageReader {
     func hostUses(_ functions: [PCIFunction], proc: String, blocks: BlockTopology,
                   warnings: inout [ProbeWarning]) -> [HostUse] {
         var out: [HostUse] = []
-        out += framebufferConsole()
-        out += networkUp(functions, net: ProcNet(proc: proc, warnings: &warnings))
+        out += framebufferConsole(warnings: &warnings)
+        out += networkUp(functions, net: ProcNet(proc: proc, warnings: &warnings), warnings: &warnings)
         let mounts = table(proc + "/self/mountinfo", &warnings).map(MountTable.parseMountInfo) ?? []
         out += mounted(mounts, blocks)
         if let swaps = table(proc + "/swaps", &warnings).map(MountTable.parseSwaps) {
@@ -244,29 +244,33 @@ struct UsageReader {
 
     /// Frame buffers whose device is a PCI function, while a virtual console is bound to a
     /// frame buffer (`<sys>/class/vtconsole/vtcon*/bind` = 1, `name` says "frame buffer").
-    func framebufferConsole() -> [HostUse] {
+    func framebufferConsole(warnings: inout [ProbeWarning]) -> [HostUse] {
         let vt = paths.sys + "/class/vtconsole"
-        let fbconBound = (SysfsRoot.list(vt) ?? []).contains { c in
-            SysfsRoot.text(vt + "/" + c + "/bind") == "1" && (SysfsRoot.text(vt + "/" + c + "/name") ?? "").contains("frame buffer")
+        var fbconBound = false
+        for c in SysfsRoot.list(vt) ?? [] where !fbconBound {
+            fbconBound = SysfsRoot.text(vt + "/" + c + "/bind", warnings: &warnings) == "1"
+                && (SysfsRoot.text(vt + "/" + c + "/name", warnings: &warnings) ?? "").contains("frame buffer")
         }
         guard fbconBound else { return [] }
         let gfx = paths.sys + "/class/graphics"
-        return (SysfsRoot.list(gfx) ?? []).filter { $0.hasPrefix("fb") }.sorted().compactMap { fb in
-            guard let a = Self.function(at: gfx + "/" + fb + "/device") else { return nil }
-            let name = SysfsRoot.text(gfx + "/" + fb + "/name").map { " (\($0))" } ?? ""
-            return HostUse(address: a, kind: "framebuffer-console", detail: "\(fb)\(name) carries the console")
+        var out: [HostUse] = []
+        for fb in (SysfsRoot.list(gfx) ?? []).filter({ $0.hasPrefix("fb") }).sorted() {
+            guard let a = Self.function(at: gfx + "/" + fb + "/device") else { continue }
+            let name = SysfsRoot.text(gfx + "/" + fb + "/name", warnings: &warnings).map { " (\($0))" } ?? ""
+            out.append(HostUse(address: a, kind: "framebuffer-console", detail: "\(fb)\(name) carries the console"))
         }
+        return out
     }
 
     /// A function's interface that is up and has a route or a non-link-local address, itself or
     /// through the bond, bridge or VLAN above it (`upper_*`, two levels).
-    func networkUp(_ functions: [PCIFunction], net: ProcNet) -> [HostUse] {
+    func networkUp(_ functions: [PCIFunction], net: ProcNet, warnings: inout [ProbeWarning]) -> [HostUse] {
         var out: [HostUse] = []
         for f in functions {
-            for iface in f.netInterfaces ?? [] where isUp(iface) {
+            for iface in f.netInterfaces ?? [] where isUp(iface, &warnings) {
                 var candidates = [iface]
                 for u in uppers(iface) { candidates.append(u); candidates += uppers(u) }
-                for c in candidates where c == iface || isUp(c) {
+                for c in candidates where c == iface || isUp(c, &warnings) {
                     guard let why = net.reachability(of: c) else { continue }
                     let detail = c == iface ? "\(iface) is up with \(why)" : "\(iface) is up under \(c), which has \(why)"
                     out.append(HostUse(address: f.address, kind: "network-up", detail: detail))
@@ -278,10 +282,10 @@ struct UsageReader {
     }
 
     /// `operstate` is `up`, or `flags` has IFF_UP (0x1) where the operational state is unknown.
-    private func isUp(_ iface: String) -> Bool {
+    private func isUp(_ iface: String, _ warnings: inout [ProbeWarning]) -> Bool {
         let base = paths.sys + "/class/net/" + iface
-        if let s = SysfsRoot.text(base + "/operstate"), s != "unknown" { return s == "up" }
-        if let fl = SysfsRoot.text(base + "/flags"), let v = parseHexStrict(fl) { return v & 0x1 != 0 }
+        if let s = SysfsRoot.text(base + "/operstate", warnings: &warnings), s != "unknown" { return s == "up" }
+        if let fl = SysfsRoot.text(base + "/flags", warnings: &warnings), let v = parseHexStrict(fl) { return v & 0x1 != 0 }
         return false
     }
 

@@ -315,12 +315,7 @@ struct SysfsFunctionReader {
     /// files): nil when absent; a file that exists and cannot be read (a FIFO, a directory, too
     /// large) is named in a warning.
     static func optionalText(_ path: String, _ addr: String, _ warnings: inout [ProbeWarning]) -> String? {
-        switch SysfsRoot.readText(path) {
-        case .success(let s): return s
-        case .failure(let e):
-            if e.errno != ENOENT { warnings.append(ProbeWarning(address: addr, path: path, message: e.description)) }
-            return nil
-        }
+        SysfsRoot.text(path, address: addr, warnings: &warnings)
     }
 
     private func mdevTypes(_ dir: String, _ addr: String, _ warnings: inout [ProbeWarning]) -> [MdevType] {

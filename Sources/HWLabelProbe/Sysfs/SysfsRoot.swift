@@ -185,6 +185,17 @@ public struct SysfsRoot: Sendable, Hashable {
         return nil
     }
 
+    /// Text of an optional sysfs attribute: nil when it does not exist; a file that exists
+    /// and cannot be read (a FIFO, a directory, over a page, EACCES) is named in a warning.
+    static func text(_ path: String, address: String? = nil, warnings: inout [ProbeWarning]) -> String? {
+        switch readText(path) {
+        case .success(let s): return s
+        case .failure(let e):
+            if e.errno != ENOENT { warnings.append(ProbeWarning(address: address, path: path, message: e.description)) }
+            return nil
+        }
+    }
+
     /// Text of a sysfs attribute, or nil when it cannot be read.
     public static func text(_ path: String) -> String? {
         if case .success(let s) = readText(path) { return s }
