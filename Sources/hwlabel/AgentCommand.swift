@@ -106,8 +106,15 @@ struct AgentCommand: AsyncParsableCommand {
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the last scan, last delivery per sink, pending reports and recent errors.",
-            discussion: "Reads <state-dir>/status.json. Exit codes: 0 all sinks delivered; 1 something pending or failing; 3 no status yet.")
+            abstract: "Show whether the agent runs, the last scan, last delivery per sink, pending reports and recent errors.",
+            discussion: """
+                Reads <state-dir>/status.json and checks that the process it names still runs \
+                (same pid, same start time). Exit codes, as `systemctl status`: 0 running and \
+                every sink delivered; 1 running, something pending or failing; 2 usage; 3 not \
+                running (no status yet, stopped, or its process is gone: crashed or killed), or \
+                status.json unreadable; 5 running, but the configuration on disk failed to load at \
+                the last reload (the agent runs the previous one).
+                """)
         @OptionGroup var paths: Paths
         @Option(help: "table or json.")
         var format: String = "table"
@@ -123,18 +130,21 @@ struct AgentCommand: AsyncParsableCommand {
                 FileStandardError.write("hwlabel: error: \(Secret.redact("\(error)"))\n")
                 throw ExitCode(3)
             }
-            guard let status = read?.redacted() else {
+            guard var status = read?.redacted() else {
                 FileStandardError.write("hwlabel: no status at \(store.statusPath): has the agent run?\n")
-                throw ExitCode(3)
+                throw ExitCode(AgentStatus.ExitCode.notRunning)
             }
+            let liveness = status.checkLiveness()
             if format == "json" {
                 // Re-encoded as the agent writes it, so a message saved by an older agent is
-                // redacted too.
+                // redacted too; `liveness` is what this command found.
+                status.liveness = liveness
                 print(String(decoding: try StateStore.encode(status), as: UTF8.self))
             } else {
-                print(status.rendered(), terminator: "")
+                print(status.rendered(liveness: liveness), terminator: "")
             }
-            if status.sinks.values.contains(where: { $0.pendingGeneration != nil }) { throw ExitCode(1) }
+            let code = status.exitCode(liveness)
+            if code != 0 { throw ExitCode(code) }
         }
     }
 }

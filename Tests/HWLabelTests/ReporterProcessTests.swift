@@ -120,9 +120,12 @@ struct ReporterProcessTests {
         try #require(await eventually(timeout: 20) {
             StateStore(directory: dir + "/state").loadStatus()?.sinks["controller"]?.lastError != nil
         })
-        p.terminate()
-        p.waitUntilExit()
-        for format in ["table", "json"] {
+        // Running with the controller pending: 1; once stopped: 3 (not running), as systemctl.
+        for (running, format) in [(true, "table"), (true, "json"), (false, "table"), (false, "json")] {
+            if !running, p.isRunning {
+                p.terminate()
+                p.waitUntilExit()
+            }
             let s = Process()
             let pipe = Pipe()
             s.executableURL = URL(fileURLWithPath: binary)
@@ -131,7 +134,7 @@ struct ReporterProcessTests {
             try s.run()
             let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             s.waitUntilExit()
-            #expect(s.terminationStatus == 1)   // controller pending
+            #expect(s.terminationStatus == (running ? 1 : 3), "\(format): \(text)")
             #expect(text.contains("controller") && !text.contains(secret))
         }
         let logText = try String(contentsOfFile: log, encoding: .utf8)

@@ -108,13 +108,23 @@ public final class AgentService: Service, Sendable {
         try AtomicFile.makeDirectory(options.stateDirectory)
         let epoch = try store.agentEpoch(now: clock())
         let status = LockedBox(store.loadStatus() ?? AgentStatus(pid: getpid(), agentEpoch: epoch, updatedAt: rfc3339(clock())))
-        status.withLock {
-            $0.pid = getpid()
-            $0.agentEpoch = epoch
-        }
         var config = try AgentConfig.load(path: options.configPath)
         var configStamp = configDirectoryStamp()
         var workers = try startWorkers(config: config, status: status)
+        // Started: from here on status.json names this process (until a clean stop says
+        // `stopped`), so `agent status` can tell it from a crashed or stopped one.
+        let me = AgentProcess().current()
+        status.withLock {
+            $0.pid = me.pid
+            $0.processStartTicks = me.startTicks
+            $0.agentEpoch = epoch
+            $0.state = .running
+            $0.startedAt = rfc3339(clock())
+            $0.stoppedAt = nil
+            $0.configError = nil
+            $0.updatedAt = rfc3339(clock())
+        }
+        saveStatus(status)
         var previous = store.lastReport()
         let latest = LockedBox<Report?>(nil)
         var debouncePending = false
@@ -235,7 +245,11 @@ public final class AgentService: Service, Sendable {
         // File and NFD workers finish their newest report; controller workers are cancelled
         // (their report is in the outbox).
         for w in workers { await w.stop() }
-        status.withLock { $0.updatedAt = rfc3339(clock()) }
+        status.withLock {
+            $0.updatedAt = rfc3339(clock())
+            $0.state = .stopped
+            $0.stoppedAt = $0.updatedAt
+        }
         saveStatus(status)
         logger.info("agent stopped")
     }
@@ -299,15 +313,22 @@ public final class AgentService: Service, Sendable {
     private func reloadConfig(into workers: inout [SinkWorker], current: AgentConfig, status: LockedBox<AgentStatus>) -> AgentConfig? {
         do {
             let config = try AgentConfig.load(path: options.configPath)
-            guard config != current else { return config }
-            logger.info("configuration reloaded", metadata: ["path": "\(options.configPath)"])
-            let new = try startWorkers(config: config, status: status)
-            let old = workers
-            workers = new
-            Task { for w in old { await w.stop() } }
+            if config != current {
+                let new = try startWorkers(config: config, status: status)
+                let old = workers
+                workers = new
+                Task { for w in old { await w.stop() } }
+            }
+            logger.info("configuration reloaded", metadata: ["path": "\(options.configPath)", "changed": "\(config != current)"])
+            if status.withLock({ $0.configError != nil }) {
+                status.withLock { $0.configError = nil }
+                saveStatus(status)
+            }
             return config
         } catch {
             logger.error("configuration not reloaded; keeping the previous one", metadata: ["error": "\(error)"])
+            let now = rfc3339(clock())
+            status.withLock { $0.configError = .init(at: now, sink: nil, message: Secret.redact("\(error)")) }
             record(status, error: "config: \(error)", sink: nil)
             return nil
         }

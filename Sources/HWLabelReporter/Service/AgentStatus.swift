@@ -28,6 +28,19 @@ public struct AgentStatus: Codable, Sendable, Hashable {
     }
 
     public var pid: Int32
+    /// When the agent process started (`/proc/<pid>/stat` field 22, clock ticks after boot):
+    /// with `pid`, it tells the agent from a process that reused its pid.
+    public var processStartTicks: UInt64?
+    /// `running` from the agent's start; `stopped` once it stopped cleanly. A status that says
+    /// `running` for a process that is gone is a crash or a kill.
+    public var state: State?
+    public var startedAt: String?
+    public var stoppedAt: String?
+    /// Why the configuration on disk did not load at the last reload (the agent keeps running
+    /// the previous one); nil once it loads.
+    public var configError: ErrorEntry?
+    /// Not written by the agent: what `hwlabel agent status --format json` found (`checkLiveness`).
+    public var liveness: Liveness?
     public var agentEpoch: String
     public var generation: UInt64?
     public var updatedAt: String
@@ -37,6 +50,49 @@ public struct AgentStatus: Codable, Sendable, Hashable {
     public var recentErrors: [ErrorEntry]
 
     public static let maxErrors = 20
+
+    public enum State: String, Codable, Sendable, Hashable {
+        case running, stopped
+    }
+
+    /// What `hwlabel agent status` makes of a status file and the process table.
+    public enum Liveness: String, Codable, Sendable, Hashable {
+        /// The process the status names runs.
+        case running
+        /// The agent stopped cleanly.
+        case stopped
+        /// The status says running, but its process is gone (crashed, killed, or the host rebooted).
+        case gone
+    }
+
+    /// `hwlabel agent status` exit codes (LSB `status` action: 0 running, 3 not running, 4 unknown).
+    public enum ExitCode {
+        /// Running; every sink delivered; the configuration on disk is the one in use.
+        public static let running: Int32 = 0
+        /// Running; a sink has an undelivered report or is failing.
+        public static let pending: Int32 = 1
+        /// Not running: no status yet, stopped, or the recorded process is gone; also when
+        /// `status.json` cannot be read.
+        public static let notRunning: Int32 = 3
+        /// Running, but the configuration on disk failed to load at the last reload: the agent
+        /// runs the previous one.
+        public static let configNotLoaded: Int32 = 5
+    }
+
+    /// Running, stopped or gone, given the process table `process` reads.
+    public func checkLiveness(process: AgentProcess = AgentProcess()) -> Liveness {
+        if state == .stopped { return .stopped }
+        let me = AgentProcess.Identity(pid: pid, startTicks: processStartTicks)
+        return process.isRunning(me) ? .running : .gone
+    }
+
+    /// The exit code of `hwlabel agent status` for this status and `liveness`.
+    public func exitCode(_ liveness: Liveness) -> Int32 {
+        guard liveness == .running else { return ExitCode.notRunning }
+        if configError != nil { return ExitCode.configNotLoaded }
+        if sinks.values.contains(where: { $0.pendingGeneration != nil }) { return ExitCode.pending }
+        return ExitCode.running
+    }
 
     public init(pid: Int32, agentEpoch: String, updatedAt: String) {
         self.pid = pid
@@ -60,17 +116,29 @@ public struct AgentStatus: Codable, Sendable, Hashable {
             s.sinks[name] = sink
         }
         s.recentErrors = s.recentErrors.map { var e = $0; e.message = Secret.redact(e.message); return e }
+        if let m = s.configError?.message { s.configError?.message = Secret.redact(m) }
         return s
     }
 
-    /// Human-readable summary for `hwlabel agent status` (redacted).
-    public func rendered() -> String {
+    /// Human-readable summary for `hwlabel agent status` (redacted), with a `state` line when
+    /// `liveness` is given.
+    public func rendered(liveness: Liveness? = nil) -> String {
         let s = redacted()
-        return s.renderedAsIs()
+        return s.renderedAsIs(liveness: liveness)
     }
 
-    func renderedAsIs() -> String {
-        var out = "agent epoch  \(agentEpoch)\n"
+    func renderedAsIs(liveness: Liveness? = nil) -> String {
+        var out = ""
+        switch liveness {
+        case .running?: out += "state        running (pid \(pid)\(startedAt.map { ", since \($0)" } ?? ""))\n"
+        case .stopped?: out += "state        not running: stopped cleanly\(stoppedAt.map { " at \($0)" } ?? "")\n"
+        case .gone?: out += "state        not running: pid \(pid) is gone (crashed or killed; last update \(updatedAt))\n"
+        case nil: break
+        }
+        if let e = configError {
+            out += "config       NOT LOADED at \(e.at): \(e.message); running the previous configuration\n"
+        }
+        out += "agent epoch  \(agentEpoch)\n"
         out += "generation   \(generation.map(String.init) ?? "-")\n"
         out += "pid          \(pid)   updated \(updatedAt)\n"
         if let s = lastScan {
