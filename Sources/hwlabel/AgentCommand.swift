@@ -17,8 +17,8 @@ struct AgentCommand: AsyncParsableCommand {
             <config-dir>/agent.conf. Under systemd (Type=notify) it sends READY=1, STATUS= and \
             WATCHDOG=1 on $NOTIFY_SOCKET.
 
-            Exit codes: 0 stopped cleanly; 1 could not start (bad configuration, state directory \
-            not writable); 2 usage.
+            Exit codes: 0 stopped cleanly; 1 could not start (bad configuration, a token file \
+            that holds no usable token, state directory not writable); 2 usage.
             """,
         subcommands: [Run.self, Status.self],
         defaultSubcommand: Run.self)
@@ -74,8 +74,15 @@ struct AgentCommand: AsyncParsableCommand {
             let options = AgentService.Options(configDirectory: paths.configDir, stateDirectory: paths.stateDir)
             // A configuration that cannot start the agent is exit 1 with file:line, before any
             // thread or socket exists (the service reads it again, and on every reload).
-            do { _ = try AgentConfig.load(path: options.configPath) } catch {
+            let config: AgentConfig
+            do { config = try AgentConfig.load(path: options.configPath) } catch {
                 FileStandardError.write("hwlabel: error: \(Secret.redact("\(error)"))\n")
+                throw ExitCode(1)
+            }
+            // A credential or token file that holds something other than a token is refused
+            // here, by name, rather than sending reports without it.
+            do { try AgentService.checkTokens(config, configDirectory: paths.configDir) } catch {
+                FileStandardError.write("hwlabel: error: \(error.description)\n")
                 throw ExitCode(1)
             }
             let mode = uevents ?? (sysfsRoot == nil ? "auto" : "off")

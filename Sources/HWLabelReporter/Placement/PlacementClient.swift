@@ -78,12 +78,31 @@ public struct PlacementHTTPTransport: PlacementTransport {
     public var microversion: String
     public var timeout: TimeAmount
     public let counter: PlacementRequestCounter
-    private let token: String
+    private let token: Token
     private let client: HTTPClient
+
+    /// A fixed token (`hwlabel placement sync`), or a token source read before every request
+    /// (the agent: a rewritten token file is used from the next request on).
+    enum Token: Sendable {
+        case fixed(String)
+        case source(TokenSource)
+    }
 
     public init(baseURL: String, token: String, microversion: String = "1.39",
                 timeout: TimeAmount = .seconds(30), client: HTTPClient = .shared,
                 counter: PlacementRequestCounter = PlacementRequestCounter()) {
+        self.init(baseURL: baseURL, token: .fixed(token), microversion: microversion, timeout: timeout, client: client, counter: counter)
+    }
+
+    /// Reads `tokenSource` before every request.
+    public init(baseURL: String, tokenSource: TokenSource, microversion: String = "1.39",
+                timeout: TimeAmount = .seconds(30), client: HTTPClient = .shared,
+                counter: PlacementRequestCounter = PlacementRequestCounter()) {
+        self.init(baseURL: baseURL, token: .source(tokenSource), microversion: microversion, timeout: timeout, client: client, counter: counter)
+    }
+
+    init(baseURL: String, token: Token, microversion: String, timeout: TimeAmount, client: HTTPClient,
+         counter: PlacementRequestCounter) {
         var url = baseURL
         while url.hasSuffix("/") { url.removeLast() }
         self.baseURL = url
@@ -102,7 +121,19 @@ public struct PlacementHTTPTransport: PlacementTransport {
         }
     }
 
+    /// The token for the next request.
+    func currentToken() throws(PlacementError) -> String {
+        switch token {
+        case .fixed(let t): return t
+        case .source(let s):
+            do { return try s.read().value } catch {
+                throw PlacementError.tokenFile(path: error.path ?? "-", error.reason)
+            }
+        }
+    }
+
     public func send(method: String, path: String, body: Data?) async throws -> PlacementResponse {
+        let token = try currentToken()
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = HTTPMethod(rawValue: method)
         request.headers.add(name: "X-Auth-Token", value: token)
@@ -121,7 +152,9 @@ public struct PlacementHTTPTransport: PlacementTransport {
         } catch let e as PlacementError {
             throw e
         } catch {
-            throw PlacementError.transport(method: method, path: path, "\(error)")
+            // The client's errors may print request headers (an invalid header value is
+            // printed whole): the token never leaves in an error.
+            throw PlacementError.transport(method: method, path: path, Secret.redact("\(error)", known: [Secret(token)]))
         }
     }
 }

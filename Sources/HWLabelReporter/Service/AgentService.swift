@@ -58,13 +58,16 @@ public final class AgentService: Service, Sendable {
     private let triggers: AsyncStream<Trigger>
     private let triggerContinuation: AsyncStream<Trigger>.Continuation
 
+    /// `sinkFactory` nil: `defaultSinks` with the configuration directory of `options`.
     public init(options: Options, source: @escaping DescriptorSource, events: EventSource? = { try UeventMonitor.events() },
-                sinkFactory: @escaping SinkFactory = AgentService.defaultSinks, logger: Logger,
+                sinkFactory: SinkFactory? = nil, logger: Logger,
                 notify: SDNotify = SDNotify(), clock: @escaping @Sendable () -> Date = { Date() }) {
         self.options = options
         self.source = source
         self.events = events
-        self.sinkFactory = sinkFactory
+        self.sinkFactory = sinkFactory ?? { [configDirectory = options.configDirectory] config, store, logger in
+            try AgentService.defaultSinks(config, store, logger, configDirectory: configDirectory)
+        }
         self.logger = logger
         self.notify = notify
         self.clock = clock
@@ -77,27 +80,25 @@ public final class AgentService: Service, Sendable {
     /// Re-reads the configuration and rescans (SIGHUP).
     public func reload() { triggerContinuation.yield(.reload) }
 
-    /// Controller, file, NFD and Placement sinks from `agent.conf`; the file sink defaults to `<state-dir>/report.json`.
-    public static func defaultSinks(_ config: AgentConfig, _ store: StateStore, _ logger: Logger) throws -> [any ReportSink] {
+    /// Controller, file, NFD and Placement sinks from `agent.conf`; the file sink defaults to
+    /// `<state-dir>/report.json`. Tokens: see `controllerToken` and `placementToken` (read before
+    /// every request; a malformed one refuses the configuration).
+    public static func defaultSinks(_ config: AgentConfig, _ store: StateStore, _ logger: Logger,
+                                    configDirectory: String = "/etc/hwlabel",
+                                    environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [any ReportSink] {
         var sinks: [any ReportSink] = [FileSink(path: config.filePath ?? store.directory + "/report.json")]
         if let n = config.nfd { sinks.append(NFDSink(directory: n.directory, expiry: n.expiry)) }
         if let c = config.controller {
-            // token-file wins; else the systemd credential when it holds something (install.sh
-            // creates an empty placeholder so that LoadCredential= never fails).
-            var token: TokenSource? = c.tokenFile.map { .file($0) }
-            if token == nil, (try? TokenSource.credential("controller-token").read()) != nil {
-                token = .credential("controller-token")
-            }
+            let token = try controllerToken(c, configDirectory: configDirectory, environment: environment)
             sinks.append(try ControllerSink(
-                configuration: .init(url: c.url, token: token, caFile: c.caFile, timeout: c.timeout,
-                                     retry: RetryPolicy(maxAttempts: c.maxAttempts)),
+                configuration: .init(url: c.url, token: token.source, tokenOptional: token.optional, caFile: c.caFile,
+                                     timeout: c.timeout, retry: RetryPolicy(maxAttempts: c.maxAttempts)),
                 outboxDirectory: store.outboxDirectory, logger: logger))
         }
         if let p = config.placement {
-            let source: TokenSource = p.tokenFile.map { .file($0) } ?? .credential("placement-token")
-            let token = try source.read()
+            let token = try placementToken(p, configDirectory: configDirectory, environment: environment)
             let publisher = PlacementPublisher(
-                transport: PlacementHTTPTransport(baseURL: p.url, token: token.value, microversion: p.microversion),
+                transport: PlacementHTTPTransport(baseURL: p.url, tokenSource: token, microversion: p.microversion),
                 policy: p.policy, logger: logger)
             sinks.append(PlacementSink(publisher: publisher, hostName: p.hostName))
         }

@@ -16,17 +16,22 @@ import HWLabelProbe
 public final class ControllerSink: ReportSink {
     public struct Configuration: Sendable {
         public var url: String
+        /// Read before every request, so a rewritten token file is used from the next one on.
         public var token: TokenSource?
+        /// When true, a token file that is missing or empty means "send no `Authorization`
+        /// header" (the empty placeholder install.sh creates); when false it fails the request.
+        public var tokenOptional: Bool
         /// PEM file with the CA(s) to trust instead of the system store.
         public var caFile: String?
         /// Whole-request timeout.
         public var timeout: TimeInterval
         public var connectTimeout: TimeInterval
         public var retry: RetryPolicy
-        public init(url: String, token: TokenSource? = nil, caFile: String? = nil, timeout: TimeInterval = 10,
-                    connectTimeout: TimeInterval = 5, retry: RetryPolicy = RetryPolicy()) {
+        public init(url: String, token: TokenSource? = nil, tokenOptional: Bool = false, caFile: String? = nil,
+                    timeout: TimeInterval = 10, connectTimeout: TimeInterval = 5, retry: RetryPolicy = RetryPolicy()) {
             self.url = url
             self.token = token
+            self.tokenOptional = tokenOptional
             self.caFile = caFile
             self.timeout = timeout
             self.connectTimeout = connectTimeout
@@ -102,10 +107,13 @@ public final class ControllerSink: ReportSink {
         request.headers.add(name: "Hwlabel-Digest", value: report.digest)
         var known: [Secret] = []
         if let source = configuration.token {
-            let token: Secret
-            do { token = try source.read() } catch { throw ControllerError.token(error.description) }
-            known.append(token)
-            request.headers.add(name: "Authorization", value: "Bearer " + token.value)
+            do throws(TokenSource.ReadError) {
+                let token = try source.read()
+                known.append(token)
+                request.headers.add(name: "Authorization", value: "Bearer " + token.value)
+            } catch {
+                if !(error.isEmpty && configuration.tokenOptional) { throw ControllerError.token(error.description) }
+            }
         }
         let body: Data
         do { body = try report.canonicalJSON() } catch { throw ControllerError.transport("cannot encode report: \(error)") }
