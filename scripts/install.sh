@@ -33,7 +33,8 @@ debounce = 200ms
 # [nfd]
 # dir = /etc/kubernetes/node-feature-discovery/features.d
 CONF
-# LoadCredential= needs the file to exist; an empty token means "no Authorization header".
+# Token files, read by the agent before every request (rewrite one to rotate the token; no
+# restart). Empty means "no Authorization header" for the controller.
 for t in controller-token placement-token; do
     [ -e "$DESTDIR$CONFDIR/$t" ] || install -m 0600 /dev/null "$DESTDIR$CONFDIR/$t"
 done

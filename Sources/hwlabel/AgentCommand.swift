@@ -54,6 +54,9 @@ struct AgentCommand: AsyncParsableCommand {
         /// wakes the process every second forever once any task has run. Called before any
         /// task or thread exists.
         static func installExecutor() throws {
+            // SIGTERM, SIGINT and SIGHUP go to one thread of ours (AgentSignals); blocked here,
+            // before any thread exists, so that every thread started later inherits the mask.
+            AgentSignals.block()
             // One malloc arena for all of the agent's threads: with one per thread (glibc's
             // default) the idle agent kept 1.5 MB of freed memory that malloc_trim cannot return.
             _ = hwl_malloc_one_arena()
@@ -95,13 +98,9 @@ struct AgentCommand: AsyncParsableCommand {
                 source: DescriptorSources.probe(sysfsRoot: sysfsRoot, configDirectory: paths.configDir),
                 events: eventSource,
                 logger: logger)
-            signal(SIGHUP, SIG_IGN)
-            let hup = DispatchSource.makeSignalSource(signal: SIGHUP)
-            hup.setEventHandler { service.reload() }
-            hup.resume()
-            defer { hup.cancel() }
-            let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint],
-                                     cancellationSignals: [], logger: logger)
+            let group = ServiceGroup(services: [service], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+            AgentSignals.start(reload: { service.reload() },
+                               shutdown: { Task { await group.triggerGracefulShutdown() } })
             do {
                 try await group.run()
             } catch {
@@ -204,3 +203,47 @@ struct RedactingLogHandler: LogHandler {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// SIGTERM and SIGINT (graceful shutdown) and SIGHUP (reload), taken by one thread of the agent
+/// with sigwait(2). libdispatch signal sources, the usual way, run their handlers on
+/// libdispatch worker threads, and each such thread starts with setpriority(2), which the
+/// unit's `SystemCallFilter=~@resources` denies ("Failed to set thread priority for worker
+/// thread … errno=1" in the journal at every start, reload and stop).
+enum AgentSignals {
+    static let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP]
+
+    static var set: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in handled { sigaddset(&set, s) }
+        return set
+    }
+
+    /// Blocks the signals in the calling thread (threads it starts inherit the mask), so they
+    /// stay pending until `sigwait` takes them. Call before any other thread exists.
+    static func block() {
+        var s = set
+        pthread_sigmask(SIG_BLOCK, &s, nil)
+    }
+
+    /// Starts the thread that waits for the signals: SIGHUP calls `reload`; the first SIGTERM or
+    /// SIGINT calls `shutdown`, later ones are ignored (systemd's TimeoutStopSec= ends a stuck stop).
+    static func start(reload: @escaping @Sendable () -> Void, shutdown: @escaping @Sendable () -> Void) {
+        let thread = Thread {
+            var s = set
+            var stopping = false
+            while true {
+                var sig: Int32 = 0
+                guard sigwait(&s, &sig) == 0 else { continue }
+                if sig == SIGHUP {
+                    reload()
+                } else if !stopping {
+                    stopping = true
+                    shutdown()
+                }
+            }
+        }
+        thread.name = "hwlabel-signals"
+        thread.start()
+    }
+}

@@ -105,7 +105,7 @@ public enum UeventMonitor {
             }
         }
         // A bigger receive buffer survives bursts (SR-IOV enabling 64 VFs at once).
-        _ = udev_monitor_set_receive_buffer_size(mon, 4 * 1024 * 1024)
+        setReceiveBuffer(udev_monitor_get_fd(mon), bytes: 4 * 1024 * 1024)
         let rc = udev_monitor_enable_receiving(mon)
         guard rc >= 0 else {
             started.signal(Failure(description: "udev_monitor_enable_receiving(\(source.rawValue)): errno \(-rc)"))
@@ -144,6 +144,42 @@ public enum UeventMonitor {
             }
         }
         continuation.finish()
+    }
+}
+
+extension UeventMonitor {
+    /// Makes the monitor socket's receive buffer at least `bytes`: `SO_RCVBUF` (the kernel caps
+    /// it at `net.core.rmem_max`), then `SO_RCVBUFFORCE` (no cap) only when that fell short and
+    /// the process holds CAP_NET_ADMIN. Never shrinks a bigger buffer.
+    ///
+    /// libudev's own `udev_monitor_set_receive_buffer_size` tries `SO_RCVBUFFORCE` whatever the
+    /// capabilities; the agent's unit has no CAP_NET_ADMIN. (libudev 252 also asks for 128 MiB
+    /// with `SO_RCVBUFFORCE` inside `udev_monitor_new_from_netlink`: that one is denied quietly
+    /// without CAP_NET_ADMIN, and the buffer is then twice `rmem_max`.)
+    static func setReceiveBuffer(_ fd: Int32, bytes: Int32) {
+        // The kernel doubles the value for its bookkeeping and reports the doubled size.
+        func current() -> Int32? {
+            var got: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            return getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 ? got : nil
+        }
+        var size = bytes
+        let len = socklen_t(MemoryLayout<Int32>.size)
+        guard let before = current(), before < bytes * 2 else { return }
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, len)
+        guard let after = current(), after < bytes * 2, holdsNetAdmin() else { return }
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, len)
+    }
+
+    /// CAP_NET_ADMIN (bit 12) in `CapEff:` of `/proc/self/status`.
+    static func holdsNetAdmin() -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return false }
+        for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            let hex = line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces)
+            guard let caps = UInt64(hex, radix: 16) else { return false }
+            return caps & (1 << 12) != 0
+        }
+        return false
     }
 }
 
