@@ -43,7 +43,7 @@ public struct UsageResolver: Sendable {
         case ("dump", _, _): blind = "an lspci dump records no processes"
         case (_, nil, _): blind = "no /proc was read, so open device nodes are unknown"
         case (_, _, let n?) where n > 0:
-            blind = "the open files of \(n) process\(n == 1 ? "" : "es") could not be read (needs root, or CAP_SYS_PTRACE)"
+            blind = "the open files of \(n) process\(n == 1 ? "" : "es") could not be read (needs root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH)"
         default: blind = nil
         }
     }
