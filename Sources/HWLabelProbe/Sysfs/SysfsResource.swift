@@ -19,20 +19,49 @@ struct SysfsResource: Equatable {
     /// is not three hex numbers of at most 16 digits (each with an optional `0x`) makes the
     /// whole table unknown: the error text says which line and what it held.
     static func parse(_ text: String) -> Result<SysfsResource, ParseError> {
-        var r = SysfsResource()
-        for (i, line) in TextLines.split(text, keepEmpty: true).prefix(6).enumerated() {
-            // The kernel writes no empty line: one ends the table (as a trailing newline does).
-            if line.isEmpty { break }
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard fields.count == 3, let start = hex(fields[0]), let end = hex(fields[1]), let fl = hex(fields[2]) else {
-                return .failure(ParseError(line: i + 1, text: String(line.prefix(60))))
+        var text = text
+        // One pass over the bytes with plain indices (a scan parses one file per function).
+        return text.withUTF8 { b -> Result<SysfsResource, ParseError> in
+            var r = SysfsResource()
+            var i = 0
+            var line = 0
+            while line < 6 && i < b.count {
+                let start = i
+                var stop = i
+                while stop < b.count && b[stop] != 0x0a { stop += 1 }
+                i = stop + 1
+                if stop > start && b[stop - 1] == 0x0d { stop -= 1 }
+                // The kernel writes no empty line: one ends the table (as a trailing newline does).
+                if stop == start { break }
+                var fields = (UInt64(0), UInt64(0), UInt64(0))
+                var count = 0
+                var p = start
+                var bad = false
+                while p < stop {
+                    if b[p] == 0x20 || b[p] == 0x09 { p += 1; continue }
+                    var q = p
+                    while q < stop && b[q] != 0x20 && b[q] != 0x09 { q += 1 }
+                    guard count < 3, let v = hex(b, p, q) else { bad = true; break }
+                    switch count {
+                    case 0: fields.0 = v
+                    case 1: fields.1 = v
+                    default: fields.2 = v
+                    }
+                    count += 1
+                    p = q
+                }
+                if bad || count != 3 {
+                    return .failure(ParseError(line: line + 1, text: String(decoding: UnsafeBufferPointer(rebasing: b[start..<min(stop, start + 60)]), as: UTF8.self)))
+                }
+                let (s0, e0, fl) = fields
+                r.flags[line] = fl
+                r.bases[line] = s0 | (fl & 0xf)
+                r.sizes[line] = e0 > s0 ? e0 &- s0 &+ 1 : 0
+                line += 1
+                r.barLines = line
             }
-            r.flags[i] = fl
-            r.bases[i] = start | (fl & 0xf)
-            r.sizes[i] = end > start ? end &- start &+ 1 : 0
-            r.barLines = i + 1
+            return .success(r)
         }
-        return .success(r)
     }
 
     struct ParseError: Error, Equatable {
@@ -41,11 +70,19 @@ struct SysfsResource: Equatable {
         var description: String { "line \(line) \"\(text)\" is not \"start end flags\" in hex" }
     }
 
-    /// `0x` and 1 to 16 hex digits, or the digits alone.
-    static func hex(_ s: Substring) -> UInt64? {
-        var u = s.utf8[...]
-        if u.count > 2, u.first == 0x30, let x = u.dropFirst().first, x == 0x78 || x == 0x58 { u = u.dropFirst(2) }
-        guard (1...16).contains(u.count) else { return nil }
-        return hexValue(u)
+    /// `b[from..<to]`: `0x` and 1 to 16 hex digits, or the digits alone.
+    static func hex(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> UInt64? {
+        var i = from
+        if to - i > 2 && b[i] == 0x30 && (b[i + 1] == 0x78 || b[i + 1] == 0x58) { i += 2 }
+        guard to - i >= 1 && to - i <= 16 else { return nil }
+        var v: UInt64 = 0
+        while i < to {
+            let c = b[i]
+            let d: UInt8
+            if c >= 0x30 && c <= 0x39 { d = c &- 0x30 } else if c >= 0x61 && c <= 0x66 { d = c &- 0x57 } else if c >= 0x41 && c <= 0x46 { d = c &- 0x37 } else { return nil }
+            v = v << 4 | UInt64(d)
+            i += 1
+        }
+        return v
     }
 }
