@@ -76,6 +76,14 @@ struct ProbeRecordReplayTests {
         for u in (try? fm.contentsOfDirectory(atPath: sys + "/class/iommu")) ?? [] {
             try fm.createDirectory(atPath: dest + "/sys/class/iommu/" + u, withIntermediateDirectories: true)
         }
+        // Network interfaces and block devices name the functions they sit on (netInterfaces,
+        // blockDevices): their class links, with the targets created.
+        for cls in ["net", "block"] {
+            let dir = sys + "/class/" + cls
+            guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
+            try fm.createDirectory(atPath: dest + "/sys/class/" + cls, withIntermediateDirectories: true)
+            for n in names { try mirrorLink(dir + "/" + n, in: dest + "/sys/class/" + cls) }
+        }
         for s in (try? fm.contentsOfDirectory(atPath: sys + "/bus/pci/slots")) ?? [] {
             try fm.createDirectory(atPath: dest + "/sys/bus/pci/slots/" + s, withIntermediateDirectories: true)
             try copyFile(sys + "/bus/pci/slots/\(s)/address", dest + "/sys/bus/pci/slots/\(s)/address")
