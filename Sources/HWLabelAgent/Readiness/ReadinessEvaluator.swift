@@ -86,8 +86,7 @@ public struct ReadinessEvaluator: Sendable {
         if out.reasons.contains(where: { $0.severity == .blocker }) { state = .notReady }
         else if out.reasons.contains(where: { $0.severity == .binding }) { state = .readyAfterBinding }
         else { state = .ready }
-        return Readiness(state: state, reasons: out.reasons,
-                         remediation: out.kernelFixes + (state == .notReady && out.reasons.contains { $0.code == ReasonCode.offeredAsVFs.rawValue } ? [] : Self.bindingCommands(for: out.toBind)))
+        return Readiness(state: state, reasons: out.reasons, remediation: out.kernelFixes + Self.bindingCommands(for: out.toBind))
     }
 
     // MARK: - Rules
