@@ -210,10 +210,16 @@ public struct ReadinessEvaluator: Sendable {
         }
         // Other uses: open DRM/NVIDIA nodes, console, up interfaces, mounts, swap — on the
         // device, its companions, or anything else in its group.
+        // Not repeated: what the reasons above already say (a root-file-system device's mounts,
+        // a default-route device's up interface). `usage.hostUses` still lists everything.
         let covered: Set<String> = ["boot-vga", "root-filesystem", "default-route"]
-        var uses = ctx.usage.hostUses.filter { !covered.contains($0.kind) }
+        func new(_ u: HostUseEntry) -> Bool {
+            !covered.contains(u.kind) && !(u.kind == "mounted" && root.contains(u.address))
+                && !(u.kind == "network-up" && route.contains(u.address))
+        }
+        var uses = ctx.usage.hostUses.filter(new)
         if let resolver = ctx.usageResolver {
-            uses += resolver.hostUses(of: others.map(\.address)).filter { !covered.contains($0.kind) }
+            uses += resolver.hostUses(of: others.map(\.address)).filter(new)
         }
         if !uses.isEmpty {
             out.add(.hostInUse, .blocker, "the host uses it: " + uses.map(\.detail).joined(separator: "; "),
