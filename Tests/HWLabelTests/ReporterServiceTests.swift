@@ -135,6 +135,9 @@ struct ReporterServiceTests {
         d2.withLock { $0.append(reporterDevice("0000:02:00.0")) }
         let t2 = Task { try await s2.run() }
         try #require(await eventually { ctl.received.contains { $0.report.generation == 2 } })
+        // The outbox entry goes once the agent has read the 2xx, a moment after the controller
+        // saw the request: a stop in between rightly keeps it (undelivered until confirmed).
+        #expect(await eventually { Outbox(directory: state + "/outbox", sink: "controller").load() == nil })
         s2.stop()
         try await t2.value
         #expect(Outbox(directory: state + "/outbox", sink: "controller").load() == nil)
