@@ -21,10 +21,12 @@ chmod 0644 "$DESTDIR$UNITDIR/hwlabel-agent.service"
 install -m 0644 udev-rules/70-hwlabel.rules "$DESTDIR$UDEVDIR/70-hwlabel.rules"
 install -m 0644 udev-rules/71-hwlabel-label.rules.example "$DESTDIR$PREFIX/share/hwlabel/71-hwlabel-label.rules.example"
 install -m 0644 README.md "$DESTDIR$PREFIX/share/doc/hwlabel/README.md"
+# The unit's Documentation= names agent.md; the rest of docs/ goes beside it.
+for d in docs/*.md; do install -m 0644 "$d" "$DESTDIR$PREFIX/share/doc/hwlabel/$(basename "$d")"; done
 install -m 0644 schema/report-1.0.schema.json "$DESTDIR$PREFIX/share/hwlabel/report-1.0.schema.json"
 # Configuration is the operator's: never overwritten.
 [ -e "$DESTDIR$CONFDIR/agent.conf" ] || cat > "$DESTDIR$CONFDIR/agent.conf" <<'CONF'
-# hwlabel agent configuration: see /usr/local/share/doc/hwlabel/README.md ("hwlabel agent")
+# hwlabel agent configuration: see /usr/local/share/doc/hwlabel/agent.md
 [agent]
 resync-interval = 600
 debounce = 200ms
