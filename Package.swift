@@ -1,8 +1,10 @@
 // swift-tools-version:6.1
 // hwlabel: assignable PCIe hardware descriptors for Linux KVM hosts.
 //
-// Module chain (one way): hwlabel → HWLabelReporter → HWLabelAgent → HWLabelProbe → CHWLabelShim
-// (and hwlabel, HWLabelReporter → CHWLabelExecutor, the agent's executor: a leaf beside the chain)
+// Module chain (one way): hwlabel → HWLabelService → HWLabelCore → HWLabelProbe → CHWLabelShim
+// (and hwlabel, HWLabelService → CHWLabelExecutor, the agent's executor: a leaf beside the chain).
+// A module's name says what it may touch: Probe reads the machine, Core decides (no file system,
+// clock or process state), Service writes and talks (files, the daemon, sinks, Placement).
 import PackageDescription
 
 let package = Package(
@@ -40,19 +42,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Pure: descriptors, labels, readiness, compatibility checks over a Snapshot.
+        // Pure decisions over a Snapshot: descriptors, modes, labels, readiness, checks, the
+        // report and its canonical JSON and digest. No file system, clock or process state.
         .target(
-            name: "HWLabelAgent",
+            name: "HWLabelCore",
             dependencies: [
                 "HWLabelProbe",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // Sinks: controller (HTTP), file, Kubernetes NFD, OpenStack Placement; the agent service.
+        // Everything that writes or talks: the agent daemon, its sinks (controller over HTTP,
+        // file, Kubernetes NFD, OpenStack Placement), atomic files, the label store, the
+        // inventory document.
         .target(
-            name: "HWLabelReporter",
+            name: "HWLabelService",
             dependencies: [
-                "HWLabelAgent",
+                "HWLabelCore",
                 "CHWLabelExecutor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -63,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "hwlabel",
             dependencies: [
-                "HWLabelReporter",
+                "HWLabelService",
                 "CHWLabelExecutor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -86,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "HWLabelTests",
             dependencies: [
-                "HWLabelReporter",
+                "HWLabelService",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -3,7 +3,7 @@ import CHWLabelExecutor
 import Dispatch
 import Foundation
 import HWLabelProbe
-import HWLabelReporter
+import HWLabelService
 import Logging
 import ServiceLifecycle
 

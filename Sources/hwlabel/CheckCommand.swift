@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
 
 /// `hwlabel check`: can this host take a VM with these devices now?
@@ -68,7 +68,7 @@ struct CheckCommand: ParsableCommand {
     static func readRequest(_ path: String) throws(RequestError) -> Data {
         let limit = CheckRequest.maximumFileSize
         func fail(_ message: String) -> RequestError { RequestError(message, kind: .unreadable, file: path) }
-        func errnoText(_ e: Int32) -> String { "\(String(cString: strerror(e))) (errno \(e))" }
+        func errnoText(_ e: Int32) -> String { ErrnoText.describe(e) }
         func tooLarge(_ size: String) -> RequestError {
             fail("too large: \(size) bytes (a request file is at most 1 MiB, \(limit) bytes)")
         }

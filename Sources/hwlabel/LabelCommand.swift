@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import HWLabelAgent
+import HWLabelService
+import HWLabelCore
 import HWLabelProbe
 
 /// `hwlabel label …`: hardware labels in `<config-dir>/labels.conf`.

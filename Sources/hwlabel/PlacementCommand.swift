@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
-import HWLabelReporter
+import HWLabelService
 
 /// `hwlabel placement sync [--dry-run]`: mirror this host's descriptors into OpenStack Placement.
 struct PlacementCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HWLabelProbe
+import HWLabelService
 
 /// Where the hardware facts come from; shared by every command that reads a snapshot.
 struct SourceOptions: ParsableArguments {

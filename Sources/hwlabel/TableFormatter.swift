@@ -1,4 +1,4 @@
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
 
 /// Human-readable renderings. The JSON output is the stable contract; these may change.
@@ -231,3 +231,4 @@ extension String {
 }
 
 import Foundation
+import HWLabelService

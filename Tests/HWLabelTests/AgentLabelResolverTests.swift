@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import HWLabelProbe
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 private typealias F = AgentFixture
 

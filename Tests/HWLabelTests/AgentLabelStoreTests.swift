@@ -1,7 +1,8 @@
 import Foundation
+import HWLabelService
 import Testing
 import HWLabelProbe
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 private typealias F = AgentFixture
 

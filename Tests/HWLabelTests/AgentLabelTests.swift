@@ -1,6 +1,6 @@
 import Testing
 import HWLabelProbe
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 private typealias F = AgentFixture
 

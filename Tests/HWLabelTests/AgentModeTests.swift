@@ -1,6 +1,6 @@
 import Testing
 import HWLabelProbe
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 /// The device-mode model over kernel-shaped trees of real host types (HostTrees): what the host
 /// can assign now, what excludes what, who holds it, and what `check` hands out.

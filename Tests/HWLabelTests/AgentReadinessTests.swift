@@ -1,6 +1,6 @@
 import Testing
 import HWLabelProbe
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 /// One case per readiness reason code: a built snapshot, the code it must produce, its severity
 /// and the state the descriptor must end in.

@@ -1,6 +1,6 @@
 import Foundation
 import HWLabelProbe
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 /// Small builders for agent tests: snapshots made of `PCIFunction` values, so every readiness
 /// input can be set exactly.

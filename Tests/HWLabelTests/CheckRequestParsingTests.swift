@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 /// `hwlabel check --request FILE` reads its JSON strictly: unknown keys, wrong types, bad syntax
 /// and unusable files are input errors (exit 2) that say where the problem is.

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
-import HWLabelReporter
+import HWLabelService
 
 /// What a user sees, byte for byte, on every recorded fixture and every kernel-shaped test host:
 /// `inventory --format json`, `list --format json` (flat and `--tree`), and the agent's report,

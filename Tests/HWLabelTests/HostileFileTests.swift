@@ -2,8 +2,8 @@ import Foundation
 import Glibc
 import Testing
 import HWLabelProbe
-@testable import HWLabelAgent
-@testable import HWLabelReporter
+@testable import HWLabelCore
+@testable import HWLabelService
 
 /// Issue 12, files: every whole-file read goes through `BoundedFile`, which never blocks, never
 /// allocates more than its limit and names the file in every error; config files read as they

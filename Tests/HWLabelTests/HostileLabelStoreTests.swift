@@ -1,8 +1,9 @@
 import Foundation
+import HWLabelService
 import Glibc
 import Testing
 import HWLabelProbe
-@testable import HWLabelAgent
+@testable import HWLabelCore
 
 /// Issue 12, label writes and scale: the conflict check and the write share one lock; a lock
 /// held by someone else is waited for with a bound and the holder is named; 100,000 rules list

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Testing
 import HWLabelProbe
-@testable import HWLabelReporter
+@testable import HWLabelService
 
 /// Issue 12, secrets: a token file is read one way for every user (`TokenSource`), a token with
 /// a line break or control character is refused at load without being printed, and whatever an

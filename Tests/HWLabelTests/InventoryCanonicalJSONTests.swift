@@ -1,5 +1,6 @@
 import Foundation
-import HWLabelAgent
+import HWLabelService
+import HWLabelCore
 import HWLabelProbe
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
+import HWLabelService
 import Testing
-import HWLabelAgent
+import HWLabelCore
 @testable import HWLabelProbe
 
 /// `hwlabel inventory --format json` against schema/inventory-1.0.schema.json (which describes

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
-@testable import HWLabelReporter
+@testable import HWLabelService
 
 /// The NFD feature file says how devices are offered: ready devices per mode, and the vGPU
 /// capacity of each published type summed over the host's cards.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-import HWLabelAgent
-@testable import HWLabelReporter
+import HWLabelCore
+@testable import HWLabelService
 
 /// Not a test: `bench/placement-bench.sh` runs it (HWLABEL_PLACEMENT_BENCH=1) against the real
 /// server and prints a table for BENCHMARKS.md. No timing is asserted.

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
-@testable import HWLabelReporter
+@testable import HWLabelService
 
 /// Against the real Placement server (../shared/placement): a fleet of simulated hosts, each
 /// from a different fixture, syncs into one Placement; then placement by label is asserted.

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
-@testable import HWLabelReporter
+@testable import HWLabelService
 
 /// Against the real Placement server (../shared/placement): devices published in their current
 /// mode (vGPU, SR-IOV PF and VFs) are schedulable exactly as the host can deliver them, and a

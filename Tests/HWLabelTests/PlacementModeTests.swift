@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
-@testable import HWLabelReporter
+@testable import HWLabelService
 
 /// Pure tests: each device is published in its current mode only, and the planner's write
 /// order never makes a provider schedulable before it is fully written (no server).

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
-@testable import HWLabelReporter
+@testable import HWLabelService
 
 /// Pure tests of naming, mapping and planning (no server).
 @Suite struct PlacementPlannerTests {

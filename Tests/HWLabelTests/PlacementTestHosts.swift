@@ -1,5 +1,5 @@
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
 
 /// Builds `AssignableDevice` values for Placement tests: directly, or from a fixture's snapshot

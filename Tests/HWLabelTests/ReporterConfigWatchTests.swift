@@ -1,6 +1,6 @@
 import Foundation
-@testable import HWLabelReporter
-import HWLabelAgent
+@testable import HWLabelService
+import HWLabelCore
 import HWLabelProbe
 import Testing
 

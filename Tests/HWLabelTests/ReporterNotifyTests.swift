@@ -1,5 +1,6 @@
 import Foundation
-@testable import HWLabelReporter
+import HWLabelCore
+@testable import HWLabelService
 import Testing
 #if canImport(Glibc)
 import Glibc

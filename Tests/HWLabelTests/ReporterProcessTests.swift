@@ -1,5 +1,6 @@
 import Foundation
-@testable import HWLabelReporter
+import HWLabelCore
+@testable import HWLabelService
 import Testing
 
 /// The agent binary as a child process: SIGTERM while it rewrites its report file.

@@ -1,5 +1,6 @@
 import Foundation
-import HWLabelReporter
+import HWLabelCore
+import HWLabelService
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,5 +1,5 @@
 import Foundation
-@testable import HWLabelReporter
+@testable import HWLabelService
 import Testing
 
 /// Files the agent writes follow the process umask (the unit's `UMask=`): the atomic writer

@@ -1,5 +1,5 @@
 import Foundation
-@testable import HWLabelReporter
+@testable import HWLabelService
 import Testing
 
 /// `hwlabel agent status` tells a running agent from a stopped or crashed one, as

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-@testable import HWLabelReporter
+import HWLabelCore
+@testable import HWLabelService
 import HWLabelProbe
 import Logging
 import Testing

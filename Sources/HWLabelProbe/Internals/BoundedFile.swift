@@ -67,7 +67,7 @@ public enum BoundedFile {
             case .tooLarge(let size, let limit):
                 "\(size) bytes is over the limit of \(limit) bytes (\(BoundedFile.human(limit)))"
             case .system(_, let e):
-                "\(String(cString: strerror(e))) (errno \(e))"
+                ErrnoText.describe(e)
             case .notUTF8:
                 "not UTF-8 text"
             }

@@ -59,7 +59,7 @@ public struct SysfsRoot: Sendable, Hashable {
         public var refused: Bool { problem != nil }
 
         public var description: String {
-            "cannot read \(path): " + (problem ?? "\(String(cString: strerror(errno))) (errno \(errno))")
+            "cannot read \(path): " + (problem ?? ErrnoText.describe(errno))
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import HWLabelAgent
 import HWLabelProbe
 
 /// One report of this host's assignable hardware: what every sink receives.

@@ -1,4 +1,5 @@
 import Foundation
+import HWLabelCore
 import HWLabelProbe
 #if canImport(Glibc)
 import Glibc
@@ -159,5 +160,5 @@ func monotonicSeconds() -> Double {
 
 func errnoText() -> String {
     let e = errno
-    return "\(String(cString: strerror(e))) (errno \(e))"
+    return ErrnoText.describe(e)
 }

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import HWLabelAgent
 import HWLabelProbe
 
 /// What one scan produced: the descriptors plus the facts tombstone reasons are decided from.

@@ -1,5 +1,5 @@
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 
 /// `hwlabel agent`'s Placement sink: every report makes Placement mirror its descriptors
 /// (tombstoned devices are simply absent, so their providers are deleted or kept reserved).

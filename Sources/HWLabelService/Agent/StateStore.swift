@@ -1,4 +1,5 @@
 import Foundation
+import HWLabelCore
 import HWLabelProbe
 
 /// The agent's state directory (`/var/lib/hwlabel`, systemd `StateDirectory=hwlabel`):
@@ -27,7 +28,7 @@ public struct StateStore: Sendable {
         try AtomicFile.makeDirectory(directory, mode: 0o755)
         try BoundedFile.requireRegularOrAbsent(identityPath)
         let id = Identity(agentEpoch: UUID().uuidString.lowercased(), createdAt: rfc3339(now))
-        try AtomicFile.write(try Report.canonicalEncoder.encode(id), to: identityPath)
+        try AtomicFile.write(try CanonicalJSON.encode(id), to: identityPath, mode: FileCreationMode.regular())
         return id.agentEpoch
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 
 /// One inventory record of a provider: the fields hwlabel sets. The rest stay at Placement's
 /// defaults (`min_unit` 1, `step_size` 1, `allocation_ratio` 1.0).

@@ -1,4 +1,4 @@
-import HWLabelAgent
+import HWLabelCore
 
 /// How descriptors become providers. The defaults follow Nova's "PCI devices in Placement".
 public struct PlacementPolicy: Sendable, Hashable {

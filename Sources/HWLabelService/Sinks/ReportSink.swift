@@ -1,3 +1,4 @@
+import HWLabelCore
 /// Where reports go. Implemented by the controller (HTTP), file and NFD sinks, and by fakes in tests.
 ///
 /// `deliver` is called with every new report, and again with the latest report after a failure.

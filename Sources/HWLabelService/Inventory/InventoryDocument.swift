@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HWLabelCore
 import HWLabelProbe
 
 /// The one-shot audit dump (`hwlabel inventory --format json`): the whole snapshot plus the

@@ -1,4 +1,4 @@
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
 
 /// Pure: turns a host's descriptors into the provider tree hwlabel wants in Placement.

@@ -1,4 +1,5 @@
 import Foundation
+import HWLabelCore
 import Logging
 import ServiceLifecycle
 

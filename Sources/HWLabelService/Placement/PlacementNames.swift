@@ -1,4 +1,4 @@
-import HWLabelAgent
+import HWLabelCore
 
 /// Placement's naming rules for custom traits and resource classes.
 ///

@@ -1,4 +1,6 @@
+import Foundation
 import Glibc
+import HWLabelProbe
 
 /// Writes a file so that readers see the old content or the new, never a part: a temporary
 /// file in the same directory, fsync, rename over the target, fsync the directory.
@@ -8,7 +10,7 @@ public enum AtomicFile {
         public let step: String
         public let errno: Int32
         public var description: String {
-            "cannot write \(path): \(step): \(String(cString: strerror(errno))) (errno \(errno))"
+            "cannot write \(path): \(step): \(ErrnoText.describe(errno))"
         }
     }
 
@@ -119,5 +121,14 @@ public enum AtomicFile {
             }
             written += n
         }
+    }
+}
+
+extension AtomicFile {
+    /// Without `mode`, the file gets what `open(O_CREAT, 0666)` would give it: 0666 less the
+    /// process umask (the unit's `UMask=0027` makes it 0640). The writer sets the mode with
+    /// `fchmod`, which the umask does not filter, so the umask is applied here.
+    public static func write(_ data: Data, to path: String, mode: mode_t? = nil) throws(AtomicFile.Failure) {
+        try write([UInt8](data), to: path, mode: mode ?? FileCreationMode.regular())
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import HWLabelProbe
-import HWLabelAgent
+import HWLabelCore
 
 /// Writes a Kubernetes Node Feature Discovery feature file (`<dir>/hwlabel`) for NFD's `local`
 /// source: one line per hardware label, GPU architecture, kind and mode (`mode.sriov-vf`, …),

@@ -1,4 +1,5 @@
 import Foundation
+import HWLabelCore
 import HWLabelProbe
 
 /// Writes the latest report, indented with sorted keys, atomically to one path.

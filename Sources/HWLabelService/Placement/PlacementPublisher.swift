@@ -1,5 +1,5 @@
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 import Logging
 
 /// Mirrors one host's descriptors into Placement: reads the host's tree, plans with

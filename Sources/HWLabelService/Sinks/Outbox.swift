@@ -1,4 +1,5 @@
 import Foundation
+import HWLabelCore
 import HWLabelProbe
 
 /// The newest undelivered report of one sink, persisted in `<state-dir>/outbox/<sink>.json`.

@@ -1,5 +1,5 @@
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
 
 /// `<config-dir>/agent.conf`: INI-style, `[section]` headers, `key = value`, `#`/`;` comments.

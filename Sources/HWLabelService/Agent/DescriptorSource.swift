@@ -1,5 +1,5 @@
 import Foundation
-import HWLabelAgent
+import HWLabelCore
 import HWLabelProbe
 
 /// The one seam between the agent service and descriptor building: a scan of the machine.
@@ -8,7 +8,7 @@ public typealias DescriptorSource = @Sendable () throws -> ScanResult
 
 public enum DescriptorSources {
     /// Probes `sysfsRoot` (nil: the live machine through libudev + libpci) and turns the
-    /// snapshot into descriptors with HWLabelAgent's `DescriptorBuilder`, using
+    /// snapshot into descriptors with HWLabelCore's `DescriptorBuilder`, using
     /// `<config-dir>/labels.conf` and `policy.conf` (`LabelStore`).
     public static func probe(sysfsRoot: String?, configDirectory: String) -> DescriptorSource {
         return {

@@ -1,16 +1,4 @@
 import Foundation
-import HWLabelProbe
-
-/// The reporter writes `Data`; the one atomic writer (temporary dot-file in the same directory,
-/// fsync, rename, fsync of the directory) lives in HWLabelProbe.
-extension AtomicFile {
-    /// Without `mode`, the file gets what `open(O_CREAT, 0666)` would give it: 0666 less the
-    /// process umask (the unit's `UMask=0027` makes it 0640). The writer sets the mode with
-    /// `fchmod`, which the umask does not filter, so the umask is applied here.
-    public static func write(_ data: Data, to path: String, mode: mode_t? = nil) throws(AtomicFile.Failure) {
-        try write([UInt8](data), to: path, mode: mode ?? FileCreationMode.regular())
-    }
-}
 
 /// Modes for files and directories the agent creates, from the process umask.
 public enum FileCreationMode {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import HWLabelCore
 import HWLabelProbe
 import Logging
 import ServiceLifecycle
