@@ -88,15 +88,31 @@ let package = Package(
                                            "-Xlinker", "--no-warn-symbol-ordering"],
                                           .when(platforms: [.linux], configuration: .release))]
         ),
-        .testTarget(
-            name: "HWLabelTests",
+        // Shared by the test targets, not a product: the kernel-layout tree builder (also what
+        // `bench/` builds its trees with), recorded fixtures' paths, builders of model values,
+        // a real HTTP controller and a real Placement server.
+        .target(
+            name: "HWLabelTestSupport",
             dependencies: [
                 "HWLabelService",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            exclude: ["Fixtures", "Support/umockdev_hotplug.py"]
+            path: "Tests/HWLabelTestSupport"
+        ),
+        .testTarget(name: "HWLabelProbeTests", dependencies: ["HWLabelProbe", "HWLabelTestSupport"]),
+        .testTarget(name: "HWLabelCoreTests", dependencies: ["HWLabelCore", "HWLabelTestSupport"]),
+        .testTarget(
+            name: "HWLabelServiceTests",
+            dependencies: [
+                "HWLabelService",
+                "HWLabelTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["umockdev_hotplug.py"]
         ),
     ]
 )

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >&2
-swift build -c release --static-swift-stdlib >&2
+swift build -c release --static-swift-stdlib --product hwlabel >&2
 exec .build/release/hwlabel inventory "$@"
