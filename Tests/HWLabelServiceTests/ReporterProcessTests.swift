@@ -27,8 +27,7 @@ struct ReporterProcessTests {
         return nil
     }()
 
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/sysfs/ghw-ryzen-radeon-hd6670/sys").path
+    static let fixture = ProbeTestSupport.fixtures + "/sysfs/ghw-ryzen-radeon-hd6670/sys"
 
     /// Starts `hwlabel agent` over the fixture with a file sink at `<dir>/out/report.json` and
     /// the given resync interval; returns once the first report is written.
