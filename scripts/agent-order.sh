@@ -5,51 +5,65 @@
 # functions plus whatever lies next to them; packed together they keep ~5 MB resident, not 12.
 #
 # How: a release build runs under valgrind's callgrind over a synthetic 1,000-function tree
-# through start, first scan, two uevent-driven rescans (root only: it writes `change` to a real
-# /sys/bus/pci/devices/*/uevent), the settle trim and SIGTERM; every function callgrind saw
-# run is listed by its symbol. Needs valgrind and python3. A stale list costs memory, never
-# correctness: symbols it names that no longer exist are ignored by the linker.
+# through start, first scan, two rescans, the settle trim and SIGTERM; every function callgrind
+# saw run is listed by its symbol. The rescans follow a SIGHUP (reload) each, and nothing outside
+# a temporary directory is written; AGENT_ORDER_UEVENTS=kernel (root only) drives them instead
+# by writing `change` to a real /sys/bus/pci/devices/*/uevent, so the uevent path is listed too.
+# Needs valgrind and python3. A stale list costs memory, never correctness: symbols it names
+# that no longer exist are ignored by the linker (scripts/check-order-file.sh, run by CI, says
+# when too many are gone).
 #   scripts/agent-order.sh            (rewrites scripts/agent-symbols.order)
+# The release build goes to .build-release, where CI builds it (SCRATCH=DIR for another).
 set -eu
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "agent-order: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
-swift build -c release --static-swift-stdlib --product hwlabel >&2
-bin=$(swift build -c release --static-swift-stdlib --show-bin-path)/hwlabel
+scratch=${SCRATCH:-.build-release}
+swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product hwlabel >&2
+bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/hwlabel
 work=$(mktemp -d /tmp/hwlabel-order.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+pid=""
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 # valgrind cannot read the toolchain's DWARF 5; symbols are all it needs.
 objcopy --strip-debug "$bin" "$work/hwlabel"
 python3 bench/gen-sysfs-tree.py "$work/tree" 1000 --force >/dev/null
 mkdir -p "$work/conf" "$work/state"
 printf '[agent]\nresync-interval = 600\ndebounce = 200ms\n[file]\npath = %s/state/report.json\n' "$work" > "$work/conf/agent.conf"
 events=off
-[ "$(id -u)" = 0 ] && [ -d /sys/bus/pci/devices ] && events=kernel
+if [ "${AGENT_ORDER_UEVENTS:-off}" = kernel ]; then
+    [ "$(id -u)" = 0 ] && [ -d /sys/bus/pci/devices ] || { echo "agent-order: AGENT_ORDER_UEVENTS=kernel needs root and /sys/bus/pci/devices" >&2; exit 1; }
+    events=kernel
+fi
 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/hwlabel" agent \
     --config-dir "$work/conf" --state-dir "$work/state" --sysfs-root "$work/tree/sys" \
     --uevents "$events" --log-level warning 2>"$work/valgrind.log" &
 pid=$!
-python3 - "$work" "$events" <<'PY'
-import os, sys, time
-work, events = sys.argv[1], sys.argv[2]
+python3 - "$work" "$events" "$pid" <<'PY'
+import os, signal, sys, time
+work, events, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 report = f"{work}/state/report.json"
 end = time.time() + 600
 while not os.path.exists(report):
     if time.time() > end: sys.exit("agent-order: no report after 600 s under valgrind")
     time.sleep(0.5)
 time.sleep(20)  # the settle trim, at valgrind's pace
-if events == "kernel":
-    real = sorted(os.listdir("/sys/bus/pci/devices"))[0]
-    for _ in range(2):
-        m0 = os.stat(report).st_mtime_ns
-        victim = sorted(os.listdir(f"{work}/tree/sys/bus/pci/devices"))[-1]
-        os.unlink(f"{work}/tree/sys/bus/pci/devices/{victim}")
+for _ in range(2):
+    m0 = os.stat(report).st_mtime_ns
+    # One function fewer, so the rescan finds a change and delivers it.
+    victim = sorted(os.listdir(f"{work}/tree/sys/bus/pci/devices"))[-1]
+    os.unlink(f"{work}/tree/sys/bus/pci/devices/{victim}")
+    if events == "kernel":
+        real = sorted(os.listdir("/sys/bus/pci/devices"))[0]
         with open(f"/sys/bus/pci/devices/{real}/uevent", "w") as f: f.write("change")
-        t = time.time()
-        while os.stat(report).st_mtime_ns == m0 and time.time() - t < 120: time.sleep(0.5)
-        time.sleep(20)
+    else:
+        os.kill(pid, signal.SIGHUP)
+    t = time.time()
+    while os.stat(report).st_mtime_ns == m0 and time.time() - t < 120: time.sleep(0.5)
+    if os.stat(report).st_mtime_ns == m0: sys.exit("agent-order: no new report 120 s after the rescan trigger")
+    time.sleep(20)
 PY
 kill -TERM "$pid"
 wait "$pid" || true
+pid=""
 nm -S --defined-only "$work/hwlabel" > "$work/nm.txt"
 nm -S -C --defined-only "$work/hwlabel" > "$work/nm-demangled.txt"
 python3 - "$work/callgrind.out" "$work/nm.txt" "$work/nm-demangled.txt" scripts/agent-symbols.order <<'PY'
