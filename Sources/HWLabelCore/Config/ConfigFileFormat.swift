@@ -131,7 +131,7 @@ public struct LabelsDocument: Sendable, Hashable {
             while hi > lo, b[hi - 1] == space || b[hi - 1] == tab { hi -= 1 }
             return lo..<hi
         }
-        /// Words separated by runs of spaces (not tabs, as before).
+        /// Words separated by runs of spaces; a tab is part of a word.
         func words(_ r: Range<Int>) -> [Range<Int>] {
             var out: [Range<Int>] = []
             var i = r.lowerBound

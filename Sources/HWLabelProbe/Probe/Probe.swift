@@ -2,32 +2,6 @@ import Glibc
 import Logging
 import CHWLabelShim
 
-/// Where a snapshot is read from.
-public enum ProbeSource: Sendable, Hashable {
-    /// This host: libudev enumerates subsystem `pci`, libpci reads `/sys/bus/pci`.
-    case live(HostPaths = .system)
-    /// A captured or synthetic sysfs tree (`DIR` is what `/sys` would be). Host facts that live
-    /// outside sysfs come from `paths` when given (e.g. a captured `/proc`), else are null.
-    case sysfs(root: String, paths: HostPaths? = nil)
-    /// An `lspci -x/-xxx/-xxxx` dump: config space only; sysfs-only facts are null.
-    case dump(file: String)
-}
-
-/// The roots host facts are read from. Injected, never global, so tests run in parallel.
-public struct HostPaths: Sendable, Hashable {
-    public var sys: String
-    public var proc: String?
-    public var dev: String?
-    public var etc: String?
-    public init(sys: String, proc: String?, dev: String?, etc: String?) {
-        self.sys = sys
-        self.proc = proc
-        self.dev = dev
-        self.etc = etc
-    }
-    public static let system = HostPaths(sys: "/sys", proc: "/proc", dev: "/dev", etc: "/etc")
-}
-
 public enum ProbeError: Error, Sendable, CustomStringConvertible, Equatable {
     case sysfsRootMissing(String)
     case dumpUnreadable(String, String)
@@ -132,7 +106,7 @@ public struct Probe: Sendable {
         for i in functions.indices {
             functions[i].physicalSlot = slots[functions[i].address.slot]
         }
-        GPUAssembler.assemble(&functions, apertureFromBARs: true)
+        GPUAssembler.assemble(&functions)
         var hostWarnings: [ProbeWarning] = []
         var host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
         let iommu = IOMMUReader(root: root).read(functions: functions, warnings: &hostWarnings)
@@ -212,9 +186,4 @@ public struct Probe: Sendable {
         return (functions, warnings)
     }
 
-}
-
-/// Online CPUs (sysconf), without pulling Foundation's ProcessInfo into the probe.
-enum ProcessInfoLite {
-    static var cores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }

@@ -16,8 +16,6 @@ public struct SysfsRoot: Sendable, Hashable {
         self.path = p
     }
 
-    public static let system = SysfsRoot("/sys")
-
     /// Why a read failed, for warnings that name the file.
     public struct ReadError: Error, Sendable, CustomStringConvertible {
         public let path: String
