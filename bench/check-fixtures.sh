@@ -3,7 +3,7 @@
 # record what it does with each one.
 #
 #   bench/check-fixtures.sh            print a summary
-#   bench/check-fixtures.sh --record   also rewrite Tests/HWLabelTests/Fixtures/sysfs-expected/
+#   bench/check-fixtures.sh --record   also rewrite Tests/Fixtures/sysfs-expected/
 #
 # sysfs-expected/<fixture>.<mode>.out  lspci's stdout (what it printed before any abort)
 # sysfs-expected/<fixture>.<mode>.err  lspci's stderr, the fixture path replaced by $FIXTURE,
@@ -12,7 +12,7 @@
 # Device names come from the pci.ids/hwdb of the machine that ran this; compare IDs, not names.
 set -u
 cd "$(dirname "$0")/.."
-FIX=Tests/HWLabelTests/Fixtures
+FIX=Tests/Fixtures
 EXP=$FIX/sysfs-expected
 record=0
 [ "${1:-}" = "--record" ] && record=1

@@ -10,9 +10,9 @@ Every input is derived from (seed, index) alone, so one case reruns with `--only
 Three families of input:
 
   sysfs   a copy of a base tree (bench/gen-sysfs-tree.py output with vGPU files added, or a
-          real capture in Tests/HWLabelTests/Fixtures/sysfs, symlinks kept) with one to three
+          real capture in Tests/Fixtures/sysfs, symlinks kept) with one to three
           files, links or function directories mutated; `hwlabel inventory --sysfs-root`.
-  dump    a base lspci -x dump (Tests/HWLabelTests/Fixtures/lspci, shared real dumps) with
+  dump    a base lspci -x dump (Tests/Fixtures/lspci, shared real dumps) with
           line-level mutations; `hwlabel inventory --pci-dump`.
   config  labels.conf, policy.conf or agent.conf in a temp --config-dir, over the generated
           tree; `label list`, `inventory`, `check`, `label suggest`, or `agent run` (started
@@ -48,7 +48,7 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(REPO, "Tests", "HWLabelTests", "Fixtures")
+FIXTURES = os.path.join(REPO, "Tests", "Fixtures")
 SHARED_LSPCI = os.path.normpath(os.path.join(REPO, "..", "shared", "fixtures", "real", "lspci"))
 SCHEMA = os.path.join(REPO, "schema", "inventory-1.0.schema.json")
 GEN_TREE = os.path.join(REPO, "bench", "gen-sysfs-tree.py")
