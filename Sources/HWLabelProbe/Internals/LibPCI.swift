@@ -74,6 +74,57 @@ final class LibPCI {
 
     func free(_ d: UnsafeMutablePointer<pci_dev>) { pci_free_dev(d) }
 
+    // MARK: fields of a filled `pci_dev` (only this file reads the struct)
+
+    /// The device's address as libpci parsed it (sysfs directory name or dump header).
+    func address(_ d: UnsafeMutablePointer<pci_dev>) -> PCIAddress {
+        PCIAddress(domain: UInt32(bitPattern: d.pointee.domain), bus: d.pointee.bus,
+                   device: d.pointee.dev, function: d.pointee.func)
+    }
+
+    /// Vendor ID, after a fill with PCI_FILL_IDENT.
+    func vendorID(_ d: UnsafeMutablePointer<pci_dev>) -> UInt16 { d.pointee.vendor_id }
+
+    /// Vendor ID, Device ID and the 24-bit class code (base, sub, prog-if), after a fill with
+    /// PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT.
+    func identity(_ d: UnsafeMutablePointer<pci_dev>) -> (vendor: UInt16, device: UInt16, classCode: UInt32) {
+        let p = d.pointee
+        return (p.vendor_id, p.device_id, UInt32(p.device_class) << 8 | UInt32(p.prog_if))
+    }
+
+    /// Subsystem Vendor and Subsystem IDs when the last fill gave them (PCI_FILL_SUBSYS).
+    func subsystem(_ d: UnsafeMutablePointer<pci_dev>) -> (vendor: UInt16, device: UInt16)? {
+        let p = d.pointee
+        guard p.known_fields & UInt32(PCI_FILL_SUBSYS) != 0 else { return nil }
+        return (p.subsys_vendor_id, p.subsys_id)
+    }
+
+    /// Revision ID when the last fill gave it (PCI_FILL_CLASS_EXT).
+    func revision(_ d: UnsafeMutablePointer<pci_dev>) -> UInt8? {
+        let p = d.pointee
+        return p.known_fields & UInt32(PCI_FILL_CLASS_EXT) != 0 ? p.rev_id : nil
+    }
+
+    /// The six BAR registers as libpci filled them: `base_addr`, `size`, `flags`, and whether
+    /// the last fill gave flags (PCI_FILL_IO_FLAGS: the kernel's IORESOURCE bits) and sizes.
+    struct BARRegisters {
+        var bases: [UInt64]
+        var sizes: [UInt64]
+        var flags: [UInt64]
+        var haveFlags: Bool
+        var haveSizes: Bool
+    }
+
+    func barRegisters(_ d: UnsafeMutablePointer<pci_dev>) -> BARRegisters {
+        let p = d.pointee
+        func words<T>(_ tuple: T) -> [UInt64] {
+            withUnsafeBytes(of: tuple) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
+        }
+        return BARRegisters(bases: words(p.base_addr), sizes: words(p.size), flags: words(p.flags),
+                            haveFlags: p.known_fields & UInt32(PCI_FILL_IO_FLAGS) != 0,
+                            haveSizes: p.known_fields & UInt32(PCI_FILL_SIZES) != 0)
+    }
+
     func fill(_ d: UnsafeMutablePointer<pci_dev>, flags: Int32 = HWL_PCI_FILL_PROBE) throws(Failure) {
         var err = [CChar](repeating: 0, count: 512)
         guard hwl_pci_fill(d, flags, &err, err.count) == 0 else { throw Failure(message: String(cString: err)) }

@@ -20,11 +20,10 @@ enum ConfigReader {
                      resource: SysfsResource? = nil) throws(LibPCI.Failure) {
         func barsNow(_ headerType: Int?) -> [BAR] {
             if configSource == .sysfs { return resource.map { bars($0, headerType: headerType) } ?? [] }
-            return bars(d.pointee, headerType: headerType)
+            return bars(pci.barRegisters(d), headerType: headerType)
         }
         let config = try pci.readConfig(d)
         try pci.fill(d, flags: fillFlags)
-        let p = d.pointee
         f.configSpace = ConfigSpaceAccess(readableBytes: config.count, source: config.isEmpty ? .none : configSource)
         let decoder = ConfigDecoder(config: config, caps: pci.capabilities(d))
         // Config space was read: the function answers unless its whole header reads ones. A
@@ -41,9 +40,9 @@ enum ConfigReader {
         }
         if config.count >= 64 {
             f.headerType = decoder.headerType
-            if f.subsystemVendor == nil, p.known_fields & UInt32(PCI_FILL_SUBSYS) != 0, f.headerType == 0 {
-                f.subsystemVendor = hex(p.subsys_vendor_id, 4)
-                f.subsystemDevice = hex(p.subsys_id, 4)
+            if f.subsystemVendor == nil, f.headerType == 0, let ss = pci.subsystem(d) {
+                f.subsystemVendor = hex(ss.vendor, 4)
+                f.subsystemDevice = hex(ss.device, 4)
             } else if f.subsystemVendor == nil, let ss = decoder.subsystem(headerType: f.headerType) {
                 // From the bytes when libpci was not asked (sysfs mode) or does not fill them:
                 // bridges carry subsystem IDs in the SSVID capability (CardBus at 0x40), where
@@ -52,7 +51,7 @@ enum ConfigReader {
                 f.subsystemVendor = ss.vendor
                 f.subsystemDevice = ss.device
             }
-            if f.revision == nil, p.known_fields & UInt32(PCI_FILL_CLASS_EXT) != 0 { f.revision = hex(p.rev_id, 2) }
+            if f.revision == nil, let r = pci.revision(d) { f.revision = hex(r, 2) }
             // Revision from the header byte itself when neither libpci (not asked for
             // PCI_FILL_CLASS_EXT in sysfs mode) nor a sysfs `revision` file gives it: lspci
             // prints it from config too (umockdev recordings have no `revision` attribute).
@@ -84,13 +83,9 @@ enum ConfigReader {
 
     /// libpci's `base_addr`/`size`/`flags`. With PCI_FILL_IO_FLAGS (sysfs `resource`) the
     /// kernel's IORESOURCE flags say what a BAR is; otherwise the low bits of the register do.
-    static func bars(_ p: pci_dev, headerType: Int?) -> [BAR] {
-        let bases = withUnsafeBytes(of: p.base_addr) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
-        let sizes = withUnsafeBytes(of: p.size) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
-        let flags = withUnsafeBytes(of: p.flags) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
-        return bars(bases: bases, sizes: sizes, flags: flags,
-                    haveFlags: p.known_fields & UInt32(PCI_FILL_IO_FLAGS) != 0,
-                    haveSizes: p.known_fields & UInt32(PCI_FILL_SIZES) != 0, headerType: headerType)
+    static func bars(_ r: LibPCI.BARRegisters, headerType: Int?) -> [BAR] {
+        bars(bases: r.bases, sizes: r.sizes, flags: r.flags, haveFlags: r.haveFlags, haveSizes: r.haveSizes,
+             headerType: headerType)
     }
 
     /// The BARs of a sysfs `resource` file, as libpci would have filled them from it.

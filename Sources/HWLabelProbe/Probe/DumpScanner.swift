@@ -60,8 +60,7 @@ struct DumpScanner {
         let vfIDs = ffff.values.contains(false) ? Self.virtualFunctionIDs(pci, devs) : [:]
         var listed = Set<PCIAddress>()
         for d in devs {
-            let a = PCIAddress(domain: UInt32(bitPattern: d.pointee.domain), bus: d.pointee.bus,
-                               device: d.pointee.dev, function: d.pointee.func)
+            let a = pci.address(d)
             // The sanitizer hands libpci neither impossible addresses nor a block twice; kept
             // as a guard so a schema-violating address or a repeated function can never leave.
             guard a.device < 32, a.function < 8, listed.insert(a).inserted else {
@@ -74,9 +73,7 @@ struct DumpScanner {
                 warnings.append(ProbeWarning(address: a.description, path: file, message: "skipped: libpci: \(error.message)"))
                 continue
             }
-            let p = d.pointee
-            var vendor = p.vendor_id, device = p.device_id
-            var cls = UInt32(p.device_class) << 8 | UInt32(p.prog_if)
+            var (vendor, device, cls) = pci.identity(d)
             let header = headers[a.description]
             if vendor == 0xffff {
                 // Vendor ffff: either the whole header reads ones (powered off or gone) or only
@@ -141,7 +138,7 @@ struct DumpScanner {
         var out: [PCIAddress: Bool] = [:]
         for d in devs {
             guard let head = pci.readBytes(d, at: 0, count: 64), head[0] == 0xff, head[1] == 0xff else { continue }
-            out[address(d)] = head.allSatisfy { $0 == 0xff }
+            out[pci.address(d)] = head.allSatisfy { $0 == 0xff }
         }
         return out
     }
@@ -153,26 +150,21 @@ struct DumpScanner {
         var out: [PCIAddress: (UInt16, UInt16)] = [:]
         for d in devs {
             guard (try? pci.fill(d, flags: Int32(PCI_FILL_IDENT | PCI_FILL_CAPS | PCI_FILL_EXT_CAPS))) != nil,
-                  d.pointee.vendor_id != 0xffff,
+                  pci.vendorID(d) != 0xffff,
                   let cap = pci.capabilities(d).first(where: { $0.extended && $0.id == 0x0010 }),
                   let b = pci.readBytes(d, at: cap.offset + 0x10, count: 12) else { continue }
             func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
             let (numVFs, offset, stride, vfDevice) = (u16(0), u16(4), u16(6), UInt16(u16(10)))
-            let pf = address(d)
+            let pf = pci.address(d)
             let rid = Int(pf.bus) << 8 | Int(pf.device) << 3 | Int(pf.function)
             for n in 0..<numVFs {
                 let r = rid + offset + n * stride
                 guard r <= 0xffff, offset > 0 else { break }
                 let vf = PCIAddress(domain: pf.domain, bus: UInt8(r >> 8), device: UInt8((r >> 3) & 0x1f),
                                     function: UInt8(r & 7))
-                out[vf] = (d.pointee.vendor_id, vfDevice)
+                out[vf] = (pci.vendorID(d), vfDevice)
             }
         }
         return out
-    }
-
-    static func address(_ d: UnsafeMutablePointer<pci_dev>) -> PCIAddress {
-        PCIAddress(domain: UInt32(bitPattern: d.pointee.domain), bus: d.pointee.bus,
-                   device: d.pointee.dev, function: d.pointee.func)
     }
 }

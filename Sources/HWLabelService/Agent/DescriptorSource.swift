@@ -18,21 +18,16 @@ public enum DescriptorSources {
             let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: try store.loadLabels(),
                                                       policy: try store.loadPolicy())
             let host = snapshot.host
+            // A scanned tree (`sysfsRoot`) carries no identity of its own: the agent still runs
+            // on, and names, this host.
+            let own = host?.machineID == nil || host?.bootID == nil ? MachineIdentity.read(.system) : nil
             return ScanResult(descriptors: set.descriptors,
                               excludedAddresses: Set(set.excluded),
                               presentAddresses: Set(snapshot.functions.map(\.address)),
-                              host: HostIdentity(machineId: host?.machineID ?? readTrimmed("/etc/machine-id"),
+                              host: HostIdentity(machineId: host?.machineID ?? own?.machineID,
                                                  hostname: host?.hostname ?? ProcessInfo.processInfo.hostName),
-                              bootId: host?.bootID ?? readTrimmed("/proc/sys/kernel/random/boot_id"))
+                              bootId: host?.bootID ?? own?.bootID)
         }
-    }
-
-    /// A one-line file (`/etc/machine-id`, `boot_id`): at most 64 KiB, a regular file, nil
-    /// when unreadable or empty.
-    static func readTrimmed(_ path: String) -> String? {
-        (try? BoundedFile.readIfPresent(path, limit: BoundedFile.Limit.small))?.map {
-            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }.flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 
