@@ -30,7 +30,9 @@ mkdir -p "$work/conf" "$work/state"
 printf '[agent]\nresync-interval = 600\ndebounce = 200ms\n[file]\npath = %s/state/report.json\n' "$work" > "$work/conf/agent.conf"
 events=off
 if [ "${AGENT_ORDER_UEVENTS:-off}" = kernel ]; then
-    [ "$(id -u)" = 0 ] && [ -d /sys/bus/pci/devices ] || { echo "agent-order: AGENT_ORDER_UEVENTS=kernel needs root and /sys/bus/pci/devices" >&2; exit 1; }
+    if [ "$(id -u)" != 0 ] || [ ! -d /sys/bus/pci/devices ]; then
+        echo "agent-order: AGENT_ORDER_UEVENTS=kernel needs root and /sys/bus/pci/devices" >&2; exit 1
+    fi
     events=kernel
 fi
 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/hwlabel" agent \
