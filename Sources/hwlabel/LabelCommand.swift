@@ -48,10 +48,9 @@ enum AgentCLI {
         return (snapshot, labels, policy, set)
     }
 
+    /// `--format json` output: the canonical bytes indented, with a final newline.
     static func json<T: Encodable>(_ value: T) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try e.encode(value), as: UTF8.self) + "\n"
+        String(decoding: PrettyJSON.format(try CanonicalJSON.encode(value), emptyContainers: .blankLine), as: UTF8.self) + "\n"
     }
 
     static func printDiagnostics(_ ds: [Diagnostic]) {

@@ -111,6 +111,57 @@ struct InventoryCanonicalJSONTests {
         #expect(try CanonicalJSON.encodeElements([Odd]()) == [])
     }
 
+    struct Scalars: Encodable {
+        var doubles: [Double]
+        var float: Float
+        var data: Data
+        var url: URL
+        var decimal: Decimal
+        var date: Date
+    }
+
+    @Test("doubles, Data, URL, Decimal and Date in JSONEncoder's forms; NaN and infinity are errors")
+    func foundationScalars() throws {
+        let v = Scalars(doubles: [1.0, -0.0, 0.5, 1e20, 1e-7, 123_456_789_012_345_678.0, 5e-324], float: 2.0,
+                        data: Data([0, 1, 2, 0xff]), url: URL(string: "https://ctl.example/v1/reports?x=1")!,
+                        decimal: Decimal(string: "-12.5")!, date: Date(timeIntervalSince1970: 1_750_000_000.25))
+        let ours = String(decoding: try CanonicalJSON.encode(v), as: UTF8.self)
+        #expect(ours == String(decoding: try Self.reference(v), as: UTF8.self))
+        #expect(ours.contains(#""doubles":[1,-0,0.5,1e+20,"#) && ours.contains(#""float":2,"#))
+        for bad in [Double.nan, .infinity, -.infinity] {
+            #expect(throws: EncodingError.self) { try CanonicalJSON.encode([bad]) }
+        }
+        #expect(throws: EncodingError.self) { try CanonicalJSON.encode(["f": Float.nan]) }
+    }
+
+    @Test("omittingKeys leaves out top-level members only, wherever they sort")
+    func omittingTopLevelKeys() throws {
+        func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+        let v = ["a": ["a": 1, "z": 2], "m": ["a": 3], "z": ["z": 4]]
+        #expect(text(try CanonicalJSON.encode(v, omittingKeys: ["a", "z"])) == #"{"m":{"a":3}}"#)
+        #expect(text(try CanonicalJSON.encode(v, omittingKeys: ["m"])) == #"{"a":{"a":1,"z":2},"z":{"z":4}}"#)
+        #expect(text(try CanonicalJSON.encode(v, omittingKeys: ["a", "m", "z"])) == "{}")
+        #expect(try CanonicalJSON.encode(v, omittingKeys: []) == CanonicalJSON.encode(v))
+        // Keys already in order (no re-layout) and a keyed type's own coding keys.
+        #expect(text(try CanonicalJSON.encode(Odd(text: "t", map: [:], numbers: [], big: 1, flag: nil, nested: []),
+                                              omittingKeys: ["big", "text"])) == #"{"map":{},"nested":[],"numbers":[]}"#)
+    }
+
+    @Test("PrettyJSON .blankLine indents canonical bytes exactly as JSONEncoder's .prettyPrinted", arguments: sources)
+    func prettyMatchesFoundation(source: String) throws {
+        let (s, set) = try Self.snapshot(named: source)
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        let report = ReportBuilder.next(previous: nil, epoch: "e", scan: ScanResult(descriptors: set.descriptors,
+                                        host: HostIdentity(machineId: nil, hostname: "h"), bootId: nil), now: Date())
+        #expect(PrettyJSON.format(try CanonicalJSON.encode(set), emptyContainers: .blankLine) == Array(try e.encode(set)))
+        #expect(PrettyJSON.format(try CanonicalJSON.encode(report), emptyContainers: .blankLine) == Array(try e.encode(report)))
+        let empties: [String: [[Int]]] = ["a": [], "b": [[]], "c": [[1], []]]
+        #expect(PrettyJSON.format(try CanonicalJSON.encode(empties), emptyContainers: .blankLine) == Array(try e.encode(empties)))
+        #expect(PrettyJSON.format(Array("{}".utf8), emptyContainers: .blankLine) == Array("{\n\n}".utf8))
+        #expect(PrettyJSON.format(Array(#"{"a":[]}"#.utf8)) == Array("{\n  \"a\" : []\n}".utf8))
+    }
+
     /// A nested container written to after its parent moved on: JSONEncoder keeps references to
     /// every container; a streaming encoder cannot place it any more and must say so.
     struct LateWrite: Encodable {

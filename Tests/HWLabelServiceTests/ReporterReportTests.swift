@@ -121,6 +121,76 @@ struct ReporterReportTests {
         #expect(read.descriptors.allSatisfy { $0.usage.state == .unknown && $0.vgpu == nil })
     }
 
+    /// The digest is taken over `Report` itself: a change to any field of the report or of a
+    /// descriptor changes it, `generatedAt` does not. The mutations are named after the stored
+    /// properties, so a field added to either type fails here until it is listed.
+    @Test func everyFieldOfReportAndDescriptorIsInTheDigest() throws {
+        var gpu = GPUFacts(family: "nvidia")
+        gpu.architecture = Sourced("ada", source: "test")
+        let base = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan([
+            reporterDevice("0000:01:00.0", label: "Turing GPU", arch: "turing"), reporterDevice("0000:02:00.0"),
+        ]), now: t0)
+        let digest = ReportBuilder.digest(of: base)
+        #expect(digest == base.digest)
+
+        let deviceMutations: [String: (inout AssignableDevice) -> Void] = [
+            "address": { $0.address = PCIAddress("0000:01:00.1")! },
+            "attributes": { $0.attributes.revision = "a2" },
+            "instance": { $0.instance.source = "serial-number" },
+            "kind": { $0.kind = "accelerator" },
+            "isVirtualFunction": { $0.isVirtualFunction = true },
+            "physicalFunction": { $0.physicalFunction = PCIAddress("0000:00:01.0") },
+            "names": { $0.names.device = "TU104GL" },
+            "label": { $0.label?.rule = "another rule" },
+            "readiness": { $0.readiness.remediation = ["bind vfio-pci"] },
+            "gpu": { $0.gpu = gpu },
+            "companions": { $0.companions = [PCIAddress("0000:01:00.1")!] },
+            "capacity": { $0.capacity.sriov = SRIOVCapacity(total: 4, enabled: 0, free: 0) },
+            "iommuGroup": { $0.iommuGroup = 4 },
+            "numaNode": { $0.numaNode = 0 },
+            "driver": { $0.driver = "nvidia" },
+            "mode": { $0.mode = .vgpu },
+            "parent": { $0.parent = PCIAddress("0000:00:01.0") },
+            "excludes": { $0.excludes = [PCIAddress("0000:01:00.1")!] },
+            "usage": { $0.usage = DeviceUsage(state: .free) },
+            "vgpu": { $0.vgpu = VGPUOffer(mechanism: "mdev", activeType: nil, activeInstances: 0, mixedSize: false,
+                                          framebuffer: nil, slots: [], profiles: [], publishedType: nil) },
+        ]
+        let deviceFields = Mirror(reflecting: base.descriptors[0]).children.compactMap { $0.label.map(Self.fieldName) }
+        #expect(Set(deviceMutations.keys) == Set(deviceFields))
+        for (field, mutate) in deviceMutations {
+            var r = base
+            mutate(&r.descriptors[0])
+            #expect(r.descriptors != base.descriptors, "\(field): the mutation changed nothing")
+            #expect(ReportBuilder.digest(of: r) != digest, "descriptor field \(field) is not in the digest")
+        }
+
+        let reportMutations: [String: (inout Report) -> Void] = [
+            "schemaVersion": { $0.schemaVersion = "1.0" },
+            "host": { $0.host.hostname = "kvm-08" },
+            "bootId": { $0.bootId = nil },
+            "agentEpoch": { $0.agentEpoch = "other" },
+            "generation": { $0.generation += 1 },
+            "descriptors": { $0.descriptors.removeLast() },
+            "tombstones": { $0.tombstones = [Tombstone(instanceId: "x", address: PCIAddress("0000:09:00.0")!,
+                                                       reason: .unplugged, sinceGeneration: 1)] },
+        ]
+        let reportFields = Mirror(reflecting: base).children.compactMap { $0.label.map(Self.fieldName) }
+        #expect(Set(reportMutations.keys).union(["generatedAt", "digest"]) == Set(reportFields))
+        for (field, mutate) in reportMutations {
+            var r = base
+            mutate(&r)
+            #expect(ReportBuilder.digest(of: r) != digest, "report field \(field) is not in the digest")
+        }
+        var later = base
+        later.generatedAt = "2030-01-01T00:00:00Z"
+        later.digest = "sha256:0"
+        #expect(ReportBuilder.digest(of: later) == digest)
+    }
+
+    /// A stored property's name as Mirror gives it, without a property wrapper's `_`.
+    static func fieldName(_ label: String) -> String { label.hasPrefix("_") ? String(label.dropFirst()) : label }
+
     @Test func readerAcceptsOneDotNButNotTwo() {
         #expect(Report.accepts("1.0") && Report.accepts("1.7"))
         #expect(!Report.accepts("2.0") && !Report.accepts("1") && !Report.accepts("1.x"))
@@ -205,6 +275,22 @@ struct ReporterSinkTests {
         let text = NFDSink.render(report, expiresAt: Date())
         #expect(text.utf8.count <= 64 * 1024)
         #expect(text.hasSuffix("# truncated at 64 kB\n"))
+    }
+
+    /// The report file is the canonical bytes indented (`PrettyJSON`, JSONEncoder's layout of
+    /// empty containers) plus a newline, and reads back as the same report.
+    @Test func fileSinkWritesTheCanonicalReportIndented() async throws {
+        let dir = reporterTempDir()
+        let path = dir + "/report.json"
+        let report = ReportBuilder.next(previous: nil, epoch: "e", scan: reporterScan(
+            [reporterDevice("0000:01:00.0", label: "Turing GPU"), reporterDevice("0000:02:00.0")]), now: Date())
+        try await FileSink(path: path).deliver(report)
+        let bytes = try #require(FileManager.default.contents(atPath: path))
+        #expect(Array(bytes) == PrettyJSON.format(Array(try report.canonicalJSON()), emptyContainers: .blankLine) + [0x0a])
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.hasPrefix("{\n  \"agentEpoch\" : \"e\",\n"))
+        #expect(text.contains("\"tombstones\" : [\n\n  ]\n}\n"))
+        #expect(try JSONDecoder().decode(Report.self, from: bytes) == report)
     }
 
     @Test func fileSinkReaderNeverSeesATornFile() async throws {

@@ -1,20 +1,32 @@
+import Foundation
 import Glibc
 
 /// Compact JSON with keys sorted by their UTF-8 bytes and slashes unescaped: byte-for-byte what
-/// `JSONEncoder` with `[.sortedKeys, .withoutEscapingSlashes]` writes for hwlabel's models, and
-/// what Python's `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes.
+/// `JSONEncoder` with `[.sortedKeys, .withoutEscapingSlashes]` writes, and, for hwlabel's models
+/// (no floating-point values), what Python's
+/// `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes. Every
+/// inventory, report, outbox and state file is encoded here, and every digest is taken over it.
 ///
-/// Why not JSONEncoder: it checks every value against Date, Data, URL and Decimal with dynamic
-/// casts and builds a boxed tree; on a 1,000-function host that was most of `inventory`'s run
-/// time. This encoder knows only what the models use: objects, arrays, strings, integers,
-/// booleans, null (and doubles, written as Swift prints them).
+/// As JSONEncoder has it: a whole-number double is written without `.0` (`1`, `-0`), NaN and
+/// infinities are an error, `Data` is base64, `URL` its absolute string, `Decimal` a number, and
+/// `Date` its `Encodable` form (seconds since 2001 as a double).
+///
+/// Unlike JSONEncoder it builds no boxed tree and casts only those three types (by metatype), so
+/// the hot path is appends into one buffer.
 ///
 /// It writes straight into one byte buffer as Codable hands it values (no tree of nodes, no
 /// array per scalar); an object whose keys arrived out of order is re-laid in key order once
 /// it is complete. `codingPath` is not tracked (always empty).
 public enum CanonicalJSON {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        try encode(value, omittingKeys: [])
+    }
+
+    /// `value` with the members of its top-level object named in `omittingKeys` left out (a
+    /// digest over every field but a few). Nested objects keep all their members.
+    public static func encode<T: Encodable>(_ value: T, omittingKeys: Set<String>) throws -> [UInt8] {
         let encoder = StreamEncoder()
+        encoder.omittedRootKeys = omittingKeys
         try encoder.encodeValue(value)
         if let f = encoder.failure { throw f }
         return encoder.out
@@ -116,6 +128,8 @@ final class StreamEncoder: Encoder {
     /// Misuse found where Codable gives no way to throw (a nested container asked of a
     /// container that is already complete); `CanonicalJSON` throws it at the end.
     var failure: EncodingError?
+    /// Members of the outermost object to leave out (`CanonicalJSON.encode(_:omittingKeys:)`).
+    var omittedRootKeys: Set<String> = []
 
     init() { out.reserveCapacity(4096) }
 
@@ -130,6 +144,10 @@ final class StreamEncoder: Encoder {
         slot = frames.count
         defer { slot = saved }
         let start = out.count
+        // The types JSONEncoder writes as scalars rather than through their `Encodable` form.
+        if T.self == Data.self { return write((value as! Data).base64EncodedString()) }
+        if T.self == URL.self { return write((value as! URL).absoluteString) }
+        if T.self == Decimal.self { return out.append(contentsOf: (value as! Decimal).description.utf8) }
         try value.encode(to: self)
         close(above: slot)
         // A value that opened no container and wrote nothing is an empty object, as JSONEncoder has it.
@@ -138,13 +156,16 @@ final class StreamEncoder: Encoder {
 
     /// Completes every frame at index `depth` and beyond.
     func close(above depth: Int) {
-        while frames.count > depth { finish(frames.removeLast()) }
+        while frames.count > depth {
+            let f = frames.removeLast()
+            finish(f, omitting: frames.isEmpty ? omittedRootKeys : [])
+        }
     }
 
-    private func finish(_ f: Frame) {
+    private func finish(_ f: Frame, omitting: Set<String>) {
         // A member ends where the next begins or its object completes (here).
         if f.isObject, members.count > f.memberBase { members[members.count - 1].end = out.count }
-        layOut(f)
+        layOut(f, omitting: omitting)
         members.removeSubrange(f.memberBase...)
     }
 
@@ -173,9 +194,14 @@ final class StreamEncoder: Encoder {
         return sorted
     }
 
-    private func layOut(_ f: Frame) {
+    private func layOut(_ f: Frame, omitting: Set<String>) {
         guard f.isObject else { return out.append(UInt8(ascii: "]")) }
-        guard let order = sortedOrder(f) else { return out.append(UInt8(ascii: "}")) }
+        var order = sortedOrder(f)
+        if !omitting.isEmpty {
+            order = (order ?? Array(0..<(members.count - f.memberBase)))
+                .filter { !omitting.contains(members[f.memberBase + $0].key) }
+        }
+        guard let order else { return out.append(UInt8(ascii: "}")) }
         scratch.removeAll(keepingCapacity: true)
         scratch.reserveCapacity(out.count - f.start + 1)
         scratch.append(UInt8(ascii: "{"))
@@ -269,8 +295,16 @@ final class StreamEncoder: Encoder {
             out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
         }
     }
-    func write(_ d: Double) { out.append(contentsOf: "\(d)".utf8) }
-    func write(_ f: Float) { out.append(contentsOf: "\(f)".utf8) }
+    /// As JSONEncoder writes it: Swift's shortest round-trip form, `.0` dropped from whole
+    /// numbers; NaN and infinities are not JSON.
+    func write<F: BinaryFloatingPoint & LosslessStringConvertible>(_ v: F) throws {
+        guard v.isFinite else {
+            throw EncodingError.invalidValue(v, EncodingError.Context(codingPath: [],
+                debugDescription: "CanonicalJSON: \(v) is not a JSON number"))
+        }
+        let text = v.description
+        out.append(contentsOf: text.hasSuffix(".0") ? text.utf8.dropLast(2) : text.utf8[...])
+    }
 }
 
 struct KeyedStreamContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
@@ -286,8 +320,8 @@ struct KeyedStreamContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeNil(forKey key: Key) throws { try member(key) { encoder.writeNull() } }
     mutating func encode(_ value: Bool, forKey key: Key) throws { try member(key) { encoder.write(value) } }
     mutating func encode(_ value: String, forKey key: Key) throws { try member(key) { encoder.write(value) } }
-    mutating func encode(_ value: Double, forKey key: Key) throws { try member(key) { encoder.write(value) } }
-    mutating func encode(_ value: Float, forKey key: Key) throws { try member(key) { encoder.write(value) } }
+    mutating func encode(_ value: Double, forKey key: Key) throws { try member(key) { try encoder.write(value) } }
+    mutating func encode(_ value: Float, forKey key: Key) throws { try member(key) { try encoder.write(value) } }
     mutating func encode(_ value: Int, forKey key: Key) throws { try member(key) { encoder.write(value) } }
     mutating func encode(_ value: Int8, forKey key: Key) throws { try member(key) { encoder.write(value) } }
     mutating func encode(_ value: Int16, forKey key: Key) throws { try member(key) { encoder.write(value) } }
@@ -339,7 +373,7 @@ struct UnkeyedStreamContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: Bool) throws { try element { encoder.write(value) } }
     mutating func encode(_ value: String) throws { try element { encoder.write(value) } }
     mutating func encode(_ value: Int) throws { try element { encoder.write(value) } }
-    mutating func encode(_ value: Double) throws { try element { encoder.write(value) } }
+    mutating func encode(_ value: Double) throws { try element { try encoder.write(value) } }
     mutating func encode<T: Encodable>(_ value: T) throws { try element { try encoder.encodeValue(value) } }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -382,8 +416,8 @@ struct SingleStreamContainer: SingleValueEncodingContainer {
     mutating func encodeNil() throws { encoder.writeNull() }
     mutating func encode(_ value: Bool) throws { encoder.write(value) }
     mutating func encode(_ value: String) throws { encoder.write(value) }
-    mutating func encode(_ value: Double) throws { encoder.write(value) }
-    mutating func encode(_ value: Float) throws { encoder.write(value) }
+    mutating func encode(_ value: Double) throws { try encoder.write(value) }
+    mutating func encode(_ value: Float) throws { try encoder.write(value) }
     mutating func encode(_ value: Int) throws { encoder.write(value) }
     mutating func encode(_ value: Int8) throws { encoder.write(value) }
     mutating func encode(_ value: Int16) throws { encoder.write(value) }

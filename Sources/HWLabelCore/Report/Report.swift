@@ -76,22 +76,12 @@ public struct Report: Codable, Sendable, Hashable {
         "\(host.machineId ?? host.hostname ?? "unknown")/\(agentEpoch)/\(generation)"
     }
 
-    /// Canonical bytes: sorted keys, no whitespace, slashes unescaped.
-    public func canonicalJSON() throws -> Data { try Report.canonicalEncoder.encode(self) }
+    /// Canonical bytes (`CanonicalJSON`): what the controller, the outbox and `state.json` receive.
+    public func canonicalJSON() throws -> Data { Data(try CanonicalJSON.encode(self)) }
 
-    /// Sorted keys, indented: what the file sink writes (same content, readable).
+    /// The canonical bytes indented, with a final newline: what the file sink writes.
     public func prettyJSON() throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        var d = try e.encode(self)
-        d.append(0x0A)
-        return d
-    }
-
-    static var canonicalEncoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
+        Data(PrettyJSON.format(try CanonicalJSON.encode(self), emptyContainers: .blankLine) + [0x0A])
     }
 }
 

@@ -72,51 +72,29 @@ public enum ReportBuilder {
         return report
     }
 
-    /// `sha256:<hex>` over the canonical JSON of the report without `generatedAt` and `digest`.
+    /// `sha256:<hex>` over the canonical JSON of the report without `generatedAt` and `digest`:
+    /// every other field of `Report`, present and future, is in it.
     public static func digest(of report: Report) -> String {
-        "sha256:" + sha256Hex(canonical(report, includeGeneration: true))
+        "sha256:" + sha256Hex(canonical(report, omitting: [.generatedAt, .digest]))
     }
 
     /// Change detection: the digest input without the generation.
     static func contentKey(_ report: Report) -> String {
-        sha256Hex(canonical(report, includeGeneration: false))
+        sha256Hex(canonical(report, omitting: [.generatedAt, .digest, .generation]))
     }
 
     static func descriptorOrder(_ a: AssignableDevice, _ b: AssignableDevice) -> Bool {
         (a.address, a.instance.id) < (b.address, b.instance.id)
     }
 
-    private static func canonical(_ r: Report, includeGeneration: Bool) -> Data {
-        let content = DigestContent(schemaVersion: r.schemaVersion, host: r.host, bootId: r.bootId,
-                                    agentEpoch: r.agentEpoch, generation: includeGeneration ? r.generation : nil,
-                                    descriptors: r.descriptors, tombstones: r.tombstones)
-        // Encoding plain Codable values cannot fail; an empty digest input would still be stable.
-        return (try? Report.canonicalEncoder.encode(content)) ?? Data()
+    private static func canonical(_ r: Report, omitting keys: [Report.CodingKeys]) -> [UInt8] {
+        // Plain Codable values with no floating point cannot fail to encode; an empty digest
+        // input would still be stable.
+        (try? CanonicalJSON.encode(r, omittingKeys: Set(keys.map(\.stringValue)))) ?? []
     }
 
-    private static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { hex($0, 2) }.joined()
-    }
-
-    private struct DigestContent: Encodable {
-        var schemaVersion: String
-        var host: HostIdentity
-        var bootId: String?
-        var agentEpoch: String
-        var generation: UInt64?
-        var descriptors: [AssignableDevice]
-        var tombstones: [Tombstone]
-        enum CodingKeys: String, CodingKey { case schemaVersion, host, bootId, agentEpoch, generation, descriptors, tombstones }
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(schemaVersion, forKey: .schemaVersion)
-            try c.encode(host, forKey: .host)
-            try c.encode(bootId, forKey: .bootId)
-            try c.encode(agentEpoch, forKey: .agentEpoch)
-            try c.encodeIfPresent(generation, forKey: .generation)
-            try c.encode(descriptors, forKey: .descriptors)
-            try c.encode(tombstones, forKey: .tombstones)
-        }
+    private static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { hex($0, 2) }.joined()
     }
 }
 

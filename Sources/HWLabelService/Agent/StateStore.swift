@@ -67,10 +67,8 @@ public struct StateStore: Sendable {
         try AtomicFile.write(try Self.encode(status.redacted()), to: statusPath)
     }
 
-    /// `status.json`'s encoding: sorted keys, pretty, slashes unescaped.
+    /// `status.json`'s encoding: the canonical bytes indented.
     public static func encode(_ status: AgentStatus) throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return try e.encode(status)
+        Data(PrettyJSON.format(try CanonicalJSON.encode(status), emptyContainers: .blankLine))
     }
 }
