@@ -108,6 +108,7 @@ let package = Package(
             name: "HWLabelServiceTests",
             dependencies: [
                 "HWLabelService",
+                "CHWLabelExecutor",
                 "HWLabelTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,8 +1,23 @@
 // A global executor for Swift concurrency with no periodic timer: see hwlabel_executor.h.
 //
-// The runtime's hooks and job entry points are declared as swift/ExecutorImpl.h (shipped
-// with the toolchain for custom executors) declares them; the job header below mirrors its
-// SwiftJob, whose schedulerPrivate words belong to the executor that holds the job.
+// What it assumes of the Swift runtime, none of it a stable ABI (the runtime's
+// include/swift/Runtime/ConcurrencyHooks.def and the toolchain's swift/ExecutorImpl.h, which
+// describe custom executors, are where to re-check them for a new toolchain):
+//  1. The job header: SwiftJob is { metadata pointer, reference-count word, two
+//     schedulerPrivate words, 32-bit flags }, aligned to two pointers, and the executor that
+//     holds a job owns schedulerPrivate (this one links its ready queue through word 0).
+//     hwl_job below mirrors it.
+//  2. The hooks are the global variables swift_task_enqueueGlobal_hook,
+//     swift_task_enqueueGlobalWithDelay_hook and swift_task_enqueueGlobalWithDeadline_hook,
+//     called with the swiftcall convention and the signatures typedef'd below, and setting them
+//     before the first task routes every global-executor job here.
+//  3. swift_job_run(job, {identity, implementation}) with a null executor ref runs a job on the
+//     generic executor, and swift_get_time(&sec, &nsec, clock) reads the clock a deadline was
+//     taken on; both are exported by the shared and the static runtime.
+//  4. Task.sleep schedules through the default executor (libdispatch), not these hooks (Swift
+//     6.2+), which is why the agent's own timers use hwl_executor_after.
+// hwlabel installs it only when built by a compiler it was checked with (AgentExecutor,
+// Sources/hwlabel/AgentCommand.swift); beyond that range the runtime's default executor runs.
 #include "hwlabel_executor.h"
 
 #include <errno.h>
@@ -43,20 +58,10 @@ extern enqueue_hook_fn *swift_task_enqueueGlobal_hook;
 extern delay_hook_fn *swift_task_enqueueGlobalWithDelay_hook;
 extern deadline_hook_fn *swift_task_enqueueGlobalWithDeadline_hook;
 
-typedef struct {
-  uint64_t at;   // CLOCK_MONOTONIC nanoseconds
-  uint64_t seq;  // FIFO among equal deadlines
-  hwl_job *job;  // a delayed job, or else a timer callback:
-  void (*fn)(void *);
-  void *context;
-} timed_job;
-
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
 static hwl_job *ready_head, *ready_tail;
-static timed_job *timers;
-static size_t timer_count, timer_capacity;
-static uint64_t timer_seq;
+static hwl_timer_heap timers;  // delayed jobs and timer callbacks, earliest first
 static bool timer_waiter;  // one idle thread sleeps until the earliest deadline; the rest, untimed
 static _Atomic int installed;  // read by AgentSleep on any thread
 
@@ -64,10 +69,6 @@ static uint64_t monotonic_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool earlier(const timed_job *a, const timed_job *b) {
-  return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
 // Called with the lock held.
@@ -86,38 +87,59 @@ static hwl_job *pop_ready(void) {
   return job;
 }
 
-static void push_timer(uint64_t at, hwl_job *job, void (*fn)(void *), void *context) {
-  if (timer_count == timer_capacity) {
-    size_t capacity = timer_capacity ? timer_capacity * 2 : 16;
-    timed_job *grown = realloc(timers, capacity * sizeof *grown);
+// The timer heap: a binary min-heap on (at, seq), so equal deadlines leave in the order they
+// were pushed. Not locked itself: the executor holds `lock` around every call.
+
+static bool earlier(const hwl_timer *a, const hwl_timer *b) {
+  return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void swap_timers(hwl_timer *a, hwl_timer *b) {
+  hwl_timer t = *a;
+  *a = *b;
+  *b = t;
+}
+
+void hwl_timer_heap_push(hwl_timer_heap *heap, unsigned long long at, void *job, void (*fn)(void *), void *context) {
+  if (heap->count == heap->capacity) {
+    size_t capacity = heap->capacity ? heap->capacity * 2 : 16;
+    hwl_timer *grown = realloc(heap->items, capacity * sizeof *grown);
     if (!grown) abort();  // as the runtime does when it cannot allocate a job
-    timers = grown;
-    timer_capacity = capacity;
+    heap->items = grown;
+    heap->capacity = capacity;
   }
-  size_t i = timer_count++;
-  timers[i] = (timed_job){at, timer_seq++, job, fn, context};
-  while (i > 0 && earlier(&timers[i], &timers[(i - 1) / 2])) {
-    timed_job t = timers[i];
-    timers[i] = timers[(i - 1) / 2];
-    timers[(i - 1) / 2] = t;
+  size_t i = heap->count++;
+  heap->items[i] = (hwl_timer){at, heap->next_seq++, job, fn, context};
+  while (i > 0 && earlier(&heap->items[i], &heap->items[(i - 1) / 2])) {
+    swap_timers(&heap->items[i], &heap->items[(i - 1) / 2]);
     i = (i - 1) / 2;
   }
 }
 
-static timed_job pop_timer(void) {
-  timed_job due = timers[0];
-  timers[0] = timers[--timer_count];
+int hwl_timer_heap_pop(hwl_timer_heap *heap, hwl_timer *out) {
+  if (heap->count == 0) return -1;
+  *out = heap->items[0];
+  heap->items[0] = heap->items[--heap->count];
   for (size_t i = 0;;) {
     size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < timer_count && earlier(&timers[l], &timers[m])) m = l;
-    if (r < timer_count && earlier(&timers[r], &timers[m])) m = r;
+    if (l < heap->count && earlier(&heap->items[l], &heap->items[m])) m = l;
+    if (r < heap->count && earlier(&heap->items[r], &heap->items[m])) m = r;
     if (m == i) break;
-    timed_job t = timers[i];
-    timers[i] = timers[m];
-    timers[m] = t;
+    swap_timers(&heap->items[i], &heap->items[m]);
     i = m;
   }
-  return due;
+  return 0;
+}
+
+int hwl_timer_heap_peek(const hwl_timer_heap *heap, unsigned long long *at) {
+  if (heap->count == 0) return -1;
+  *at = heap->items[0].at;
+  return 0;
+}
+
+void hwl_timer_heap_free(hwl_timer_heap *heap) {
+  free(heap->items);
+  *heap = (hwl_timer_heap){0};
 }
 
 static void *worker(void *arg) {
@@ -126,10 +148,10 @@ static void *worker(void *arg) {
   for (;;) {
     uint64_t now = monotonic_ns();
     bool fired = false;
-    while (!fired && timer_count > 0 && timers[0].at <= now) {
-      timed_job due = pop_timer();
+    hwl_timer due;
+    while (!fired && timers.count > 0 && timers.items[0].at <= now && hwl_timer_heap_pop(&timers, &due) == 0) {
       if (due.job) { push_ready(due.job); continue; }
-      if (timer_count > 0 && !timer_waiter) pthread_cond_signal(&wake);
+      if (timers.count > 0 && !timer_waiter) pthread_cond_signal(&wake);
       pthread_mutex_unlock(&lock);
       due.fn(due.context);  // resumes a sleeping task: enqueues its job here
       pthread_mutex_lock(&lock);
@@ -140,15 +162,15 @@ static void *worker(void *arg) {
     if (job) {
       // Leave no work unattended while this thread runs the job: another ready job, or a
       // deadline no idle thread is sleeping towards.
-      if (ready_head || (timer_count > 0 && !timer_waiter)) pthread_cond_signal(&wake);
+      if (ready_head || (timers.count > 0 && !timer_waiter)) pthread_cond_signal(&wake);
       pthread_mutex_unlock(&lock);
       swift_job_run(job, (hwl_executor_ref){NULL, 0});  // on the generic executor
       pthread_mutex_lock(&lock);
       continue;
     }
-    if (timer_count > 0 && !timer_waiter) {
+    if (timers.count > 0 && !timer_waiter) {
       timer_waiter = true;
-      uint64_t at = timers[0].at;
+      uint64_t at = timers.items[0].at;
       struct timespec ts = {(time_t)(at / 1000000000ull), (long)(at % 1000000000ull)};
       pthread_cond_timedwait(&wake, &lock, &ts);
       timer_waiter = false;
@@ -170,8 +192,8 @@ static void enqueue(hwl_job *job, enqueue_fn *original) {
 
 static void enqueue_at(uint64_t at, hwl_job *job, void (*fn)(void *), void *context) {
   pthread_mutex_lock(&lock);
-  bool first = timer_count == 0 || at < timers[0].at;
-  push_timer(at, job, fn, context);
+  bool first = timers.count == 0 || at < timers.items[0].at;
+  hwl_timer_heap_push(&timers, at, job, fn, context);
   // A new earliest deadline: the sleeping timer thread must shorten its sleep.
   if (first) pthread_cond_broadcast(&wake);
   pthread_mutex_unlock(&lock);

@@ -52,7 +52,8 @@ struct AgentCommand: AsyncParsableCommand {
         /// The agent runs its tasks on hwlabel's own executor: threads that sleep until a job or
         /// a timer is due. libdispatch's global queues, the default, keep a monitor timer that
         /// wakes the process every second forever once any task has run. Called before any
-        /// task or thread exists.
+        /// task or thread exists. Built by a compiler the executor was not checked with, the
+        /// agent keeps the default executor (`AgentExecutor`).
         static func installExecutor() throws {
             // SIGTERM, SIGINT and SIGHUP go to one thread of ours (AgentSignals); blocked here,
             // before any thread exists, so that every thread started later inherits the mask.
@@ -60,6 +61,7 @@ struct AgentCommand: AsyncParsableCommand {
             // One malloc arena for all of the agent's threads: with one per thread (glibc's
             // default) the idle agent kept 1.5 MB of freed memory that malloc_trim cannot return.
             _ = hwl_malloc_one_arena()
+            guard AgentExecutor.checkedToolchain else { return }
             guard hwl_executor_install(Int32(max(2, min(ProcessInfo.processInfo.activeProcessorCount, 4)))) == 0 else {
                 FileStandardError.write("hwlabel: error: cannot start the agent's executor threads\n")
                 throw ExitCode(1)
@@ -74,6 +76,9 @@ struct AgentCommand: AsyncParsableCommand {
                 return RedactingLogHandler(h)
             }
             let logger = Logger(label: "hwlabel.agent")
+            if hwl_executor_installed() == 0 {
+                logger.notice("running on the Swift runtime's default executor: hwlabel's own is checked with Swift \(AgentExecutor.checkedRange) only; idle wake-ups are not 0")
+            }
             let options = AgentService.Options(configDirectory: paths.configDir, stateDirectory: paths.stateDir)
             // A configuration that cannot start the agent is exit 1 with file:line, before any
             // thread or socket exists (the service reads it again, and on every reload).
@@ -153,6 +158,22 @@ struct AgentCommand: AsyncParsableCommand {
             if code != 0 { throw ExitCode(code) }
         }
     }
+}
+
+/// Whether this binary may install hwlabel's executor (Sources/CHWLabelExecutor). It mirrors
+/// private layouts of the Swift runtime (the job header, the global-executor hook variables and
+/// their calling convention, swift_job_run, swift_get_time: executor.c lists them), which were
+/// checked against Swift 6.3 (6.3.1). A compiler outside that range may ship a runtime that
+/// differs, so the agent then runs on the runtime's default executor: correct, but woken every
+/// second by libdispatch's pool monitor. Widen the range after re-checking executor.c's list
+/// against the new toolchain and running the idle wake-up test (ReporterProcessTests).
+enum AgentExecutor {
+    static let checkedRange = "6.3"
+    #if compiler(>=6.3) && !compiler(>=6.4)
+    static let checkedToolchain = true
+    #else
+    static let checkedToolchain = false
+    #endif
 }
 
 /// Passes every log message, metadata value and error through `Secret.redact` before the
