@@ -27,7 +27,7 @@ public struct InventoryDocument: Codable, Sendable {
     public init(snapshot: Snapshot, descriptors: [AssignableDevice], extraWarnings: [ProbeWarning] = [],
                 generatedAt: Date) {
         schemaVersion = Self.currentSchemaVersion
-        self.generatedAt = Self.rfc3339(generatedAt)
+        self.generatedAt = rfc3339(generatedAt)
         source = snapshot.source
         host = snapshot.host
         iommu = snapshot.iommu
@@ -175,15 +175,5 @@ public struct InventoryDocument: Codable, Sendable {
             }
         }
         put(pretty ? "\n}" : "}")
-    }
-
-    /// `2026-11-21T08:09:06Z`. (ISO8601DateFormatter would load ICU's 40 MB of data for one
-    /// timestamp: a third of a small host's run time.)
-    public static func rfc3339(_ date: Date) -> String {
-        var t = time_t(date.timeIntervalSince1970.rounded(.down))
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec)
     }
 }
