@@ -164,3 +164,42 @@ struct AgentLabelTests {
         #expect(set.descriptor(at: bridge.address) == nil)
     }
 }
+
+@Suite("Exported names: one collapse rule, one normaliser per target")
+struct ExportedNameTests {
+    static func dashOrAlnum(_ u: Unicode.Scalar) -> Bool { ExportedName.isASCIIAlphanumeric(u) || u == "-" }
+
+    @Test("a run of rejected characters is one replacement; after a kept replacement it is written or absorbed")
+    func collapsingRuns() {
+        #expect(ExportedName.collapsingRuns("a (b)) c", keeping: Self.dashOrAlnum, into: "-") == "a-b-c")
+        #expect(ExportedName.collapsingRuns("a-(b", keeping: Self.dashOrAlnum, into: "-") == "a--b")
+        #expect(ExportedName.collapsingRuns("a-(b", keeping: Self.dashOrAlnum, into: "-", afterReplacement: .absorbed) == "a-b")
+        #expect(ExportedName.collapsingRuns("(a)", keeping: Self.dashOrAlnum, into: "-") == "-a-")
+        #expect(ExportedName.collapsingRuns("", keeping: Self.dashOrAlnum, into: "-") == "")
+        #expect(ExportedName.collapsingRuns("é漢🚀", keeping: Self.dashOrAlnum, into: "_") == "_")
+        #expect(ExportedName.trimmedToAlphanumericEnds("--a-b--", maxLength: 63) == "a-b")
+        #expect(ExportedName.trimmedToAlphanumericEnds("ab-cd", maxLength: 3) == "ab")
+        #expect(ExportedName.trimmedToAlphanumericEnds("-_.", maxLength: 63) == nil)
+    }
+
+    @Test("Placement: upper-cased, runs to _, not trimmed, cut to 255, nil when only _ is left")
+    func placement() throws {
+        #expect(ExportedName.placement("a100 (80GB)", prefix: "CUSTOM_HWLABEL_") == "CUSTOM_HWLABEL_A100_80GB_")
+        #expect(ExportedName.placement("Team_(A)", prefix: "CUSTOM_X_") == "CUSTOM_X_TEAM__A_")
+        #expect(ExportedName.placement("straße", prefix: "CUSTOM_X_") == "CUSTOM_X_STRASSE")
+        #expect(ExportedName.placement(String(repeating: "x", count: 300), prefix: "CUSTOM_X_")?.count == 255)
+        #expect(ExportedName.placement("(_)", prefix: "CUSTOM_X_") == nil)
+        #expect(try HardwareLabel(validating: "a100 (80GB)/sxm").placementTrait
+                == ExportedName.placement("a100 (80GB)/sxm", prefix: HardwareLabel.placementPrefix))
+    }
+
+    @Test("NFD label name: runs to -, none right after a -, ≤ 63, alphanumeric ends")
+    func nfdLabelName() {
+        #expect(ExportedName.nfdLabelName("label.RTX 6000/8000 (Quadro)") == "label.RTX-6000-8000-Quadro")
+        #expect(ExportedName.nfdLabelName("a-(b") == "a-b")
+        #expect(ExportedName.nfdLabelName("a (-b") == "a--b")
+        #expect(ExportedName.nfdLabelName("(x)") == "x")
+        #expect(ExportedName.nfdLabelName(String(repeating: "y", count: 70) + "!") == String(repeating: "y", count: 63))
+        #expect(ExportedName.nfdLabelName("é") == nil)
+    }
+}

@@ -41,7 +41,7 @@ import HWLabelProbe
         // Every label line is a valid Kubernetes label name under our namespace.
         for l in lines where !l.hasPrefix("#") && !l.isEmpty {
             let name = String(l.split(separator: "=")[0].dropFirst("hwlabel.io/".count))
-            #expect(NFDSink.labelName(name) == name, "\(l)")
+            #expect(ExportedName.nfdLabelName(name) == name, "\(l)")
         }
     }
 

@@ -235,7 +235,7 @@ struct ReporterSinkTests {
         (String(repeating: "x", count: 80), String(repeating: "x", count: 63)), ("!!!", nil),
     ] as [(String, String?)])
     func nfdLabelNames(raw: String, expected: String?) {
-        #expect(NFDSink.labelName(raw) == expected)
+        #expect(ExportedName.nfdLabelName(raw) == expected)
     }
 
     @Test func nfdFileHasExpiryCountsAndIsAtomic() async throws {

@@ -40,54 +40,19 @@ public struct HardwareLabel: Codable, Sendable, Hashable, Comparable, CustomStri
     public var description: String { name }
     public static func < (a: HardwareLabel, b: HardwareLabel) -> Bool { a.name < b.name }
 
+    /// The prefix of a label's Placement trait (and resource class).
+    public static let placementPrefix = "CUSTOM_HWLABEL_"
+
     /// OpenStack Placement trait: `CUSTOM_HWLABEL_` + upper-cased label, every run of characters
-    /// outside `[A-Z0-9_]` collapsed into one `_` (Placement's rule for custom traits, ≤ 255).
+    /// outside `[A-Z0-9_]` collapsed into one `_` (`ExportedName.placement`).
     public var placementTrait: String {
-        // A valid label is ASCII (see `init(validating:)`): work on the bytes.
-        let src = Array(name.utf8)
-        let body = String(unsafeUninitializedCapacity: src.count + 1) { out in
-            var n = 0, i = 0
-            var pendingUnderscore = false
-            while i < src.count {
-                var c = src[i]
-                i += 1
-                if c >= 0x61 && c <= 0x7A { c -= 0x20 }
-                if (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x5F {
-                    if pendingUnderscore { out[n] = 0x5F; n += 1; pendingUnderscore = false }
-                    out[n] = c
-                    n += 1
-                } else {
-                    pendingUnderscore = true
-                }
-            }
-            if pendingUnderscore { out[n] = 0x5F; n += 1 }
-            return n
-        }
-        let trait = "CUSTOM_HWLABEL_" + body
-        return trait.utf8.count <= 255 ? trait : String(trait.prefix(255))
+        // A valid label has a letter or digit at each end, so there is always a trait.
+        ExportedName.placement(name, prefix: Self.placementPrefix)!
     }
 
-    /// Kubernetes label value (≤ 63, `[A-Za-z0-9._-]`, alphanumeric at both ends): runs of
-    /// other characters become one `_`. Validation guarantees the ends are alphanumeric.
-    public var kubernetesValue: String {
-        let src = Array(name.utf8)
-        return String(unsafeUninitializedCapacity: min(63, src.count)) { out in
-            var n = 0
-            var pending = false
-            var i = 0
-            while i < src.count && n < out.count {
-                let c = src[i]
-                i += 1
-                if Self.alnumByte(c) || c == 0x2E || c == 0x5F || c == 0x2D {
-                    if pending { out[n] = 0x5F; n += 1; pending = false }
-                    if n < out.count { out[n] = c; n += 1 }
-                } else {
-                    pending = true
-                }
-            }
-            return n
-        }
-    }
+    /// Kubernetes label value (`ExportedName.kubernetesLabelValue`): runs of characters outside
+    /// `[A-Za-z0-9._-]` become one `_`.
+    public var kubernetesValue: String { ExportedName.kubernetesLabelValue(self) }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()

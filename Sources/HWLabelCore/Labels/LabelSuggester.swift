@@ -57,15 +57,9 @@ public struct LabelSuggester: Sendable {
 
     /// Keeps what a label allows, collapses the rest to spaces, trims to 63 and to alphanumeric ends.
     static func sanitize(_ text: String) -> String? {
-        var s = ""
-        for ch in text.unicodeScalars {
-            if HardwareLabel.allowed(ch) { s.unicodeScalars.append(ch) } else if s.last != " " { s += " " }
-        }
-        var scalars = Array(String(s.prefix(HardwareLabel.maxLength)).unicodeScalars)
-        while let f = scalars.first, !HardwareLabel.isAlnum(f) { scalars.removeFirst() }
-        while let l = scalars.last, !HardwareLabel.isAlnum(l) { scalars.removeLast() }
-        let out = String(String.UnicodeScalarView(scalars))
-        return out.isEmpty ? nil : out
+        ExportedName.trimmedToAlphanumericEnds(
+            ExportedName.collapsingRuns(text, keeping: HardwareLabel.allowed, into: " ", afterReplacement: .absorbed),
+            maxLength: HardwareLabel.maxLength)
     }
 }
 

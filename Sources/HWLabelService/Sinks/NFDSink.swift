@@ -58,7 +58,7 @@ public struct NFDSink: ReportSink {
         var lines: [String] = []
         var seen: [String: Int] = [:]
         for (raw, count) in counts {
-            guard let n = labelName(raw) else { continue }
+            guard let n = ExportedName.nfdLabelName(raw) else { continue }
             seen[n, default: 0] += count   // two raw names can normalise to the same label name
         }
         for (n, count) in seen.sorted(by: { $0.key < $1.key }) {
@@ -80,28 +80,5 @@ public struct NFDSink: ReportSink {
             out += line + "\n"
         }
         return out
-    }
-
-    /// A Kubernetes label name (the part after `hwlabel.io/`): at most 63 characters of
-    /// `[A-Za-z0-9._-]`, alphanumeric at both ends. Runs of other characters become one `-`.
-    /// Nil when nothing usable is left.
-    public static func labelName(_ raw: String) -> String? {
-        var s = ""
-        var lastWasDash = false
-        for u in raw.unicodeScalars {
-            let ok = (u >= "a" && u <= "z") || (u >= "A" && u <= "Z") || (u >= "0" && u <= "9") || u == "." || u == "_" || u == "-"
-            if ok {
-                s.unicodeScalars.append(u)
-                lastWasDash = u == "-"
-            } else if !lastWasDash {
-                s += "-"
-                lastWasDash = true
-            }
-        }
-        func isAlnum(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
-        if s.count > 63 { s = String(s.prefix(63)) }
-        while let f = s.first, !isAlnum(f) { s.removeFirst() }
-        while let l = s.last, !isAlnum(l) { s.removeLast() }
-        return s.isEmpty ? nil : s
     }
 }
