@@ -34,6 +34,11 @@ struct ReporterControllerTests {
                                   outboxDirectory: dir + "/outbox", logger: logger)
     }
 
+    /// One delivery as the agent's worker makes it: attempts on `fast` until delivered or failed.
+    func deliver(_ r: Report, to sink: ControllerSink, logger: Logger) async throws {
+        _ = try await SinkWorker.deliver(r, to: sink, policy: fast, clock: .system, logger: logger)
+    }
+
     @Test(arguments: [
         [ReporterTestController.Fault.status(500), .status(503)],
         [.status(409), .status(409)],
@@ -50,7 +55,7 @@ struct ReporterControllerTests {
         let (logger, lines) = capturingLogger()
         let sink = try makeSink(url: ctl.url, dir: dir, logger: logger, timeout: 0.4)
         let r = reports(1)[0]
-        try await sink.deliver(r)
+        try await deliver(r, to: sink, logger: logger)
         await sink.shutdown()
         #expect(ctl.received.last?.report.generation == 1)
         #expect(ctl.received.last?.idempotencyKey == r.idempotencyKey)
@@ -69,7 +74,8 @@ struct ReporterControllerTests {
         // Controller down for the whole first run: every delivery fails, the outbox keeps the newest.
         let down = try makeSink(url: url, dir: dir, logger: logger)
         for r in rs {
-            await #expect(throws: ControllerError.self) { try await down.deliver(r) }
+            let failure = await #expect(throws: SinkWorker.Failure.self) { try await deliver(r, to: down, logger: logger) }
+            #expect(failure?.report.generation == r.generation)
         }
         #expect(down.pending?.generation == 3)
         await down.shutdown()
@@ -83,7 +89,7 @@ struct ReporterControllerTests {
         defer { Task { await ctl.stop() } }
         let up = try makeSink(url: url, dir: dir, logger: logger)
         let pending = try #require(up.pending)
-        try await up.deliver(pending)
+        try await deliver(pending, to: up, logger: logger)
         await up.shutdown()
         #expect(ctl.received.map(\.report.generation) == [3])
         #expect(ctl.received[0].report == rs[2])
@@ -96,7 +102,7 @@ struct ReporterControllerTests {
         let ctl = ReporterTestController()
         try await ctl.start()
         defer { Task { await ctl.stop() } }
-        ctl.inject([.status(401)])
+        ctl.inject([.status(401), .status(401)])
         let (logger, _) = capturingLogger()
         let sink = try makeSink(url: ctl.url, dir: dir, logger: logger)
         let r = reports(1)[0]
@@ -105,10 +111,14 @@ struct ReporterControllerTests {
             Issue.record("401 must throw")
         } catch let e as ControllerError {
             #expect(!e.isRetryable)
+            #expect(fast.delay(afterAttempt: 1, failure: e) == nil)
             #expect(!String(describing: e).contains(Self.secret))
         }
         #expect(ctl.attempts == 1)
         #expect(sink.pending?.generation == 1)
+        // The worker's delivery makes one attempt too: a permanent error ends it.
+        await #expect(throws: SinkWorker.Failure.self) { try await deliver(r, to: sink, logger: logger) }
+        #expect(ctl.attempts == 2)
         try await sink.deliver(r)   // token fixed on the controller side
         #expect(sink.pending == nil)
         await sink.shutdown()

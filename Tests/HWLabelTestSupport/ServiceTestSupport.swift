@@ -73,12 +73,86 @@ package final class RecordingSink: ReportSink, @unchecked Sendable {
     package var reports: [Report] { box.current.map(\.1) }
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-package func eventually(timeout: TimeInterval = 5, _ condition: () -> Bool) async -> Bool {
+/// Polls `condition` every 10 ms until it holds or `timeout` passes. The timeout is a safety
+/// net against a hang, not a measurement: it is long, so that a loaded machine (the suites run
+/// in parallel) only makes a test slower, never failed.
+package func eventually(timeout: TimeInterval = 60, _ condition: () -> Bool) async -> Bool {
     let end = Date().addingTimeInterval(timeout)
     while Date() < end {
         if condition() { return true }
         try? await Task.sleep(nanoseconds: 10_000_000)
     }
     return condition()
+}
+
+/// An `AgentClock` the test moves by hand: `now` is `start` plus what `advance` added; a sleep
+/// returns once `advance` has carried the clock to its deadline (or throws when its task is
+/// cancelled). The agent's timers (debounce, resync, settle, retries) then fire exactly when
+/// the test says, however slow the machine.
+package final class ManualClock: @unchecked Sendable {
+    private struct Sleeper {
+        let id: Int
+        let deadline: Double
+        let duration: Double
+        let continuation: CheckedContinuation<Void, Error>
+    }
+    private let lock = NSLock()
+    private var elapsed: Double = 0
+    private var sleepers: [Sleeper] = []
+    private var cancelled: Set<Int> = []
+    private var nextId = 0
+    package let start: Date
+
+    package init(start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { self.start = start }
+
+    package var clock: AgentClock {
+        AgentClock(now: { [self] in now }, sleep: { [self] seconds in try await sleep(seconds) })
+    }
+
+    package var now: Date { lock.withLock { start.addingTimeInterval(elapsed) } }
+
+    /// The durations of the sleeps waiting now, shortest deadline first.
+    package var pending: [Double] {
+        lock.withLock { sleepers.sorted { $0.deadline < $1.deadline }.map(\.duration) }
+    }
+
+    package func sleep(_ seconds: Double) async throws {
+        let id = lock.withLock { () -> Int in nextId += 1; return nextId }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                let resume: Result<Void, Error>? = lock.withLock {
+                    if cancelled.remove(id) != nil { return .failure(CancellationError()) }
+                    if seconds <= 0 { return .success(()) }
+                    sleepers.append(Sleeper(id: id, deadline: elapsed + seconds, duration: seconds, continuation: c))
+                    return nil
+                }
+                if let resume { c.resume(with: resume) }
+            }
+        } onCancel: {
+            let c = lock.withLock { () -> CheckedContinuation<Void, Error>? in
+                guard let i = sleepers.firstIndex(where: { $0.id == id }) else {
+                    cancelled.insert(id)
+                    return nil
+                }
+                return sleepers.remove(at: i).continuation
+            }
+            c?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves the clock on by `seconds` and wakes every sleep whose deadline it reached.
+    package func advance(by seconds: Double) {
+        let due = lock.withLock { () -> [Sleeper] in
+            elapsed += seconds
+            let due = sleepers.filter { $0.deadline <= elapsed }
+            sleepers.removeAll { $0.deadline <= elapsed }
+            return due
+        }
+        for s in due { s.continuation.resume() }
+    }
+
+    /// Waits (polling, up to a long safety timeout) until a sleep of `duration` is pending.
+    package func waitForSleep(_ duration: Double, timeout: TimeInterval = 60) async -> Bool {
+        await eventually(timeout: timeout) { pending.contains { abs($0 - duration) < 1e-9 } }
+    }
 }

@@ -12,9 +12,10 @@ import ServiceLifecycle
 /// - A full report at start; then a rescan `debounce` after a burst of uevents (pci add, remove,
 ///   bind, unbind, change; mdev and drm), a full resync every `resync-interval`, and a reload of
 ///   the configuration on `reload()` (SIGHUP) or when a file in the config directory changed
-///   (checked on the resync timer: no polling in between).
+///   (inotify). Every trigger is a small function (`onUevent`, `onReload`, …) called by the one
+///   loop in `run`; every timer sleeps on the injected `AgentClock` inside that loop's task group.
 /// - Each sink has its own worker holding only the newest report, so a slow controller never
-///   delays the file or NFD sinks; failed deliveries are retried with backoff (5 s … 5 min).
+///   delays the file or NFD sinks; the worker retries failed deliveries (`RetryPolicy`).
 /// - Graceful shutdown (SIGTERM through a `ServiceGroup`): file writes in flight finish and the
 ///   newest report is written; controller requests are cancelled, their report stays in the
 ///   outbox for the next start.
@@ -55,14 +56,14 @@ public final class AgentService: Service, Sendable {
     let logger: Logger
     let notify: SDNotify
     let store: StateStore
-    let clock: @Sendable () -> Date
+    let clock: AgentClock
     private let triggers: AsyncStream<Trigger>
     private let triggerContinuation: AsyncStream<Trigger>.Continuation
 
     /// `sinkFactory` nil: `defaultSinks` with the configuration directory of `options`.
     public init(options: Options, source: @escaping DescriptorSource, events: EventSource? = { try UeventMonitor.events() },
                 sinkFactory: SinkFactory? = nil, logger: Logger,
-                notify: SDNotify = SDNotify(), clock: @escaping @Sendable () -> Date = { Date() }) {
+                notify: SDNotify = SDNotify(), clock: AgentClock = .system) {
         self.options = options
         self.source = source
         self.events = events
@@ -106,163 +107,38 @@ public final class AgentService: Service, Sendable {
         return sinks
     }
 
-    public func run() async throws {
-        try AtomicFile.makeDirectory(options.stateDirectory)
-        let epoch = try store.agentEpoch(now: clock())
-        let status = LockedBox(store.loadStatus() ?? AgentStatus(pid: getpid(), agentEpoch: epoch, updatedAt: rfc3339(clock())))
-        var config = try AgentConfig.load(path: options.configPath)
-        var configStamp = configDirectoryStamp()
-        var workers = try startWorkers(config: config, status: status)
-        // Started: from here on status.json names this process (until a clean stop says
-        // `stopped`), so `agent status` can tell it from a crashed or stopped one.
-        let me = AgentProcess().current()
-        status.withLock {
-            $0.pid = me.pid
-            $0.processStartTicks = me.startTicks
-            $0.agentEpoch = epoch
-            $0.state = .running
-            $0.startedAt = rfc3339(clock())
-            $0.stoppedAt = nil
-            $0.configError = nil
-            $0.updatedAt = rfc3339(clock())
-        }
-        saveStatus(status)
-        var previous = store.lastReport()
-        let latest = LockedBox<Report?>(nil)
+    /// What the trigger loop keeps between triggers.
+    private struct Loop {
+        var config: AgentConfig
+        var workers: [SinkWorker]
+        let status: LockedBox<AgentStatus>
+        let epoch: String
+        var previous: Report?
         var debouncePending = false
         var settleToken = 0
         var resyncToken = 0
         var ready = false
+    }
 
+    public func run() async throws {
+        var loop = try begin()
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                if let events {
-                    do {
-                        let stream = try events()
-                        group.addTask { [triggerContinuation] in
-                            for await e in stream { triggerContinuation.yield(.uevent(e)) }
-                        }
-                    } catch {
-                        logger.error("uevent monitor unavailable; relying on the resync timer", metadata: ["error": "\(error)"])
-                        self.record(status, error: "uevent monitor: \(error)", sink: nil)
-                    }
-                }
-                do {
-                    let changes = try ConfigWatcher.changes(directory: options.configDirectory)
-                    group.addTask { [triggerContinuation, logger] in
-                        for await name in changes {
-                            logger.info("configuration changed", metadata: ["file": "\(name)"])
-                            triggerContinuation.yield(.reload)
-                        }
-                    }
-                } catch {
-                    logger.warning("not watching the configuration directory; changes apply on SIGHUP or the next resync",
-                                   metadata: ["error": "\(error)"])
-                }
-                if let interval = notify.watchdogInterval {
-                    group.addTask { [notify] in
-                        while !Task.isCancelled {
-                            notify.send("WATCHDOG=1")
-                            try? await AgentSleep.sleep(seconds: interval / 2)
-                        }
-                    }
-                }
+                startSources(in: &group, status: loop.status)
                 triggerContinuation.yield(.start)
                 for await trigger in triggers {
-                    var full = false
-                    switch trigger {
-                    case .shutdown:
-                        break
-                    case .uevent(let e):
-                        logger.debug("uevent", metadata: ["action": "\(e.action)", "subsystem": "\(e.subsystem)", "device": "\(e.sysname)"])
-                        if !debouncePending {
-                            debouncePending = true
-                            group.addTask(operation: delayed(.debounced, after: config.debounce))
-                        }
-                        continue
-                    case .debounced:
-                        debouncePending = false
-                    case .settle(let token):
-                        // A scan allocates transiently (strings for every sysfs value, the
-                        // sinks' JSON); once the sinks have written it, hand the freed heap back
-                        // so the idle agent does not keep its peak. Only the last scan's
-                        // settle trims: after a burst, one for every scan would fire while the
-                        // sinks still hold the newest report's JSON, and none after it.
-                        if token == settleToken { _ = hwlabelMallocTrim(0) }
-                        continue
-                    case .resync(let token):
-                        guard token == resyncToken else { continue }
-                        full = true
-                        let stamp = configDirectoryStamp()
-                        if stamp != configStamp {
-                            configStamp = stamp
-                            if let c = reloadConfig(into: &workers, current: config, status: status) { config = c }
-                        }
-                    case .reload:
-                        full = true
-                        configStamp = configDirectoryStamp()
-                        if let c = reloadConfig(into: &workers, current: config, status: status) { config = c }
-                    case .start:
-                        full = true
-                    }
                     if case .shutdown = trigger { break }
-
-                    if let report = scan(trigger: trigger, previous: previous, epoch: epoch, status: status) {
-                        let changed = report.generation != previous?.generation || report.digest != previous?.digest
-                        if changed || previous == nil {
-                            do { try store.save(report) } catch {
-                                logger.error("cannot persist state", metadata: ["error": "\(error)"])
-                                record(status, error: "\(error)", sink: nil)
-                            }
-                        }
-                        previous = report
-                        latest.withLock { $0 = report }
-                        // Unchanged content after a uevent is not re-sent; full cycles re-assert it.
-                        if changed || full {
-                            for w in workers { w.submit(report) }
-                        }
-                    }
-                    if full {
-                        resyncToken += 1
-                        group.addTask(operation: delayed(.resync(resyncToken), after: config.resyncInterval))
-                    }
-                    if !ready {
-                        ready = true
-                        notify.send("READY=1\nSTATUS=\(statusLine(status))")
-                    } else {
-                        notify.send("STATUS=\(statusLine(status))")
-                    }
-                    // Trim once the sinks are done with this report (a second on: the file and
-                    // NFD writes take milliseconds), not now, while they still hold its JSON.
-                    settleToken += 1
-                    group.addTask(operation: delayed(.settle(settleToken), after: 1))
+                    handle(trigger, &loop, &group)
                 }
                 notify.send("STOPPING=1\nSTATUS=stopping: finishing writes in flight")
+                // Timers end here; workers of a replaced configuration finish before the group does.
                 group.cancelAll()
             }
         } onGracefulShutdown: { [triggerContinuation] in
             triggerContinuation.yield(.shutdown)
             triggerContinuation.finish()
         }
-        // File and NFD workers finish their newest report; controller workers are cancelled
-        // (their report is in the outbox).
-        for w in workers { await w.stop() }
-        status.withLock {
-            $0.updatedAt = rfc3339(clock())
-            $0.state = .stopped
-            $0.stoppedAt = $0.updatedAt
-        }
-        saveStatus(status)
-        logger.info("agent stopped")
-    }
-
-    /// A task for the trigger group: sleeps `seconds`, then yields `trigger` (nothing once the
-    /// group is cancelled at shutdown).
-    private func delayed(_ trigger: Trigger, after seconds: Double) -> @Sendable () async -> Void {
-        { [triggerContinuation] in
-            do { try await AgentSleep.sleep(seconds: seconds) } catch { return }
-            triggerContinuation.yield(trigger)
-        }
+        await end(loop)
     }
 
     /// Ends the trigger stream, as a graceful shutdown does (for embedding without a ServiceGroup).
@@ -271,14 +147,179 @@ public final class AgentService: Service, Sendable {
         triggerContinuation.finish()
     }
 
+    // MARK: - Start and stop
+
+    /// Loads the configuration, starts the sink workers and marks status.json as this process.
+    private func begin() throws -> Loop {
+        try AtomicFile.makeDirectory(options.stateDirectory)
+        let now = clock.now()
+        let epoch = try store.agentEpoch(now: now)
+        let status = LockedBox(store.loadStatus() ?? AgentStatus(pid: getpid(), agentEpoch: epoch, updatedAt: rfc3339(now)))
+        let config = try AgentConfig.load(path: options.configPath)
+        let workers = try startWorkers(config: config, status: status)
+        // Started: from here on status.json names this process (until a clean stop says
+        // `stopped`), so `agent status` can tell it from a crashed or stopped one.
+        let me = AgentProcess().current()
+        status.withLock {
+            $0.pid = me.pid
+            $0.processStartTicks = me.startTicks
+            $0.agentEpoch = epoch
+            $0.state = .running
+            $0.startedAt = rfc3339(clock.now())
+            $0.stoppedAt = nil
+            $0.configError = nil
+            $0.updatedAt = rfc3339(clock.now())
+        }
+        saveStatus(status)
+        return Loop(config: config, workers: workers, status: status, epoch: epoch, previous: store.lastReport())
+    }
+
+    /// File and NFD workers finish their newest report; controller workers are cancelled (their
+    /// report is in the outbox). Then status.json says `stopped`.
+    private func end(_ loop: Loop) async {
+        for w in loop.workers { await w.stop() }
+        loop.status.withLock {
+            $0.updatedAt = rfc3339(clock.now())
+            $0.state = .stopped
+            $0.stoppedAt = $0.updatedAt
+        }
+        saveStatus(loop.status)
+        logger.info("agent stopped")
+    }
+
+    /// The trigger sources that run beside the loop: uevents, the configuration directory's
+    /// inotify watch (reload), and the systemd watchdog.
+    private func startSources(in group: inout DiscardingTaskGroup, status: LockedBox<AgentStatus>) {
+        if let events {
+            do {
+                let stream = try events()
+                group.addTask { [triggerContinuation] in
+                    for await e in stream { triggerContinuation.yield(.uevent(e)) }
+                }
+            } catch {
+                logger.error("uevent monitor unavailable; relying on the resync timer", metadata: ["error": "\(error)"])
+                record(status, error: "uevent monitor: \(error)", sink: nil)
+            }
+        }
+        do {
+            let changes = try ConfigWatcher.changes(directory: options.configDirectory)
+            group.addTask { [triggerContinuation, logger] in
+                for await name in changes {
+                    logger.info("configuration changed", metadata: ["file": "\(name)"])
+                    triggerContinuation.yield(.reload)
+                }
+            }
+        } catch {
+            logger.warning("not watching the configuration directory; agent.conf changes apply on SIGHUP",
+                           metadata: ["error": "\(error)"])
+        }
+        if let interval = notify.watchdogInterval {
+            group.addTask { [notify, clock] in
+                while !Task.isCancelled {
+                    notify.send("WATCHDOG=1")
+                    try? await clock.sleep(interval / 2)
+                }
+            }
+        }
+    }
+
+    // MARK: - Triggers
+
+    private func handle(_ trigger: Trigger, _ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
+        switch trigger {
+        case .start: scanAndDeliver(trigger, full: true, &loop, &group)
+        case .uevent(let e): onUevent(e, &loop, &group)
+        case .debounced: onDebounced(&loop, &group)
+        case .resync(let token): onResync(token, &loop, &group)
+        case .reload: onReload(&loop, &group)
+        case .settle(let token): onSettle(token, loop)
+        case .shutdown: break
+        }
+    }
+
+    /// The first uevent of a burst starts the debounce; the rest of the burst joins it.
+    private func onUevent(_ e: Uevent, _ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
+        logger.debug("uevent", metadata: ["action": "\(e.action)", "subsystem": "\(e.subsystem)", "device": "\(e.sysname)"])
+        guard !loop.debouncePending else { return }
+        loop.debouncePending = true
+        group.addTask(operation: delayed(.debounced, after: loop.config.debounce))
+    }
+
+    /// The burst is over: rescan, and send only if something changed.
+    private func onDebounced(_ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
+        loop.debouncePending = false
+        scanAndDeliver(.debounced, full: false, &loop, &group)
+    }
+
+    /// The periodic full rescan (only the newest timer counts: every full scan restarts it).
+    private func onResync(_ token: Int, _ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
+        guard token == loop.resyncToken else { return }
+        scanAndDeliver(.resync(token), full: true, &loop, &group)
+    }
+
+    /// SIGHUP or a changed file in the configuration directory: reload, then a full rescan.
+    private func onReload(_ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
+        if let c = reloadConfig(&loop, &group) { loop.config = c }
+        scanAndDeliver(.reload, full: true, &loop, &group)
+    }
+
+    /// A scan allocates transiently (strings for every sysfs value, the sinks' JSON); once the
+    /// sinks have written it, hand the freed heap back so the idle agent does not keep its peak.
+    /// Only the last scan's settle trims: after a burst, one for every scan would fire while the
+    /// sinks still hold the newest report's JSON, and none after it.
+    private func onSettle(_ token: Int, _ loop: Loop) {
+        if token == loop.settleToken { _ = hwlabelMallocTrim(0) }
+    }
+
+    /// Scans, persists a changed report, hands it to the workers (unchanged content only on a
+    /// full cycle, which re-asserts it) and re-arms the timers.
+    private func scanAndDeliver(_ trigger: Trigger, full: Bool, _ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
+        if let report = scan(trigger: trigger, previous: loop.previous, epoch: loop.epoch, status: loop.status) {
+            let changed = report.generation != loop.previous?.generation || report.digest != loop.previous?.digest
+            if changed || loop.previous == nil {
+                do { try store.save(report) } catch {
+                    logger.error("cannot persist state", metadata: ["error": "\(error)"])
+                    record(loop.status, error: "\(error)", sink: nil)
+                }
+            }
+            loop.previous = report
+            if changed || full {
+                for w in loop.workers { w.submit(report) }
+            }
+        }
+        if full {
+            loop.resyncToken += 1
+            group.addTask(operation: delayed(.resync(loop.resyncToken), after: loop.config.resyncInterval))
+        }
+        if !loop.ready {
+            loop.ready = true
+            notify.send("READY=1\nSTATUS=\(statusLine(loop.status))")
+        } else {
+            notify.send("STATUS=\(statusLine(loop.status))")
+        }
+        // Trim once the sinks are done with this report (a second on: the file and NFD writes
+        // take milliseconds), not now, while they still hold its JSON.
+        loop.settleToken += 1
+        group.addTask(operation: delayed(.settle(loop.settleToken), after: 1))
+    }
+
+    /// A task for the trigger group: sleeps `seconds` on the clock, then yields `trigger`
+    /// (nothing once the group is cancelled at shutdown).
+    private func delayed(_ trigger: Trigger, after seconds: Double) -> @Sendable () async -> Void {
+        { [triggerContinuation, clock] in
+            do { try await clock.sleep(seconds) } catch { return }
+            triggerContinuation.yield(trigger)
+        }
+    }
+
     // MARK: - Scanning
 
     private func scan(trigger: Trigger, previous: Report?, epoch: String, status: LockedBox<AgentStatus>) -> Report? {
-        let started = clock()
+        let started = clock.now()
         let t0 = DispatchTime.now().uptimeNanoseconds
         do {
             let result = try source()
-            let report = ReportBuilder.next(previous: previous, epoch: epoch, scan: result, now: clock())
+            let report = ReportBuilder.next(previous: previous, epoch: epoch, scan: result, now: clock.now())
             let ms = Int((DispatchTime.now().uptimeNanoseconds - t0) / 1_000_000)
             logger.info("scan", metadata: ["trigger": "\(trigger.name)", "descriptors": "\(report.descriptors.count)",
                                            "generation": "\(report.generation)", "tombstones": "\(report.tombstones.count)",
@@ -312,16 +353,18 @@ public final class AgentService: Service, Sendable {
         }
     }
 
-    private func reloadConfig(into workers: inout [SinkWorker], current: AgentConfig, status: LockedBox<AgentStatus>) -> AgentConfig? {
+    /// The configuration on disk, with new workers when it changed (the old ones stop inside the
+    /// trigger group, so shutdown waits for them); nil when it does not load.
+    private func reloadConfig(_ loop: inout Loop, _ group: inout DiscardingTaskGroup) -> AgentConfig? {
+        let status = loop.status
         do {
             let config = try AgentConfig.load(path: options.configPath)
-            if config != current {
-                let new = try startWorkers(config: config, status: status)
-                let old = workers
-                workers = new
-                Task { for w in old { await w.stop() } }
+            if config != loop.config {
+                let old = loop.workers
+                loop.workers = try startWorkers(config: config, status: status)
+                group.addTask { for w in old { await w.stop() } }
             }
-            logger.info("configuration reloaded", metadata: ["path": "\(options.configPath)", "changed": "\(config != current)"])
+            logger.info("configuration reloaded", metadata: ["path": "\(options.configPath)", "changed": "\(config != loop.config)"])
             if status.withLock({ $0.configError != nil }) {
                 status.withLock { $0.configError = nil }
                 saveStatus(status)
@@ -329,7 +372,7 @@ public final class AgentService: Service, Sendable {
             return config
         } catch {
             logger.error("configuration not reloaded; keeping the previous one", metadata: ["error": "\(error)"])
-            let now = rfc3339(clock())
+            let now = rfc3339(clock.now())
             status.withLock { $0.configError = .init(at: now, sink: nil, message: Secret.redact("\(error)")) }
             record(status, error: "config: \(error)", sink: nil)
             return nil
@@ -337,7 +380,7 @@ public final class AgentService: Service, Sendable {
     }
 
     private func apply(_ outcome: SinkWorker.Outcome, sink: any ReportSink, status: LockedBox<AgentStatus>) {
-        let now = rfc3339(clock())
+        let now = rfc3339(clock.now())
         status.withLock { s in
             var e = s.sinks[sink.name] ?? .init()
             switch outcome {
@@ -358,7 +401,7 @@ public final class AgentService: Service, Sendable {
     }
 
     private func record(_ status: LockedBox<AgentStatus>, error: String, sink: String?) {
-        let now = rfc3339(clock())
+        let now = rfc3339(clock.now())
         status.withLock { $0.record(error: error, sink: sink, at: now) }
         saveStatus(status)
     }
@@ -375,20 +418,6 @@ public final class AgentService: Service, Sendable {
             return "generation \(s.generation ?? 0), \(s.lastScan?.descriptors ?? 0) devices"
                 + (failing.isEmpty ? "" : "; undelivered: " + failing.joined(separator: ","))
         }
-    }
-
-    /// Modification times of the config directory's files: a change triggers a reload.
-    private func configDirectoryStamp() -> [String: Double] {
-        let fm = FileManager.default
-        var out: [String: Double] = [:]
-        for name in (try? fm.contentsOfDirectory(atPath: options.configDirectory)) ?? [] {
-            let p = options.configDirectory + "/" + name
-            var st = stat()
-            if stat(p, &st) == 0 {
-                out[name] = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
-            }
-        }
-        return out
     }
 }
 

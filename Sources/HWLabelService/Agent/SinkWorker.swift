@@ -3,66 +3,124 @@ import HWLabelCore
 import Logging
 import ServiceLifecycle
 
-/// Delivers reports to one sink from its own task, holding only the newest undelivered one.
-/// After a failure it retries the newest report with backoff (5 s doubling to 5 min).
+/// Delivers reports to one sink from its own task, holding only the newest undelivered one, and
+/// retries on the sink's `RetryPolicy`: the agent's one retry loop (sinks make one attempt per
+/// `deliver`). Retries are timers inside the worker's task group, so `stop` waits for them.
 final class SinkWorker: Sendable {
     enum Outcome: Sendable {
         case delivered(UInt64)
         case failed(UInt64, String)
     }
 
+    /// What wakes the worker: a newer report, or the redelivery timer set after failure `n`.
+    private enum Wake: Sendable {
+        case submitted
+        case redeliver(Int)
+    }
+
     let sink: any ReportSink
-    private let continuation: AsyncStream<Report>.Continuation
+    private let continuation: AsyncStream<Wake>.Continuation
+    private let newest: LockedBox<Report?>
     private let task: Task<Void, Never>
     private let isNetwork: Bool
 
-    init(sink: any ReportSink, logger: Logger, clock: @escaping @Sendable () -> Date,
-         retryBase: TimeInterval = 5, retryMax: TimeInterval = 300,
+    /// `policy` nil: the controller sink's own, one attempt per delivery for the others.
+    init(sink: any ReportSink, logger: Logger, clock: AgentClock, policy: RetryPolicy? = nil,
          onOutcome: @escaping @Sendable (Outcome) -> Void) {
         self.sink = sink
-        let network = sink is ControllerSink
+        let controller = sink as? ControllerSink
+        let network = controller != nil
+        let policy = policy ?? controller?.configuration.retry ?? .oneAttempt
         self.isNetwork = network
-        let (stream, cont) = AsyncStream<Report>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let (stream, cont) = AsyncStream<Wake>.makeStream()
         self.continuation = cont
-        let latest = LockedBox<Report?>(nil)
+        let newest = LockedBox<Report?>(nil)
+        self.newest = newest
         self.task = Task {
-            var backoff = retryBase
-            for await report in stream {
-                latest.withLock { $0 = report }
-                do {
-                    if network {
-                        try await cancelWhenGracefulShutdown { try await sink.deliver(report) }
-                    } else {
-                        try await sink.deliver(report)
+            await withDiscardingTaskGroup { group in
+                var failures = 0
+                var failed: Report?
+                for await wake in stream {
+                    var report = newest.withLock { r in defer { r = nil }; return r }
+                    if case .redeliver(let n) = wake {
+                        // A delivery since then (or a newer failure's timer) supersedes this one.
+                        guard n == failures else { continue }
+                        report = report ?? failed
                     }
-                    backoff = retryBase
-                    onOutcome(.delivered(report.generation))
-                } catch {
-                    if Task.isCancelled { break }
-                    let message = String(describing: error)
-                    logger.warning("delivery failed", metadata: ["sink": "\(sink.name)", "generation": "\(report.generation)",
-                                                                 "error": "\(message)", "retry.in": "\(Int(backoff))s"])
-                    onOutcome(.failed(report.generation, message))
-                    let wait = backoff
-                    backoff = min(retryMax, backoff * 2)
-                    // Retry the newest report later unless a newer one arrives first.
-                    Task {
-                        try? await AgentSleep.sleep(seconds: wait)
-                        if let r = latest.current, r.generation == report.generation, r.agentEpoch == report.agentEpoch {
-                            cont.yield(r)
+                    guard let first = report else { continue }
+                    do {
+                        let sent = try await Self.deliver(first, to: sink, policy: policy, clock: clock, logger: logger,
+                                                          network: network, newer: { newest.withLock { r in defer { r = nil }; return r } })
+                        failures = 0
+                        failed = nil
+                        onOutcome(.delivered(sent.generation))
+                    } catch let error as Failure {
+                        if Task.isCancelled { break }
+                        failures += 1
+                        failed = error.report
+                        let wait = policy.redeliveryDelay(afterFailures: failures)
+                        logger.warning("delivery failed", metadata: [
+                            "sink": "\(sink.name)", "generation": "\(error.report.generation)",
+                            "error": "\(error.message)", "retry.in": "\(Int(wait))s"])
+                        onOutcome(.failed(error.report.generation, error.message))
+                        group.addTask { [n = failures] in
+                            do { try await clock.sleep(wait) } catch { return }
+                            cont.yield(.redeliver(n))
                         }
+                    } catch {
+                        break  // cancelled between attempts
                     }
                 }
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// A delivery that failed: the report it ended with, and why.
+    struct Failure: Error {
+        var report: Report
+        var message: String
+    }
+
+    /// One delivery: attempts `report` (or a newer one `newer` hands over between attempts) until
+    /// it is delivered, a failure is permanent, or `policy.maxAttempts` attempts have failed.
+    /// Returns the report delivered; throws `Failure`, or `CancellationError` when cancelled
+    /// while waiting between attempts.
+    static func deliver(_ report: Report, to sink: any ReportSink, policy: RetryPolicy, clock: AgentClock,
+                        logger: Logger, network: Bool = false,
+                        newer: @Sendable () -> Report? = { nil }) async throws -> Report {
+        var report = report
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                if network {
+                    try await cancelWhenGracefulShutdown { [report] in try await sink.deliver(report) }
+                } else {
+                    try await sink.deliver(report)
+                }
+                return report
+            } catch {
+                let message = String(describing: error)
+                guard !Task.isCancelled, let wait = policy.delay(afterAttempt: attempt, failure: error) else {
+                    throw Failure(report: report, message: message)
+                }
+                logger.info("delivery failed; retrying", metadata: [
+                    "sink": "\(sink.name)", "generation": "\(report.generation)", "attempt": "\(attempt)",
+                    "error": "\(message)", "retry.in": "\(String(format: "%.2f", wait))s"])
+                try await clock.sleep(wait)
+                report = newer() ?? report
             }
         }
     }
 
     func submit(_ report: Report) {
-        continuation.yield(report)
+        newest.withLock { $0 = report }
+        continuation.yield(.submitted)
     }
 
     /// Ends the worker: a file write in flight and the newest queued report complete; a
-    /// network delivery is cancelled (its report is in the outbox).
+    /// network delivery is cancelled (its report is in the outbox); retry timers are dropped.
     func stop() async {
         continuation.finish()
         if isNetwork { task.cancel() }
@@ -70,4 +128,3 @@ final class SinkWorker: Sendable {
         if let c = sink as? ControllerSink { await c.shutdown() }
     }
 }
-

@@ -7,13 +7,13 @@ import NIOHTTP1
 import NIOSSL
 import HWLabelProbe
 
-/// POSTs each report as JSON to a placement controller. Contract: README.md, "HTTP contract (for controller authors)".
+/// POSTs each report as JSON to a placement controller. Contract: docs/agent.md, "HTTP contract (for controller authors)".
 ///
 /// Every report goes through the outbox first; the newest pending report is what is sent, with
-/// `Idempotency-Key: <machine-id>/<epoch>/<generation>`. Transport errors, timeouts, 408, 409,
-/// 425, 429 and 5xx are retried with exponential backoff and jitter (honouring `Retry-After`);
-/// other statuses are permanent for that attempt. After the last attempt `deliver` throws and
-/// the report stays in the outbox for the agent's next try (or the next start).
+/// `Idempotency-Key: <machine-id>/<epoch>/<generation>`. `deliver` makes one attempt: a failure
+/// throws a `ControllerError` that says whether it is transient (transport errors, timeouts,
+/// 408, 409, 425, 429, 5xx; `Retry-After` honoured) and leaves the report in the outbox. The
+/// agent's `SinkWorker` retries it on `configuration.retry` (or the next start sends it).
 public final class ControllerSink: ReportSink {
     public struct Configuration: Sendable {
         public var url: String
@@ -27,6 +27,7 @@ public final class ControllerSink: ReportSink {
         /// Whole-request timeout.
         public var timeout: TimeInterval
         public var connectTimeout: TimeInterval
+        /// How `SinkWorker` retries this sink's failed attempts.
         public var retry: RetryPolicy
         public init(url: String, token: TokenSource? = nil, tokenOptional: Bool = false, caFile: String? = nil,
                     timeout: TimeInterval = 10, connectTimeout: TimeInterval = 5, retry: RetryPolicy = RetryPolicy()) {
@@ -71,29 +72,17 @@ public final class ControllerSink: ReportSink {
     /// The report waiting in the outbox, if any.
     public var pending: Report? { outbox.load() }
 
+    /// One attempt: stores `report` in the outbox, posts the newest pending report, and removes
+    /// it from the outbox once the controller answered 2xx. Throws `ControllerError` (or the
+    /// outbox's error when the report cannot be stored).
     public func deliver(_ report: Report) async throws {
         let toSend = try outbox.store(report)
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                try await post(toSend)
-                outbox.acknowledge(toSend)
-                logger.debug("report delivered", metadata: ["sink": "\(name)", "generation": "\(toSend.generation)",
-                                                            "attempt": "\(attempt)"])
-                return
-            } catch {
-                // post() throws ControllerError only; AgentSleep's CancellationError ends the loop below.
-                let error = error as? ControllerError ?? .transport(Secret.redact(String(describing: error)))
-                guard error.isRetryable, attempt < configuration.retry.maxAttempts else { throw error }
-                let delay = error.retryAfter.map { min($0, configuration.retry.maxDelay) }
-                    ?? configuration.retry.delay(afterAttempt: attempt)
-                logger.info("delivery failed; retrying", metadata: [
-                    "sink": "\(name)", "generation": "\(toSend.generation)", "attempt": "\(attempt)",
-                    "error": "\(error)", "retry.in": "\(String(format: "%.2f", delay))s"])
-                try await AgentSleep.sleep(seconds: delay)
-            }
+        do { try await post(toSend) } catch {
+            // post() throws ControllerError only; anything else (a cancellation) is a transport error.
+            throw error as? ControllerError ?? .transport(Secret.redact(String(describing: error)))
         }
+        outbox.acknowledge(toSend)
+        logger.debug("report delivered", metadata: ["sink": "\(name)", "generation": "\(toSend.generation)"])
     }
 
     func post(_ report: Report) async throws {
@@ -153,24 +142,7 @@ public final class ControllerSink: ReportSink {
     }
 }
 
-/// Exponential backoff with jitter: attempt n waits a random time in [d/2, d] where
-/// d = min(maxDelay, baseDelay · 2^(n-1)).
-public struct RetryPolicy: Sendable, Hashable {
-    public var maxAttempts: Int
-    public var baseDelay: TimeInterval
-    public var maxDelay: TimeInterval
-    public init(maxAttempts: Int = 5, baseDelay: TimeInterval = 0.5, maxDelay: TimeInterval = 30) {
-        self.maxAttempts = max(1, maxAttempts)
-        self.baseDelay = baseDelay
-        self.maxDelay = maxDelay
-    }
-    public func delay(afterAttempt n: Int) -> TimeInterval {
-        let d = min(maxDelay, baseDelay * pow(2, Double(max(0, n - 1))))
-        return d / 2 + Double.random(in: 0...(d / 2))
-    }
-}
-
-public enum ControllerError: Error, CustomStringConvertible, Sendable {
+public enum ControllerError: TransientFailure, CustomStringConvertible, Sendable {
     case status(Int, retryAfter: TimeInterval?)
     case timeout
     case transport(String)
@@ -184,7 +156,7 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
         case .token: false
         }
     }
-    var retryAfter: TimeInterval? {
+    public var retryAfter: TimeInterval? {
         if case .status(_, let r) = self { return r }
         return nil
     }
@@ -198,122 +170,3 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// A value that must never be logged or printed: its descriptions are redacted.
-public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    public let value: String
-    public init(_ value: String) { self.value = value }
-    public var description: String { "<redacted>" }
-    public var debugDescription: String { "<redacted>" }
-    public var customMirror: Mirror { Mirror(self, children: EmptyCollection<Mirror.Child>()) }
-
-    /// What replaces a secret in text.
-    public static let mask = "<redacted>"
-
-    /// `text` with every credential taken out: each of `known` (as it is, and as Swift's and
-    /// JSON's escaping print it), and whatever follows `Bearer ` or `X-Auth-Token` up to the
-    /// end of the quoted string or line it is in. The one redaction used wherever an error
-    /// message leaves the agent: logs, `status.json`, `hwlabel agent status`, CLI errors.
-    /// An HTTP client's header error, for one, prints the header's value.
-    public static func redact(_ text: String, known: [Secret] = []) -> String {
-        var out = text
-        for secret in known where !secret.value.isEmpty {
-            let escaped = String(String(reflecting: secret.value).dropFirst().dropLast())
-            for form in Set([secret.value, escaped]) where out.contains(form) {
-                out = out.replacingOccurrences(of: form, with: mask)
-            }
-        }
-        for marker in ["Bearer ", "bearer ", "BEARER ", "X-Auth-Token: ", "X-Auth-Token=", "x-auth-token: "] {
-            out = redactAfter(marker, in: out)
-        }
-        return out
-    }
-
-    /// Replaces what follows each `marker` up to an unescaped `"`, a line end or the end.
-    static func redactAfter(_ marker: String, in text: String) -> String {
-        guard text.contains(marker) else { return text }
-        var result = ""
-        var rest = Substring(text)
-        while let r = rest.range(of: marker) {
-            result += rest[..<r.upperBound]
-            var i = r.upperBound
-            var escaped = false
-            while i < rest.endIndex {
-                let c = rest[i]
-                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" || c == "\n" || c == "\r\n" || c == "\r" { break }
-                i = rest.index(after: i)
-            }
-            if i > r.upperBound, !rest[r.upperBound..<i].hasPrefix(mask) { result += mask } else { result += rest[r.upperBound..<i] }
-            rest = rest[i...]
-        }
-        return result + rest
-    }
-}
-
-/// Where a bearer token comes from, for the controller sink, the Placement sink and
-/// `hwlabel placement sync` alike. Read on every use, so a rotated token is picked up.
-///
-/// A token file holds one token: surrounding whitespace and line ends are ignored; a line
-/// break, space or control character inside, bytes that are not UTF-8, an empty file or one
-/// over 64 KiB are refused with a message that names the file and never shows the token.
-public enum TokenSource: Sendable, Hashable {
-    /// A file holding the token.
-    case file(String)
-    /// A systemd credential: `$CREDENTIALS_DIRECTORY/<name>` (`LoadCredential=<name>:…`).
-    case credential(String)
-
-    public struct ReadError: Error, CustomStringConvertible, Sendable {
-        /// The token file, when the failure is about one.
-        public var path: String?
-        /// Why, without the path (and never with any of the file's content).
-        public var reason: String
-        /// True when the file is missing or holds nothing but whitespace (an unset credential).
-        public var isEmpty: Bool
-        public init(path: String?, reason: String, isEmpty: Bool = false) {
-            self.path = path
-            self.reason = reason
-            self.isEmpty = isEmpty
-        }
-        public var description: String { path.map { "token file \($0): \(reason)" } ?? reason }
-    }
-
-    public func read(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ReadError) -> Secret {
-        let path: String
-        switch self {
-        case .file(let p): path = p
-        case .credential(let name):
-            guard let dir = environment["CREDENTIALS_DIRECTORY"] else {
-                throw ReadError(path: nil, reason: "credential \(name): CREDENTIALS_DIRECTORY is not set (LoadCredential= missing?)",
-                                isEmpty: true)
-            }
-            path = dir + "/" + name
-        }
-        let bytes: [UInt8]
-        do { bytes = try BoundedFile.read(path, limit: BoundedFile.Limit.token) } catch {
-            throw ReadError(path: path, reason: error.reasonText, isEmpty: error.errno == ENOENT)
-        }
-        return try Self.token(from: bytes, path: path)
-    }
-
-    /// The token in a token file's bytes (see the type's documentation for what is refused).
-    public static func token(from bytes: [UInt8], path: String) throws(ReadError) -> Secret {
-        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
-        var lo = 0, hi = bytes.count
-        while lo < hi, isSpace(bytes[lo]) { lo += 1 }
-        while hi > lo, isSpace(bytes[hi - 1]) { hi -= 1 }
-        guard lo < hi else { throw ReadError(path: path, reason: "empty: no token in it", isEmpty: true) }
-        let body = bytes[lo..<hi]
-        if body.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
-            throw ReadError(path: path, reason: "the token has a line break inside it; a token file holds one token on one line (not used)")
-        }
-        if body.contains(where: { $0 == 0x20 || $0 == 0x09 }) {
-            throw ReadError(path: path, reason: "the token has a space or tab inside it; a token file holds one token (not used)")
-        }
-        if let i = body.firstIndex(where: { $0 < 0x20 || $0 == 0x7F }) {
-            throw ReadError(path: path, reason: "the token has a control character (byte \(i - lo + 1)) inside it (not used)")
-        }
-        guard let token = String(validating: body, as: UTF8.self) else {
-            throw ReadError(path: path, reason: "the token is not UTF-8 text (not used)")
-        }
-        return Secret(token)
-    }
-}
