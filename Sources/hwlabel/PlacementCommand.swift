@@ -33,7 +33,7 @@ struct PlacementSyncCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Placement endpoint, e.g. http://placement:8778.", valueName: "URL"))
     var url: String
 
-    @Option(name: .customLong("token-file"), help: ArgumentHelp("File whose first line is the Keystone token (X-Auth-Token).", valueName: "FILE"))
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("File holding the Keystone token (X-Auth-Token): one token, surrounding whitespace ignored.", valueName: "FILE"))
     var tokenFile: String
 
     @Option(help: "Placement microversion to send (1.39 is the newest this release speaks; ≥ 1.36 required).")
@@ -66,16 +66,17 @@ struct PlacementSyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let token: String
-        do { token = try PlacementHTTPTransport.token(fromFile: tokenFile) } catch {
-            Diagnostics.error("\(error)")
+        // The agent's reader (TokenSource): one token, the same trimming and the same refusals.
+        let token: Secret
+        do { token = try TokenSource.file(tokenFile).read() } catch {
+            Diagnostics.error("\(PlacementError.tokenFile(path: tokenFile, error.reason))")
             throw ExitCode(2)
         }
         let (snapshot, labels, policy) = try Self.inputs(source)
         let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: labels, policy: policy)
         let host = hostName ?? snapshot.host?.hostname ?? ProcessInfo.processInfo.hostName
         let publisher = PlacementPublisher(
-            transport: PlacementHTTPTransport(baseURL: url, token: token, microversion: microversion),
+            transport: PlacementHTTPTransport(baseURL: url, token: token.value, microversion: microversion),
             policy: PlacementPolicy(resourceClass: PlacementPolicy.ResourceClassSource(rawValue: resourceClass)!,
                                     readyAfterBindingIsReady: readyAfterBindingIsReady))
         let result: PlacementSyncResult

@@ -88,6 +88,67 @@ struct ServiceTokenTests {
         #expect(!(r.out + r.err).contains("DO-NOT-LOG"))
     }
 
+    // MARK: one reader for the agent and `hwlabel placement sync`
+
+    /// Token files as operators write them, good and bad.
+    static let tokenFiles: [(name: String, bytes: [UInt8])] = [
+        ("plain", Array(tokenA.utf8)),
+        ("final newline", Array((tokenA + "\n").utf8)),
+        ("CRLF and spaces around", Array(("  \t" + tokenA + " \r\n\n").utf8)),
+        ("empty", []),
+        ("only a newline", [0x0A]),
+        ("two tokens", Array((tokenA + " " + tokenB + "\n").utf8)),
+        ("two lines", Array((tokenA + "\n" + tokenB + "\n").utf8)),
+        ("control character", Array((tokenA + "\u{1}x").utf8)),
+        ("not UTF-8", Array("svc-DO-NOT-LOG-".utf8) + [0xFF, 0xFE]),
+    ]
+
+    /// What the agent's sinks get from a token file (their `TokenSource`): the token or the reason.
+    static func agentReads(_ path: String) -> Result<String, TokenSource.ReadError> {
+        var p = AgentConfig.Placement(url: "http://127.0.0.1:1")
+        p.tokenFile = path
+        var c = AgentConfig.Controller(url: "http://127.0.0.1:1/r")
+        c.tokenFile = path
+        do {
+            let placement = try AgentService.placementToken(p, configDirectory: "/nonexistent", environment: [:]).read(environment: [:])
+            let controller = try AgentService.controllerToken(c, configDirectory: "/nonexistent", environment: [:]).source.read(environment: [:])
+            #expect(placement.value == controller.value)
+            return .success(placement.value)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The CLI and the agent read one file to one token, and refuse a bad one with one reason:
+    /// `hwlabel placement sync` (the binary) sends what the agent's sinks would send.
+    @Test(.enabled(if: ReporterProcessTests.binary != nil, "needs the hwlabel binary"))
+    func theCLIAndTheAgentReadATokenFileTheSameWay() async throws {
+        let d = try Self.dir()
+        let ctl = ReporterTestController()
+        try await ctl.start()
+        defer { Task { await ctl.stop() } }
+        for (name, bytes) in Self.tokenFiles {
+            let path = d + "/conf/token-" + name.replacingOccurrences(of: " ", with: "-")
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let before = ctl.authTokens.count
+            let r = try ServiceStatusTests.hwlabel(["placement", "sync", "--token-file", path, "--url", "http://127.0.0.1:\(ctl.port)",
+                                                    "--sysfs-root", ReporterProcessTests.fixture, "--dry-run"])
+            #expect(!(r.out + r.err).contains("DO-NOT-LOG"), "\(name): \(r.err)")
+            switch Self.agentReads(path) {
+            case .success(let token):
+                #expect(token == Self.tokenA, "\(name)")
+                // Past the token: the first Placement request carried it (the stand-in then refuses it: 5).
+                #expect(r.status == 5, "\(name): \(r.err)")
+                #expect(ctl.authTokens.count > before && ctl.authTokens[before] == token, "\(name)")
+            case .failure(let error):
+                #expect(error.path == path)
+                #expect(r.status == 2, "\(name): \(r.err)")
+                #expect(r.err.contains("cannot read token file \(path): \(error.reason)"), "\(name): \(r.err) vs \(error.reason)")
+                #expect(ctl.authTokens.count == before, "\(name): the CLI sent a request")
+            }
+        }
+    }
+
     // MARK: read per request
 
     func report(_ generation: Int) -> Report {

@@ -28,6 +28,7 @@ package final class ReporterTestController: @unchecked Sendable {
     private var faults: [Fault] = []
     private var _received: [Received] = []
     private var _attempts = 0
+    private var _authTokens: [String?] = []
     private var channel: Channel?
     package private(set) var port: Int = 0
 
@@ -36,6 +37,8 @@ package final class ReporterTestController: @unchecked Sendable {
     package var url: String { "http://127.0.0.1:\(port)/v1/reports" }
     package var received: [Received] { lock.withLock { _received } }
     package var attempts: Int { lock.withLock { _attempts } }
+    /// The `X-Auth-Token` header (Placement's) of every request, in order; nil where it had none.
+    package var authTokens: [String?] { lock.withLock { _authTokens } }
 
     /// The next requests fail with these faults, in order; then requests succeed.
     package func inject(_ f: [Fault]) { lock.withLock { faults = f } }
@@ -69,6 +72,8 @@ package final class ReporterTestController: @unchecked Sendable {
         return p
     }
 
+    fileprivate func recordAuthToken(_ t: String?) { lock.withLock { _authTokens.append(t) } }
+
     fileprivate func nextFault() -> Fault? {
         lock.withLock {
             _attempts += 1
@@ -94,6 +99,7 @@ package final class ReporterTestController: @unchecked Sendable {
                 body.writeBuffer(&b)
             case .end:
                 guard let head else { return }
+                server.recordAuthToken(head.headers.first(name: "X-Auth-Token"))
                 let fault = server.nextFault()
                 switch fault {
                 case .reset:
