@@ -1,3 +1,4 @@
+import Foundation
 import HWLabelTestSupport
 import Testing
 import HWLabelProbe
@@ -197,6 +198,34 @@ struct AgentReadinessTests {
     func allCodesCovered() {
         let documented = Set(ReasonCode.allCases.map(\.rawValue))
         #expect(Set((readinessCases + [vgpuSlotCase]).map(\.code)) == documented)
+    }
+
+    /// The reason table in docs/labels-readiness-check.md: `| `code` | severity | meaning |` rows.
+    static func documentedReasons() throws -> [String: String] {
+        let path = ProbeTestSupport.packageRoot + "/docs/labels-readiness-check.md"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var rows: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 3, cells[0].hasPrefix("`"), cells[0].hasSuffix("`") else { continue }
+            let severity = String(cells[1].prefix { $0.isLetter })
+            guard ["blocker", "binding", "risk", "info"].contains(severity) else { continue }
+            rows[String(cells[0].dropFirst().dropLast())] = severity
+        }
+        return rows
+    }
+
+    @Test("docs/labels-readiness-check.md lists every reason code, with the severity it is given, and no other")
+    func everyCodeDocumented() throws {
+        let documented = try Self.documentedReasons()
+        let cases = readinessCases + [vgpuSlotCase]
+        for code in ReasonCode.allCases {
+            let severity = try #require(documented[code.rawValue], "\(code.rawValue) is not in the docs' reason table")
+            if let c = cases.first(where: { $0.code == code.rawValue }) {
+                #expect(severity == c.severity.rawValue, "\(code.rawValue): docs say \(severity)")
+            }
+        }
+        #expect(Set(documented.keys) == Set(ReasonCode.allCases.map(\.rawValue)))
     }
 
     @Test("a clean, vfio-bound device is ready with no reasons and no remediation")

@@ -15,29 +15,27 @@ import HWLabelProbe
 public struct CompatibilityChecker: Sendable {
     public init() {}
 
+    /// Three stages, in order: passthrough parts take devices first, vGPU parts take cards
+    /// passthrough left, then the nested part judges the host and the policy.
     public func check(_ request: CheckRequest, descriptors set: DescriptorSet, snapshot: Snapshot, policy: Policy) -> CheckResult {
         let ds = set.descriptors
-        var serving: [ServingDevice] = []
-        var parts: [PartResult] = []
         let devices = matchDevices(request, ds)
-        serving += devices.serving
-        parts += devices.parts
         let vgpu = placeVGPU(request, ds, usedForPassthrough: devices.used)
-        serving += vgpu.serving
-        parts += vgpu.parts
         let hostNested = snapshot.host?.nestedVirtualization
-        var refusal: NestedRefusal?
-        if request.nested {
-            let (part, r) = nestedPart(request, hostNested: hostNested, policy: policy)
-            parts.append(part)
-            refusal = r
-        }
-        var seen = Set<String>()
-        serving = serving.filter { seen.insert("\($0.address)|\($0.vgpuType ?? "")").inserted }
-            .sorted { ($0.address, $0.vgpuType ?? "") < ($1.address, $1.vgpuType ?? "") }
+        let nested = request.nested ? nestedPart(request, hostNested: hostNested, policy: policy) : nil
+        let parts = devices.parts + vgpu.parts + (nested.map { [$0.0] } ?? [])
         return CheckResult(fits: parts.allSatisfy(\.satisfied), nestedRequested: request.nested,
-                           hostNestedVirtualization: hostNested, refusal: refusal, parts: parts, devices: serving,
+                           hostNestedVirtualization: hostNested, refusal: nested?.1, parts: parts,
+                           devices: Self.distinct(devices.serving + vgpu.serving),
                            bindingCommands: ReadinessEvaluator.bindingCommands(for: devices.toBind))
+    }
+
+    /// Each device once per vGPU type (a card serving two parts with one type is listed once),
+    /// by address then type.
+    static func distinct(_ serving: [ServingDevice]) -> [ServingDevice] {
+        var seen = Set<String>()
+        return serving.filter { seen.insert("\($0.address)|\($0.vgpuType ?? "")").inserted }
+            .sorted { ($0.address, $0.vgpuType ?? "") < ($1.address, $1.vgpuType ?? "") }
     }
 
     // MARK: - Passthrough parts
@@ -68,15 +66,38 @@ public struct CompatibilityChecker: Sendable {
         var toBind: [PCIAddress] = []
     }
 
+    typealias Slot = (part: Int, candidates: [Int])
+
     func matchDevices(_ request: CheckRequest, _ ds: [AssignableDevice]) -> DeviceMatch {
-        var slots: [(part: Int, candidates: [Int])] = []
+        let slots = Self.slots(request, ds)
+        let owner = Self.assign(slots, ds)
+        var out = DeviceMatch()
+        out.used = Set(owner.keys)
+        for (p, req) in request.devices.enumerated() {
+            let got = owner.filter { slots[$0.value].part == p }.map(\.key).sorted { ds[$0].address < ds[$1].address }
+            devicePart(req, got: got, ds, into: &out)
+        }
+        return out
+    }
+
+    /// One slot per requested device, each with its candidates best first: offered for
+    /// passthrough, not `not-ready`, matching the part.
+    static func slots(_ request: CheckRequest, _ ds: [AssignableDevice]) -> [Slot] {
+        var slots: [Slot] = []
         for (p, req) in request.devices.enumerated() {
             let cands = ds.indices.filter {
                 ds[$0].mode.offersPassthrough && ds[$0].readiness.state != .notReady && req.matches(ds[$0])
-            }.sorted { (Self.rank(ds[$0]), ds[$0].address) < (Self.rank(ds[$1]), ds[$1].address) }
+            }.sorted { (rank(ds[$0]), ds[$0].address) < (rank(ds[$1]), ds[$1].address) }
             for _ in 0..<max(req.count, 0) { slots.append((p, cands)) }
         }
-        var owner: [Int: Int] = [:]   // descriptor index -> slot index
+        return slots
+    }
+
+    /// Maximum bipartite matching of slots to descriptors (augmenting paths, slots in order, so
+    /// earlier parts and better-ranked candidates win ties); a descriptor that another taken one
+    /// excludes, or that excludes it, is never taken. Descriptor index → slot index.
+    static func assign(_ slots: [Slot], _ ds: [AssignableDevice]) -> [Int: Int] {
+        var owner: [Int: Int] = [:]
         let excludes = ds.map { Set($0.excludes) }
         func conflicts(_ d: Int) -> Bool {
             owner.keys.contains { e in e != d && (excludes[e].contains(ds[d].address) || excludes[d].contains(ds[e].address)) }
@@ -96,24 +117,24 @@ public struct CompatibilityChecker: Sendable {
             var seen = Set<Int>()
             _ = augment(s, &seen)
         }
-        var out = DeviceMatch()
-        out.used = Set(owner.keys)
-        for (p, req) in request.devices.enumerated() {
-            let got = owner.filter { slots[$0.value].part == p }.map(\.key).sorted { ds[$0].address < ds[$1].address }
-            var unmet: [String] = []
-            if got.count < req.count { unmet = whyUnmet(req, got: got.count, ds) }
-            for i in got {
-                let d = ds[i]
-                out.serving.append(ServingDevice(address: d.address, instance: d.instance.id, serves: req.description,
-                                                 label: d.label?.name, readiness: d.readiness.state, companions: d.companions, vgpuType: nil))
-                if d.readiness.state == .readyAfterBinding {
-                    out.toBind += [d.address] + d.readiness.reasons.filter { $0.severity == .binding }.flatMap { $0.members.map(\.address) }
-                }
+        return owner
+    }
+
+    /// One passthrough part's result: the devices it got, what to bind for them, and why it
+    /// fell short.
+    func devicePart(_ req: DeviceRequest, got: [Int], _ ds: [AssignableDevice], into out: inout DeviceMatch) {
+        var unmet: [String] = []
+        if got.count < req.count { unmet = whyUnmet(req, got: got.count, ds) }
+        for i in got {
+            let d = ds[i]
+            out.serving.append(ServingDevice(address: d.address, instance: d.instance.id, serves: req.description,
+                                             label: d.label?.name, readiness: d.readiness.state, companions: d.companions, vgpuType: nil))
+            if d.readiness.state == .readyAfterBinding {
+                out.toBind += [d.address] + d.readiness.reasons.filter { $0.severity == .binding }.flatMap { $0.members.map(\.address) }
             }
-            out.parts.append(PartResult(kind: "devices", request: req.description, satisfied: got.count >= req.count,
-                                        devices: got.map { ds[$0].address }, unmet: unmet))
         }
-        return out
+        out.parts.append(PartResult(kind: "devices", request: req.description, satisfied: got.count >= req.count,
+                                    devices: got.map { ds[$0].address }, unmet: unmet))
     }
 
     func whyUnmet(_ req: DeviceRequest, got: Int, _ ds: [AssignableDevice]) -> [String] {
@@ -148,52 +169,78 @@ public struct CompatibilityChecker: Sendable {
         var parts: [PartResult] = []
     }
 
+    /// What this request has taken of each card so far.
+    struct CardUse {
+        /// card → type id → instances left for this request
+        var left: [Int: [String: Int]] = [:]
+        /// card → the type this request put on it
+        var typeOnCard: [Int: String] = [:]
+    }
+
     func placeVGPU(_ request: CheckRequest, _ ds: [AssignableDevice], usedForPassthrough: Set<Int>) -> VGPUPlacement {
         var out = VGPUPlacement()
-        var left: [Int: [String: Int]] = [:]      // card → type id → instances left for this request
-        var typeOnCard: [Int: String] = [:]       // card → the type this request put on it
+        var use = CardUse()
         for req in request.vgpu {
             var got: [(Int, String)] = []
-            // Cards already running this type first (they can take no other), then the most room.
-            let cards = ds.indices.filter { i in
-                ds[i].mode == .vgpu && ds[i].readiness.state != .notReady && !usedForPassthrough.contains(i)
-                    && ds[i].vgpu?.profile(named: req.profile) != nil
-            }.sorted { a, b in
-                let pa = ds[a].vgpu!.profile(named: req.profile)!, pb = ds[b].vgpu!.profile(named: req.profile)!
-                let ra = ds[a].vgpu!.activeType == pa.id ? 0 : 1, rb = ds[b].vgpu!.activeType == pb.id ? 0 : 1
-                return (ra, -pa.available, ds[a].address) < (rb, -pb.available, ds[b].address)
+            for i in Self.cards(for: req, ds, usedForPassthrough: usedForPassthrough) where got.count < req.count {
+                Self.take(req, card: i, ds[i].vgpu!, use: &use, got: &got)
             }
-            for i in cards where got.count < req.count {
-                let offer = ds[i].vgpu!
-                let p = offer.profile(named: req.profile)!
-                if !offer.mixedSize, let t = typeOnCard[i], t != p.id { continue }
-                var remaining = left[i]?[p.id] ?? p.available
-                while remaining > 0 && got.count < req.count {
-                    remaining -= 1
-                    got.append((i, p.id))
-                    typeOnCard[i] = p.id
-                }
-                left[i, default: [:]][p.id] = remaining
-                if offer.mixedSize, let fb = p.framebuffer?.value, let mem = offer.framebuffer?.value {
-                    // Other types on a mixed-size card share what this one took.
-                    for q in offer.profiles where q.id != p.id {
-                        guard let qfb = q.framebuffer?.value, qfb > 0 else { continue }
-                        let taken = UInt64(got.filter { $0.0 == i }.count) * fb
-                        let bound = mem > taken ? Int((mem - taken) / qfb) : 0
-                        left[i, default: [:]][q.id] = min(left[i]?[q.id] ?? q.available, bound)
-                    }
-                }
-            }
-            var unmet: [String] = []
-            if got.count < req.count { unmet = whyUnmetVGPU(req, got: got.count, ds, typeOnCard: typeOnCard) }
-            for (i, type) in got {
-                out.serving.append(ServingDevice(address: ds[i].address, instance: ds[i].instance.id, serves: req.description,
-                                                 label: ds[i].label?.name, readiness: ds[i].readiness.state, companions: [], vgpuType: type))
-            }
-            out.parts.append(PartResult(kind: "vgpu", request: req.description, satisfied: got.count >= req.count,
-                                        devices: got.map { ds[$0.0].address }, unmet: unmet))
+            vgpuPart(req, got: got, ds, typeOnCard: use.typeOnCard, into: &out)
         }
         return out
+    }
+
+    /// One vGPU part's result: the instances it got, card by card, and why it fell short.
+    func vgpuPart(_ req: VGPURequest, got: [(Int, String)], _ ds: [AssignableDevice], typeOnCard: [Int: String],
+                  into out: inout VGPUPlacement) {
+        var unmet: [String] = []
+        if got.count < req.count { unmet = whyUnmetVGPU(req, got: got.count, ds, typeOnCard: typeOnCard) }
+        for (i, type) in got {
+            out.serving.append(ServingDevice(address: ds[i].address, instance: ds[i].instance.id, serves: req.description,
+                                             label: ds[i].label?.name, readiness: ds[i].readiness.state, companions: [], vgpuType: type))
+        }
+        out.parts.append(PartResult(kind: "vgpu", request: req.description, satisfied: got.count >= req.count,
+                                    devices: got.map { ds[$0.0].address }, unmet: unmet))
+    }
+
+    /// Cards in `vgpu` mode, not `not-ready`, not taken for passthrough, offering the profile:
+    /// those already running its type first (they can take no other), then the most room.
+    static func cards(for req: VGPURequest, _ ds: [AssignableDevice], usedForPassthrough: Set<Int>) -> [Int] {
+        ds.indices.filter { i in
+            ds[i].mode == .vgpu && ds[i].readiness.state != .notReady && !usedForPassthrough.contains(i)
+                && ds[i].vgpu?.profile(named: req.profile) != nil
+        }.sorted { a, b in
+            let pa = ds[a].vgpu!.profile(named: req.profile)!, pb = ds[b].vgpu!.profile(named: req.profile)!
+            let ra = ds[a].vgpu!.activeType == pa.id ? 0 : 1, rb = ds[b].vgpu!.activeType == pb.id ? 0 : 1
+            return (ra, -pa.available, ds[a].address) < (rb, -pb.available, ds[b].address)
+        }
+    }
+
+    /// Takes as many instances of the profile from one card as it has left, unless the card
+    /// runs one type at a time and this request already put another type on it.
+    static func take(_ req: VGPURequest, card i: Int, _ offer: VGPUOffer, use: inout CardUse, got: inout [(Int, String)]) {
+        let p = offer.profile(named: req.profile)!
+        if !offer.mixedSize, let t = use.typeOnCard[i], t != p.id { return }
+        var remaining = use.left[i]?[p.id] ?? p.available
+        while remaining > 0 && got.count < req.count {
+            remaining -= 1
+            got.append((i, p.id))
+            use.typeOnCard[i] = p.id
+        }
+        use.left[i, default: [:]][p.id] = remaining
+        if offer.mixedSize { shareFramebuffer(card: i, offer, took: p, got: got, use: &use) }
+    }
+
+    /// On a mixed-size card the other types share the framebuffer this one took: each is
+    /// bounded by what memory is left.
+    static func shareFramebuffer(card i: Int, _ offer: VGPUOffer, took p: VGPUProfile, got: [(Int, String)], use: inout CardUse) {
+        guard let fb = p.framebuffer?.value, let mem = offer.framebuffer?.value else { return }
+        for q in offer.profiles where q.id != p.id {
+            guard let qfb = q.framebuffer?.value, qfb > 0 else { continue }
+            let taken = UInt64(got.filter { $0.0 == i }.count) * fb
+            let bound = mem > taken ? Int((mem - taken) / qfb) : 0
+            use.left[i, default: [:]][q.id] = min(use.left[i]?[q.id] ?? q.available, bound)
+        }
     }
 
     func whyUnmetVGPU(_ req: VGPURequest, got: Int, _ ds: [AssignableDevice], typeOnCard: [Int: String]) -> [String] {

@@ -30,10 +30,8 @@ public struct ReadinessReason: Codable, Sendable, Hashable {
         /// Worth knowing.
         case info
     }
-    /// Stable code, e.g. `iommu-off`, `no-iommu-group`, `group-not-viable`, `not-bound-to-vfio`,
-    /// `companion-not-bound`, `no-reset-method`, `boot-vga`, `host-root-filesystem`,
-    /// `host-default-route`, `no-interrupt-remapping`, `unsafe-interrupts`, `acs-override`,
-    /// `config-unreadable`.
+    /// Stable code: a `ReasonCode` raw value (`iommu-off`, `group-not-viable`, …); every one is
+    /// listed in docs/labels-readiness-check.md.
     public var code: String
     public var severity: Severity
     public var message: String

@@ -153,12 +153,22 @@ public struct ReadinessEvaluator: Sendable {
             out.add(.driverUnknown, .info, "an lspci dump records no driver bindings: whether \(f.address) is on vfio-pci is unknown")
             return
         }
+        deviceBinding(f, &out)
+        companionBindings(companions, &out)
+    }
+
+    /// The device itself is on a host driver or none.
+    func deviceBinding(_ f: PCIFunction, _ out: inout Findings) {
         if !(f.driver.map(VGPUCapacity.isVFIODriver) ?? false) {
             let now = f.driver.map { "bound to \($0)" } ?? "not bound to any driver"
             out.add(.notBoundToVFIO, .binding, "\(f.address) is \(now); bind it to vfio-pci",
                     members: [GroupMember(address: f.address, driver: f.driver)])
             out.toBind.append(f.address)
         }
+    }
+
+    /// Companions (audio, USB, UCSI of a GPU) travel with the device and need vfio too.
+    func companionBindings(_ companions: [PCIFunction], _ out: inout Findings) {
         let unbound = companions.filter { !($0.driver.map(VGPUCapacity.isVFIODriver) ?? false) }
         if !unbound.isEmpty {
             out.add(.companionNotBound, .binding,
@@ -187,50 +197,84 @@ public struct ReadinessEvaluator: Sendable {
         if !hostCritical { out.toBind += offenders.map(\.address) }
     }
 
+    /// What host use is judged over: the device, its companions, and the rest of its group
+    /// (bridges aside), with the functions the host cannot lose.
+    struct HostUseScope {
+        var own: Set<PCIAddress>
+        var others: [PCIFunction]
+        var all: [PCIFunction]
+        var root: Set<PCIAddress>
+        var route: Set<PCIAddress>
+    }
+
     /// The host's own use of the device, its companions or its group, and VMs that hold it.
     func hostUse(_ f: PCIFunction, companions: [PCIFunction], _ ctx: Context, _ out: inout Findings) {
-        let host = snapshot.host
         let own = Set([f.address] + companions.map(\.address))
         let others = groupMembers(f).filter { !own.contains($0.address) && !$0.isBridge }
-        let scope = [f] + companions + others
-        let root = Set(host?.rootFilesystemDevices ?? [])
-        let route = Set(host?.defaultRouteDevices ?? [])
-        for (code, set, what) in [(ReasonCode.hostRootFilesystem, root, "holds the host's root file system"),
-                                  (ReasonCode.hostDefaultRoute, route, "carries the host's default route")] {
-            let hits = scope.filter { set.contains($0.address) }
+        let scope = HostUseScope(own: own, others: others, all: [f] + companions + others,
+                                 root: Set(snapshot.host?.rootFilesystemDevices ?? []),
+                                 route: Set(snapshot.host?.defaultRouteDevices ?? []))
+        hostCritical(f, scope, &out)
+        bootVGA(f, &out)
+        otherHostUses(scope, ctx, &out)
+        assignedToVM(ctx.usage, &out)
+        usageUnknown(ctx.usage, &out)
+    }
+
+    /// Anything in scope that holds `/` or carries the default route: passing it through would
+    /// cut the host off.
+    func hostCritical(_ f: PCIFunction, _ scope: HostUseScope, _ out: inout Findings) {
+        for (code, set, what) in [(ReasonCode.hostRootFilesystem, scope.root, "holds the host's root file system"),
+                                  (ReasonCode.hostDefaultRoute, scope.route, "carries the host's default route")] {
+            let hits = scope.all.filter { set.contains($0.address) }
             guard !hits.isEmpty else { continue }
             let text = hits.map { h in
-                h.address == f.address ? "\(h.address) \(what)" : "\(h.address) (\(own.contains(h.address) ? "companion" : "same IOMMU group")) \(what)"
+                h.address == f.address ? "\(h.address) \(what)" : "\(h.address) (\(scope.own.contains(h.address) ? "companion" : "same IOMMU group")) \(what)"
             }.joined(separator: "; ")
             out.add(code, .blocker, text + "; passing it through would cut the host off",
                     members: hits.map { GroupMember(address: $0.address, driver: $0.driver) })
         }
+    }
+
+    /// The host console's GPU.
+    func bootVGA(_ f: PCIFunction, _ out: inout Findings) {
         if f.bootVGA == true {
             out.add(.bootVGA, .blocker, "\(f.address) is the boot VGA device (host console); choose another primary display in firmware setup")
         }
-        // Other uses: open DRM/NVIDIA nodes, console, up interfaces, mounts, swap — on the
-        // device, its companions, or anything else in its group.
-        // Not repeated: what the reasons above already say (a root-file-system device's mounts,
-        // a default-route device's up interface). `usage.hostUses` still lists everything.
+    }
+
+    /// Other uses: open DRM/NVIDIA nodes, console, up interfaces, mounts, swap — on the device,
+    /// its companions, or anything else in its group. Not repeated: what `hostCritical` and
+    /// `bootVGA` already say (a root-file-system device's mounts, a default-route device's up
+    /// interface). `usage.hostUses` still lists everything.
+    func otherHostUses(_ scope: HostUseScope, _ ctx: Context, _ out: inout Findings) {
         let covered: Set<String> = ["boot-vga", "root-filesystem", "default-route"]
         func new(_ u: HostUseEntry) -> Bool {
-            !covered.contains(u.kind) && !(u.kind == "mounted" && root.contains(u.address))
-                && !(u.kind == "network-up" && route.contains(u.address))
+            !covered.contains(u.kind) && !(u.kind == "mounted" && scope.root.contains(u.address))
+                && !(u.kind == "network-up" && scope.route.contains(u.address))
         }
         var uses = ctx.usage.hostUses.filter(new)
         if let resolver = ctx.usageResolver {
-            uses += resolver.hostUses(of: others.map(\.address)).filter(new)
+            uses += resolver.hostUses(of: scope.others.map(\.address)).filter(new)
         }
         if !uses.isEmpty {
             out.add(.hostInUse, .blocker, "the host uses it: " + uses.map(\.detail).joined(separator: "; "),
                     members: uses.map { u in GroupMember(address: u.address, driver: snapshot.function(at: u.address)?.driver) })
         }
-        if !ctx.usage.bindings.isEmpty {
-            out.add(.assignedToVM, .blocker, "assigned to a running VM: " + ctx.usage.bindings.map { b in
+    }
+
+    /// A running VM holds its VFIO group or cdev.
+    func assignedToVM(_ usage: DeviceUsage, _ out: inout Findings) {
+        if !usage.bindings.isEmpty {
+            out.add(.assignedToVM, .blocker, "assigned to a running VM: " + usage.bindings.map { b in
                 "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node)"
             }.joined(separator: "; "))
         }
-        if ctx.usage.state == .unknown, let why = ctx.usage.unknownBecause {
+    }
+
+    /// Who holds it could not be known (open files unreadable, or no `/proc`).
+    func usageUnknown(_ usage: DeviceUsage, _ out: inout Findings) {
+        if usage.state == .unknown, let why = usage.unknownBecause {
             out.add(.usageUnknown, .risk, "whether a VM or the host holds it is unknown: \(why)")
         }
     }
@@ -279,8 +323,16 @@ public struct ReadinessEvaluator: Sendable {
                 + "; reseat the card or check the slot and riser")
     }
 
+    /// What the host as a whole decides for every device: interrupt remapping and ACS.
     func hostWide(_ out: inout Findings) {
         guard let host = snapshot.host else { return }
+        interrupts(host, &out)
+        acsOverride(host, &out)
+    }
+
+    /// Without interrupt remapping vfio refuses a device unless unsafe interrupts are allowed,
+    /// which lets a guest forge MSIs.
+    func interrupts(_ host: HostFacts, _ out: inout Findings) {
         if host.interruptRemapping == false {
             if host.unsafeInterruptsAllowed == true {
                 out.add(.unsafeInterrupts, .risk, "no interrupt remapping; vfio_iommu_type1 allow_unsafe_interrupts=1 lets a guest forge MSIs")
@@ -291,6 +343,10 @@ public struct ReadinessEvaluator: Sendable {
         } else if host.unsafeInterruptsAllowed == true {
             out.add(.unsafeInterrupts, .risk, "vfio_iommu_type1 allow_unsafe_interrupts=1 is set")
         }
+    }
+
+    /// `pcie_acs_override=` fakes group isolation.
+    func acsOverride(_ host: HostFacts, _ out: inout Findings) {
         if let acs = host.acsOverride {
             out.add(.acsOverride, .risk, "pcie_acs_override=\(acs) is on the kernel command line: IOMMU group isolation is faked, devices may still reach each other by peer-to-peer DMA")
             out.kernelFixes.append("grubby --update-kernel=ALL --remove-args=pcie_acs_override")

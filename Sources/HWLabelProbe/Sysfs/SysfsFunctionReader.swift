@@ -186,13 +186,21 @@ struct SysfsFunctionReader {
         }
     }
 
-    /// Fills the optional sysfs facts. Unreadable or malformed values become null plus a warning.
-    func fill(_ f: inout PCIFunction, in d: DeviceDirectory, warnings: inout [ProbeWarning]) {
-        let dir = d.path
-        let entries = d.entries
-        let addr = f.address.description
+    /// The optional attribute files of one function directory, read by type. A file that is
+    /// absent is nil; one that cannot be read or does not parse is nil plus a warning naming it.
+    struct Attributes {
+        let d: DeviceDirectory
+        let addr: String
+        var warnings: [ProbeWarning] = []
+        var dir: String { d.path }
+        var entries: Set<String> { d.entries }
 
-        func text(_ name: String) -> String? {
+        init(_ d: DeviceDirectory, address: String) {
+            self.d = d
+            self.addr = address
+        }
+
+        mutating func text(_ name: String) -> String? {
             guard entries.contains(name) else { return nil }
             switch d.readText(name) {
             case .success(let s): return s
@@ -201,7 +209,8 @@ struct SysfsFunctionReader {
                 return nil
             }
         }
-        func hexID(_ name: String, max: UInt64 = 0xFFFF, width: Int = 4) -> String? {
+
+        mutating func hexID(_ name: String, max: UInt64 = 0xFFFF, width: Int = 4) -> String? {
             guard let t = text(name) else { return nil }
             guard let v = parseHexStrict(t), v <= max else {
                 warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
@@ -210,105 +219,146 @@ struct SysfsFunctionReader {
             }
             return hex(v, width)
         }
+
         /// A decimal in `range`; anything else (garbage, `1e19`, out of range) is null plus a warning.
-        func int(_ name: String, _ range: ClosedRange<Int>) -> Int? {
+        mutating func int(_ name: String, _ range: ClosedRange<Int>) -> Int? {
             guard let t = text(name) else { return nil }
-            guard let v = Self.decimal(t), range.contains(v) else {
+            guard let v = SysfsFunctionReader.decimal(t), range.contains(v) else {
                 warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
                                              message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a number in \(range.lowerBound)…\(range.upperBound)"))
                 return nil
             }
             return v
         }
-        func speed(_ name: String) -> String? {
+
+        mutating func speed(_ name: String) -> String? {
             guard let t = text(name) else { return nil }
             // The kernel prints `Unknown` for a speed it cannot name.
             if t == "Unknown" { return nil }
-            guard let v = Self.normaliseSpeed(t) else {
+            guard let v = SysfsFunctionReader.normaliseSpeed(t) else {
                 warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
                                              message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a link speed (\"16.0 GT/s PCIe\")"))
                 return nil
             }
             return v
         }
+    }
 
-        // `uevent` was read (and its garbage named) by `identity`.
-        let u = try? d.uevent?.get()
+    /// Fills the optional sysfs facts, one group at a time. Unreadable or malformed values
+    /// become null plus a warning.
+    func fill(_ f: inout PCIFunction, in d: DeviceDirectory, warnings: inout [ProbeWarning]) {
+        var a = Attributes(d, address: f.address.description)
+        subsystemAndRevision(&f, &a)
+        driver(&f, &a)
+        placement(&f, &a)
+        resetAndConsole(&f, &a)
+        link(&f, &a)
+        sriov(&f, &a)
+        hostObjects(&f, &a)
+        upstreamBridge(&f, d)
+        // HWLABEL_* properties come from udev rules (udev's database), never from the kernel's
+        // `uevent` file, so only the live path (libudev) can fill them.
+        warnings += a.warnings
+        if f.isGPUClass { gpuFiles(&f, dir: d.path, entries: d.entries, warnings: &warnings) }
+    }
+
+    /// Subsystem IDs from `uevent` (read, and its garbage named, by `identity`), else from
+    /// `subsystem_vendor`/`subsystem_device`; `revision`. Config space may have given them.
+    func subsystemAndRevision(_ f: inout PCIFunction, _ a: inout Attributes) {
+        let u = try? a.d.uevent?.get()
         if let sv = u?.subsystemVendor, let sd = u?.subsystemDevice {
             f.subsystemVendor = hex(sv, 4)
             f.subsystemDevice = hex(sd, 4)
         } else {
-            f.subsystemVendor = hexID("subsystem_vendor") ?? f.subsystemVendor
-            f.subsystemDevice = hexID("subsystem_device") ?? f.subsystemDevice
+            f.subsystemVendor = a.hexID("subsystem_vendor") ?? f.subsystemVendor
+            f.subsystemDevice = a.hexID("subsystem_device") ?? f.subsystemDevice
         }
-        f.revision = hexID("revision", max: 0xff, width: 2) ?? f.revision
-        if let drv = u?.driver { f.driver = drv } else if entries.contains("driver") { f.driver = d.linkName("driver") }
-        if let o = text("driver_override"), o != "(null)", !o.isEmpty { f.driverOverride = o }
-        if entries.contains("iommu_group") {
+        f.revision = a.hexID("revision", max: 0xff, width: 2) ?? f.revision
+    }
+
+    /// The bound driver (`uevent`'s DRIVER=, else the `driver` link) and `driver_override`.
+    func driver(_ f: inout PCIFunction, _ a: inout Attributes) {
+        let u = try? a.d.uevent?.get()
+        if let drv = u?.driver { f.driver = drv } else if a.entries.contains("driver") { f.driver = a.d.linkName("driver") }
+        if let o = a.text("driver_override"), o != "(null)", !o.isEmpty { f.driverOverride = o }
+    }
+
+    /// Where the function sits: its IOMMU group, NUMA node and local CPUs.
+    func placement(_ f: inout PCIFunction, _ a: inout Attributes) {
+        if a.entries.contains("iommu_group") {
             // A link in live sysfs; some captures flattened it into a directory (NFD testdata),
             // which names no group.
-            if let name = d.linkName("iommu_group") {
+            if let name = a.d.linkName("iommu_group") {
                 if let n = Self.groupNumber(name) { f.iommuGroup = n } else {
-                    warnings.append(ProbeWarning(address: addr, path: dir + "/iommu_group",
-                                                 message: "iommu_group link points to \"\(name)\", not a group number"))
+                    a.warnings.append(ProbeWarning(address: a.addr, path: a.dir + "/iommu_group",
+                                                   message: "iommu_group link points to \"\(name)\", not a group number"))
                 }
             }
         }
         // -1: no NUMA affinity. MAX_NUMNODES is 1 << CONFIG_NODES_SHIFT (at most 10 bits).
-        if let n = int("numa_node", -1...65535) { f.numaNode = n >= 0 ? n : nil }
-        f.localCPUs = text("local_cpulist")
-        if let r = text("reset_method") { f.resetMethods = r.split(separator: " ").map(String.init) }
-        if let b = text("boot_vga") {
+        if let n = a.int("numa_node", -1...65535) { f.numaNode = n >= 0 ? n : nil }
+        f.localCPUs = a.text("local_cpulist")
+    }
+
+    /// `reset_method`, `boot_vga` and the firmware's `label`.
+    func resetAndConsole(_ f: inout PCIFunction, _ a: inout Attributes) {
+        if let r = a.text("reset_method") { f.resetMethods = r.split(separator: " ").map(String.init) }
+        if let b = a.text("boot_vga") {
             if b == "1" || b == "0" { f.bootVGA = b == "1" } else {
-                warnings.append(ProbeWarning(address: addr, path: dir + "/boot_vga",
-                                             message: "ignored \(dir)/boot_vga: \"\(b.prefix(40))\""))
+                a.warnings.append(ProbeWarning(address: a.addr, path: a.dir + "/boot_vga",
+                                               message: "ignored \(a.dir)/boot_vga: \"\(b.prefix(40))\""))
             }
         }
-        f.firmwareLabel = text("label")
+        f.firmwareLabel = a.text("label")
+    }
 
-        // Link from sysfs only where config space did not give it (non-root, captures).
-        if f.link == nil, entries.contains("current_link_speed") || entries.contains("max_link_speed") {
-            var l = LinkFacts(source: "sysfs")
-            l.currentSpeed = speed("current_link_speed")
-            l.maxSpeed = speed("max_link_speed")
-            // The Link Width fields are 6 bits wide (PCIe Base 6.0, 7.5.3.6 and 7.5.3.8).
-            l.currentWidth = int("current_link_width", 0...63)
-            l.maxWidth = int("max_link_width", 0...63)
-            if l.currentSpeed != nil || l.maxSpeed != nil || l.currentWidth != nil || l.maxWidth != nil { f.link = l }
-        }
+    /// Link from sysfs only where config space did not give it (non-root, captures).
+    func link(_ f: inout PCIFunction, _ a: inout Attributes) {
+        guard f.link == nil, a.entries.contains("current_link_speed") || a.entries.contains("max_link_speed") else { return }
+        var l = LinkFacts(source: "sysfs")
+        l.currentSpeed = a.speed("current_link_speed")
+        l.maxSpeed = a.speed("max_link_speed")
+        // The Link Width fields are 6 bits wide (PCIe Base 6.0, 7.5.3.6 and 7.5.3.8).
+        l.currentWidth = a.int("current_link_width", 0...63)
+        l.maxWidth = a.int("max_link_width", 0...63)
+        if l.currentSpeed != nil || l.maxSpeed != nil || l.currentWidth != nil || l.maxWidth != nil { f.link = l }
+    }
 
-        // SR-IOV: PF side (counts, virtfnN links) and VF side (physfn link).
-        let virtfns = entries.compactMap { name -> (Int, PCIAddress)? in
+    /// SR-IOV: PF side (counts, virtfnN links) and VF side (physfn link).
+    func sriov(_ f: inout PCIFunction, _ a: inout Attributes) {
+        let d = a.d
+        let virtfns = a.entries.compactMap { name -> (Int, PCIAddress)? in
             guard name.hasPrefix("virtfn"), let i = Int(name.dropFirst(6)),
                   let t = d.linkName(name), let a = PCIAddress(t) else { return nil }
             return (i, a)
         }.sorted { $0.0 < $1.0 }.map(\.1)
-        if entries.contains("sriov_totalvfs") || !virtfns.isEmpty {
+        if a.entries.contains("sriov_totalvfs") || !virtfns.isEmpty {
             // TotalVFs and NumVFs are 16-bit registers (PCIe Base 6.0, 9.3.3.5 and 9.3.3.7).
-            f.sriov = SRIOVState(totalVFs: int("sriov_totalvfs", 0...65535), numVFs: int("sriov_numvfs", 0...65535),
-                                 vfDevice: hexID("sriov_vf_device"), virtualFunctions: virtfns)
+            f.sriov = SRIOVState(totalVFs: a.int("sriov_totalvfs", 0...65535), numVFs: a.int("sriov_numvfs", 0...65535),
+                                 vfDevice: a.hexID("sriov_vf_device"), virtualFunctions: virtfns)
         }
-        if entries.contains("physfn") { f.physicalFunction = d.linkName("physfn").flatMap { PCIAddress($0) } }
+        if a.entries.contains("physfn") { f.physicalFunction = d.linkName("physfn").flatMap { PCIAddress($0) } }
+    }
 
-        // What the host has made of the function: its VFIO cdev (kernel >= 6.2 with a VFIO
-        // driver bound) and its network interfaces.
-        if entries.contains("vfio-dev") {
-            f.vfioDevice = SysfsRoot.list(dir + "/vfio-dev")?.filter { $0.hasPrefix("vfio") }.sorted().first
+    /// What the host has made of the function: its VFIO cdev (kernel >= 6.2 with a VFIO driver
+    /// bound), its network interfaces and its mdev types.
+    func hostObjects(_ f: inout PCIFunction, _ a: inout Attributes) {
+        if a.entries.contains("vfio-dev") {
+            f.vfioDevice = SysfsRoot.list(a.dir + "/vfio-dev")?.filter { $0.hasPrefix("vfio") }.sorted().first
         }
-        if entries.contains("net"), let ifs = SysfsRoot.list(dir + "/net") { f.netInterfaces = ifs.sorted() }
+        if a.entries.contains("net"), let ifs = SysfsRoot.list(a.dir + "/net") { f.netInterfaces = ifs.sorted() }
+        if a.entries.contains("mdev_supported_types") {
+            f.mdevTypes = mdevTypes(a.dir + "/mdev_supported_types", a.addr, &a.warnings)
+        }
+    }
 
-        if entries.contains("mdev_supported_types") { f.mdevTypes = mdevTypes(dir + "/mdev_supported_types", addr, &warnings) }
-
-        // Upstream bridge: `devices/<BDF>` links to `../../../devices/pci0000:00/<bridge>/<BDF>`;
-        // the component before the function's own is its parent. One readlink, no realpath walk.
-        if let target = SysfsRoot.linkTarget(dir) {
+    /// Upstream bridge: `devices/<BDF>` links to `../../../devices/pci0000:00/<bridge>/<BDF>`;
+    /// the component before the function's own is its parent. One readlink, no realpath walk.
+    func upstreamBridge(_ f: inout PCIFunction, _ d: DeviceDirectory) {
+        if let target = SysfsRoot.linkTarget(d.path) {
             let comps = target.split(separator: "/")
             if comps.count >= 2, let parent = PCIAddress(comps[comps.count - 2]) { f.upstreamBridge = parent }
         }
-        // HWLABEL_* properties come from udev rules (udev's database), never from the kernel's
-        // `uevent` file, so only the live path (libudev) can fill them.
-
-        if f.isGPUClass { gpuFiles(&f, dir: dir, entries: entries, warnings: &warnings) }
     }
 
     /// Text of an optional attribute outside the function's own directory (mdev types, vGPU
