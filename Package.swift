@@ -102,6 +102,9 @@ let package = Package(
             ],
             path: "Tests/HWLabelTestSupport"
         ),
+        // Writes kernel-shaped sysfs trees of N functions for bench/ (not a product): the tree
+        // builder of HWLabelTestSupport, so tests and benchmarks share one layout.
+        .executableTarget(name: "hwlabel-treegen", dependencies: ["HWLabelTestSupport"], path: "Tests/HWLabelTreeGen"),
         .testTarget(name: "HWLabelProbeTests", dependencies: ["HWLabelProbe", "HWLabelTestSupport"]),
         .testTarget(name: "HWLabelCoreTests", dependencies: ["HWLabelCore", "HWLabelTestSupport"]),
         .testTarget(

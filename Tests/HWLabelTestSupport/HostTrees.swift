@@ -579,8 +579,14 @@ package enum HostTrees {
         private var nextGroup = 0
         private var nextVFIO = 0
 
-        package init(drivers: [String: String?], cpus: [String]) throws {
-            t = try TreeBuilder()
+        /// An assembler over a tree in a fresh temporary directory.
+        package convenience init(drivers: [String: String?], cpus: [String]) throws {
+            try self.init(tree: TreeBuilder(), drivers: drivers, cpus: cpus)
+        }
+
+        /// `cpus`: each NUMA node's `local_cpulist`, by node number.
+        package init(tree: TreeBuilder, drivers: [String: String?], cpus: [String]) throws {
+            t = tree
             self.drivers = drivers
             self.cpus = cpus
         }

@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 
 /// The real OpenStack Placement server from ../shared/placement (noauth2 + SQLite), started once
 /// per test process and stopped (workdir removed) when the process exits.

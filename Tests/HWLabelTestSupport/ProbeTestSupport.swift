@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 
 /// Paths and process helpers shared by the probe and inventory suites.
 package enum ProbeTestSupport {

@@ -2,7 +2,8 @@ import Foundation
 import Glibc
 import HWLabelProbe
 
-/// Builds kernel-shaped sysfs trees in a temporary directory for edge-case tests.
+/// Builds kernel-shaped sysfs trees, in a temporary directory for edge-case tests or in a given
+/// one (`hwlabel-treegen`, the benchmarks' trees).
 ///
 /// Layout (as Linux): real directories under `sys/devices/pci<DDDD>:<BB>/…/<BDF>`, relative
 /// symlinks `sys/bus/pci/devices/<BDF>`, `driver` → `sys/bus/pci/drivers/<name>`,
@@ -12,16 +13,26 @@ import HWLabelProbe
 /// instances, `vfio-dev`, DRM and net class devices, PCIe switches, `/proc/driver/nvidia`);
 /// `HostTrees` puts them together into whole hosts.
 package final class TreeBuilder {
-    /// The temporary directory; the sysfs root is `sys` below it.
+    /// The directory the tree is written in; the sysfs root is `sys` below it.
     package let base: String
     package var sysRoot: String { base + "/sys" }
 
-    package init() throws {
-        base = try ProbeTestSupport.makeTemp("sysfs")
+    /// A tree in a fresh temporary directory, removed by `cleanup()`.
+    package convenience init() throws {
+        try self.init(base: ProbeTestSupport.makeTemp("sysfs"))
+    }
+
+    /// A tree in `base` (created when missing), which must not hold a `sys` yet.
+    package init(base: String) throws {
+        self.base = base
+        guard !FileManager.default.fileExists(atPath: base + "/sys") else {
+            throw ProbeTestSupport.SupportError("\(base)/sys exists")
+        }
         try mkdir("sys/bus/pci/devices")
         try mkdir("sys/devices")
     }
 
+    /// Removes `base` and everything in it.
     package func cleanup() { ProbeTestSupport.removeTemp(base) }
 
     package struct Function {
