@@ -294,8 +294,9 @@ struct ProbeHostileSysfsTests {
         #expect(r.barLines == 3 && r.sizes[0] == 0x20000 && r.bases[2] == 0xe001 && r.flags[0] == 0x40200)
         let bars = ConfigReader.bars(r, headerType: 0)
         #expect(bars.map(\.index) == [0, 2] && bars[0].kind == "memory" && bars[1].kind == "io" && bars[0].size == 0x20000)
-        #expect(throws: SysfsResource.ParseError.self) { try SysfsResource.parse("0x1 0x2\n").get() }
-        #expect(throws: SysfsResource.ParseError.self) { try SysfsResource.parse("0x10000000000000000 0x2 0x0\n").get() }
+        #expect(throws: SysfsResource.malformed(line: 1, text: "0x1 0x2")) { try SysfsResource.parse("0x1 0x2\n").get() }
+        let tooWide = #expect(throws: ProbeError.self) { try SysfsResource.parse("0x10000000000000000 0x2 0x0\n").get() }
+        #expect(tooWide?.code == .malformed)
 
         let t = try TreeBuilder()
         defer { t.cleanup() }

@@ -34,47 +34,21 @@ public enum BoundedFile {
         public static let report = 256 << 20
     }
 
-    public struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
-        public enum Reason: Sendable, Hashable {
-            /// The path is not a regular file; `kind` is "a FIFO", "a directory", …
-            case notRegularFile(kind: String)
-            /// Larger than the limit. `size` is what `fstat` said or, for a file that grew while
-            /// it was read, the bytes read (then the file holds at least that much).
-            case tooLarge(size: Int64, limit: Int)
-            /// A system call failed.
-            case system(call: String, errno: Int32)
-            /// The bytes are not UTF-8 text (only from the `readText` functions).
-            case notUTF8
-        }
-        public var path: String
-        public var reason: Reason
-        public init(path: String, reason: Reason) {
-            self.path = path
-            self.reason = reason
-        }
+    /// A file that could not be read: a `ProbeError` whose `description` names the file
+    /// (`cannot read /etc/hwlabel/labels.conf: Permission denied (errno 13)`).
+    public typealias Failure = ProbeError
 
-        /// The errno of a failed system call, else nil.
-        public var errno: Int32? {
-            if case .system(_, let e) = reason { return e }
-            return nil
-        }
-
-        /// What went wrong, without the path: `Permission denied (errno 13)`.
-        public var reasonText: String {
-            switch reason {
-            case .notRegularFile(let kind):
-                "it is \(kind), not a regular file"
-            case .tooLarge(let size, let limit):
-                "\(size) bytes is over the limit of \(limit) bytes (\(BoundedFile.human(limit)))"
-            case .system(_, let e):
-                ErrnoText.describe(e)
-            case .notUTF8:
-                "not UTF-8 text"
-            }
-        }
-
-        /// `cannot read /etc/hwlabel/labels.conf: Permission denied (errno 13)`.
-        public var description: String { "cannot read \(path): \(reasonText)" }
+    /// Why a file was not read, as the readers below decide it.
+    public enum Reason: Sendable, Hashable {
+        /// The path is not a regular file; `kind` is "a FIFO", "a directory", …
+        case notRegularFile(kind: String)
+        /// Larger than the limit. `size` is what `fstat` said or, for a file that grew while
+        /// it was read, the bytes read (then the file holds at least that much).
+        case tooLarge(size: Int64, limit: Int)
+        /// A system call failed.
+        case system(call: String, errno: Int32)
+        /// The bytes are not UTF-8 text (only from the `readText` functions).
+        case notUTF8
     }
 
     /// The whole file, at most `limit` bytes.
@@ -187,5 +161,28 @@ public enum BoundedFile {
         if n >= 1 << 20 && n % (1 << 20) == 0 { return "\(n >> 20) MiB" }
         if n >= 1 << 10 && n % (1 << 10) == 0 { return "\(n >> 10) KiB" }
         return "\(n) bytes"
+    }
+}
+
+extension ProbeError {
+    /// A file error from a `BoundedFile.Reason`.
+    public init(path: String, reason: BoundedFile.Reason) {
+        switch reason {
+        case .notRegularFile(let kind): self.init(.notRegularFile(kind: kind), path: path)
+        case .tooLarge(let size, let limit): self.init(.tooLarge(size: size, limit: limit), path: path)
+        case .system(let call, let e): self.init(.systemCall(call), path: path, cause: .errno(e))
+        case .notUTF8: self.init(.notUTF8, path: path)
+        }
+    }
+
+    /// The `BoundedFile.Reason` of a file error; nil for the probe's other errors.
+    public var reason: BoundedFile.Reason? {
+        switch code {
+        case .notRegularFile(let kind): .notRegularFile(kind: kind)
+        case .tooLarge(let size, let limit): .tooLarge(size: size, limit: limit)
+        case .systemCall(let call): errno.map { .system(call: call, errno: $0) }
+        case .notUTF8: .notUTF8
+        default: nil
+        }
     }
 }

@@ -2,7 +2,8 @@ import CHWLabelShim
 import Glibc
 
 /// Every libpci call goes through this file: return codes are checked here, libpci's errors
-/// become typed errors, and access objects are freed here.
+/// become `ProbeError`s (code `.libpci`), access objects are freed here, and only this file
+/// reads the fields of a `pci_dev`.
 ///
 /// libpci access objects are not thread-safe; a `LibPCI` value has one owner (the probe's scan
 /// loop) and is never shared across threads.
@@ -12,17 +13,12 @@ final class LibPCI {
         case dump(file: String)
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var message: String
-        var description: String { message }
-    }
-
     private(set) var access: UnsafeMutablePointer<pci_access>
     private let method: Method
     private var nameCache: [UInt64: String?] = [:]
     private let configBuffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096)
 
-    init(_ method: Method) throws(Failure) {
+    init(_ method: Method) throws(ProbeError) {
         self.method = method
         access = try LibPCI.open(method)
     }
@@ -32,7 +28,7 @@ final class LibPCI {
         configBuffer.deallocate()
     }
 
-    private static func open(_ method: Method) throws(Failure) -> UnsafeMutablePointer<pci_access> {
+    private static func open(_ method: Method) throws(ProbeError) -> UnsafeMutablePointer<pci_access> {
         var err = [CChar](repeating: 0, count: 512)
         let a: UnsafeMutablePointer<pci_access>?
         switch method {
@@ -41,22 +37,22 @@ final class LibPCI {
         case .dump(let file):
             a = hwl_pci_open(UInt32(PCI_ACCESS_DUMP.rawValue), "dump.name", file, &err, err.count)
         }
-        guard let a else { throw Failure(message: String(cString: err)) }
+        guard let a else { throw .libpci(String(cString: err)) }
         return a
     }
 
     /// After libpci longjmp'ed out of a call, its access object may be inconsistent: discard it
     /// and start a fresh one for the rest of the scan.
-    func reopen() throws(Failure) {
+    func reopen() throws(ProbeError) {
         hwl_pci_close(access)
         access = try LibPCI.open(method)
         nameCache.removeAll(keepingCapacity: true)
     }
 
     /// pci_scan_bus(): the dump method lists devices from the file.
-    func scan() throws(Failure) -> [UnsafeMutablePointer<pci_dev>] {
+    func scan() throws(ProbeError) -> [UnsafeMutablePointer<pci_dev>] {
         var err = [CChar](repeating: 0, count: 512)
-        guard hwl_pci_scan(access, &err, err.count) == 0 else { throw Failure(message: String(cString: err)) }
+        guard hwl_pci_scan(access, &err, err.count) == 0 else { throw .libpci(String(cString: err)) }
         var out: [UnsafeMutablePointer<pci_dev>] = []
         var d = access.pointee.devices
         while let dev = d {
@@ -125,19 +121,19 @@ final class LibPCI {
                             haveSizes: p.known_fields & UInt32(PCI_FILL_SIZES) != 0)
     }
 
-    func fill(_ d: UnsafeMutablePointer<pci_dev>, flags: Int32 = HWL_PCI_FILL_PROBE) throws(Failure) {
+    func fill(_ d: UnsafeMutablePointer<pci_dev>, flags: Int32 = HWL_PCI_FILL_PROBE) throws(ProbeError) {
         var err = [CChar](repeating: 0, count: 512)
-        guard hwl_pci_fill(d, flags, &err, err.count) == 0 else { throw Failure(message: String(cString: err)) }
+        guard hwl_pci_fill(d, flags, &err, err.count) == 0 else { throw .libpci(String(cString: err)) }
     }
 
     /// Reads as much of config space as the source gives (4096, 256 or 64 bytes) into the
     /// shared buffer, then hands those bytes to libpci as the device's cache so the capability
     /// walk does not read them again. Valid until the next call.
-    func readConfig(_ d: UnsafeMutablePointer<pci_dev>) throws(Failure) -> UnsafeBufferPointer<UInt8> {
+    func readConfig(_ d: UnsafeMutablePointer<pci_dev>) throws(ProbeError) -> UnsafeBufferPointer<UInt8> {
         var err = [CChar](repeating: 0, count: 512)
         for size in [4096, 256, 64] {
             let r = hwl_pci_read_block(d, 0, configBuffer, Int32(size), &err, err.count)
-            if r < 0 { throw Failure(message: String(cString: err)) }
+            if r < 0 { throw .libpci(String(cString: err)) }
             if r == 1 {
                 pci_setup_cache(d, configBuffer, Int32(size))
                 return UnsafeBufferPointer(start: configBuffer, count: size)

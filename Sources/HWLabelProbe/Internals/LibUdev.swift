@@ -12,19 +12,15 @@ struct UdevPCIDevice: Sendable {
 /// Every libudev call goes through this file. Objects are created, used and freed on the
 /// calling thread inside one synchronous call (libudev is not thread-safe).
 enum LibUdev {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func enumeratePCI() throws(Failure) -> [UdevPCIDevice] {
-        guard let udev = udev_new() else { throw Failure(description: "udev_new failed") }
+    static func enumeratePCI() throws(ProbeError) -> [UdevPCIDevice] {
+        guard let udev = udev_new() else { throw .enumeration("udev_new failed") }
         defer { udev_unref(udev) }
-        guard let e = udev_enumerate_new(udev) else { throw Failure(description: "udev_enumerate_new failed") }
+        guard let e = udev_enumerate_new(udev) else { throw .enumeration("udev_enumerate_new failed") }
         defer { udev_enumerate_unref(e) }
         var rc = udev_enumerate_add_match_subsystem(e, "pci")
-        guard rc >= 0 else { throw Failure(description: "udev_enumerate_add_match_subsystem: errno \(-rc)") }
+        guard rc >= 0 else { throw .enumeration("udev_enumerate_add_match_subsystem: errno \(-rc)") }
         rc = udev_enumerate_scan_devices(e)
-        guard rc >= 0 else { throw Failure(description: "udev_enumerate_scan_devices: errno \(-rc)") }
+        guard rc >= 0 else { throw .enumeration("udev_enumerate_scan_devices: errno \(-rc)") }
         var out: [UdevPCIDevice] = []
         // udev_list_entry_foreach is a macro: walk with udev_list_entry_get_next.
         var entry = udev_enumerate_get_list_entry(e)

@@ -47,18 +47,14 @@ public enum UeventMonitor {
         }
     }
 
-    public struct Failure: Error, CustomStringConvertible, Sendable {
-        public var description: String
-    }
-
     /// Starts the monitor. Throws when the netlink socket cannot be opened or bound (e.g.
     /// `RestrictAddressFamilies=` without `AF_NETLINK`).
     public static func events(subsystems: [String] = ["pci", "mdev", "drm"],
                               source: Source = .automatic,
-                              bufferingNewest limit: Int = 1024) throws(Failure) -> AsyncStream<Uevent> {
+                              bufferingNewest limit: Int = 1024) throws(ProbeError) -> AsyncStream<Uevent> {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
-            throw Failure(description: "pipe: errno \(errno)")
+            throw ProbeError(.monitor, message: "pipe: errno \(errno)")
         }
         for fd in fds {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -88,19 +84,19 @@ public enum UeventMonitor {
     private static func run(subsystems: [String], source: Source, wakeRead: Int32,
                             continuation: AsyncStream<Uevent>.Continuation, started: StartSignal) {
         guard let udev = udev_new() else {
-            started.signal(Failure(description: "udev_new failed"))
+            started.signal(ProbeError(.monitor, message: "udev_new failed"))
             return
         }
         defer { udev_unref(udev) }
         guard let mon = udev_monitor_new_from_netlink(udev, source.rawValue) else {
-            started.signal(Failure(description: "udev_monitor_new_from_netlink(\(source.rawValue)) failed: errno \(errno)"))
+            started.signal(ProbeError(.monitor, message: "udev_monitor_new_from_netlink(\(source.rawValue)) failed: errno \(errno)"))
             return
         }
         defer { udev_monitor_unref(mon) }
         for s in subsystems {
             let rc = udev_monitor_filter_add_match_subsystem_devtype(mon, s, nil)
             if rc < 0 {
-                started.signal(Failure(description: "udev_monitor_filter_add_match_subsystem_devtype(\(s)): errno \(-rc)"))
+                started.signal(ProbeError(.monitor, message: "udev_monitor_filter_add_match_subsystem_devtype(\(s)): errno \(-rc)"))
                 return
             }
         }
@@ -108,7 +104,7 @@ public enum UeventMonitor {
         setReceiveBuffer(udev_monitor_get_fd(mon), bytes: 4 * 1024 * 1024)
         let rc = udev_monitor_enable_receiving(mon)
         guard rc >= 0 else {
-            started.signal(Failure(description: "udev_monitor_enable_receiving(\(source.rawValue)): errno \(-rc)"))
+            started.signal(ProbeError(.monitor, message: "udev_monitor_enable_receiving(\(source.rawValue)): errno \(-rc)"))
             return
         }
         let monFD = udev_monitor_get_fd(mon)
@@ -187,15 +183,15 @@ extension UeventMonitor {
 private final class StartSignal: @unchecked Sendable {
     private let cond = NSCondition()
     private var done = false
-    private var error: UeventMonitor.Failure?
-    func signal(_ e: UeventMonitor.Failure?) {
+    private var error: ProbeError?
+    func signal(_ e: ProbeError?) {
         cond.lock()
         error = e
         done = true
         cond.signal()
         cond.unlock()
     }
-    func wait() -> UeventMonitor.Failure? {
+    func wait() -> ProbeError? {
         cond.lock()
         defer { cond.unlock() }
         while !done { cond.wait() }

@@ -6,8 +6,8 @@ enum ConfigReader {
     /// A sysfs function: libpci reads `config` and walks the capabilities; the BARs come from
     /// `resource` as the probe read it (`SysfsResource`; nil: unknown), never through libpci.
     static func read(_ pci: LibPCI, address a: PCIAddress, into f: inout PCIFunction,
-                     resource: SysfsResource?) throws(LibPCI.Failure) {
-        guard let d = pci.device(a) else { throw LibPCI.Failure(message: "pci_get_dev failed") }
+                     resource: SysfsResource?) throws(ProbeError) {
+        guard let d = pci.device(a) else { throw .libpci("pci_get_dev failed") }
         defer { pci.free(d) }
         try read(pci, dev: d, into: &f, configSource: .sysfs, fillFlags: Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS),
                  resource: resource)
@@ -17,7 +17,7 @@ enum ConfigReader {
     /// nil in dump mode, where libpci decodes the BARs from the dumped registers.
     static func read(_ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
                      configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE,
-                     resource: SysfsResource? = nil) throws(LibPCI.Failure) {
+                     resource: SysfsResource? = nil) throws(ProbeError) {
         func barsNow(_ headerType: Int?) -> [BAR] {
             if configSource == .sysfs { return resource.map { bars($0, headerType: headerType) } ?? [] }
             return bars(pci.barRegisters(d), headerType: headerType)

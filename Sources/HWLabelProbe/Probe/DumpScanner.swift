@@ -22,7 +22,7 @@ struct DumpScanner {
         // Non-blocking and regular files only: `--pci-dump` naming a FIFO, a terminal or
         // /dev/zero is refused by name instead of hanging or filling memory.
         let raw: [UInt8]
-        do { raw = try BoundedFile.read(file, limit: Self.limit) } catch { throw .dumpUnreadable(file, error.reasonText) }
+        do { raw = try BoundedFile.read(file, limit: Self.limit) } catch { throw .dumpUnreadable(file, error) }
         var warnings: [ProbeWarning] = []
         let clean = DumpSanitizer.sanitize(raw, file: file, warnings: &warnings)
         let headers = clean.headers

@@ -2,22 +2,6 @@ import Glibc
 import Logging
 import CHWLabelShim
 
-public enum ProbeError: Error, Sendable, CustomStringConvertible, Equatable {
-    case sysfsRootMissing(String)
-    case dumpUnreadable(String, String)
-    case libpci(String)
-    case enumeration(String)
-
-    public var description: String {
-        switch self {
-        case .sysfsRootMissing(let p): "no PCI devices directory at \(p): not a sysfs root"
-        case .dumpUnreadable(let p, let why): "cannot read lspci dump \(p): \(why)"
-        case .libpci(let m): "libpci: \(m)"
-        case .enumeration(let m): "cannot enumerate PCI devices: \(m)"
-        }
-    }
-}
-
 /// Reads the machine into a `Snapshot`. Does the I/O; everything downstream is pure.
 public struct Probe: Sendable {
     public var logger: Logger
@@ -31,7 +15,7 @@ public struct Probe: Sendable {
         case .live(let paths):
             let root = SysfsRoot(paths.sys)
             let enumerated: [UdevPCIDevice]
-            do { enumerated = try LibUdev.enumeratePCI() } catch { throw .enumeration(error.description) }
+            enumerated = try LibUdev.enumeratePCI()
             // libudev reads the real /sys (or a umockdev testbed); libpci reads the same root.
             var byAddress: [PCIAddress: UdevPCIDevice] = [:]
             var warnings: [ProbeWarning] = []

@@ -21,7 +21,7 @@ struct SysfsFunctionReader {
             self.path = path
         }
         deinit { close(fd) }
-        func readText(_ name: String) -> Result<String, SysfsRoot.ReadError> {
+        func readText(_ name: String) -> Result<String, ProbeError> {
             SysfsRoot.readText(at: fd, name, path: path + "/" + name)
         }
         func linkName(_ name: String) -> String? {
@@ -43,7 +43,7 @@ struct SysfsFunctionReader {
         }
         lazy var entries: Set<String> = Set(SysfsRoot.list(directory: fd) ?? [])
         /// The `uevent` file, read once (nil when there is none or it cannot be read).
-        lazy var uevent: Result<Uevent, SysfsRoot.ReadError>? =
+        lazy var uevent: Result<Uevent, ProbeError>? =
             entries.contains("uevent") ? readText("uevent").map(Uevent.init) : nil
     }
 
@@ -123,7 +123,7 @@ struct SysfsFunctionReader {
     func open(_ a: PCIAddress) -> Result<DeviceDirectory, ProbeWarning> {
         let path = directory(a)
         guard let d = DeviceDirectory(path: path) else {
-            let e = SysfsRoot.ReadError(path: path, errno: errno)
+            let e = ProbeError.unreadable(path, errno: errno)
             return .failure(ProbeWarning(address: a.description, path: path, message: "skipped: \(e)"))
         }
         return .success(d)

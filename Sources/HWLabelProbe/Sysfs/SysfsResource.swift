@@ -18,10 +18,10 @@ struct SysfsResource: Equatable {
     /// Parses the first six lines (the BARs); the lines after them are not needed. A line that
     /// is not three hex numbers of at most 16 digits (each with an optional `0x`) makes the
     /// whole table unknown: the error text says which line and what it held.
-    static func parse(_ text: String) -> Result<SysfsResource, ParseError> {
+    static func parse(_ text: String) -> Result<SysfsResource, ProbeError> {
         var text = text
         // One pass over the bytes with plain indices (a scan parses one file per function).
-        return text.withUTF8 { b -> Result<SysfsResource, ParseError> in
+        return text.withUTF8 { b -> Result<SysfsResource, ProbeError> in
             var r = SysfsResource()
             var i = 0
             var line = 0
@@ -51,7 +51,7 @@ struct SysfsResource: Equatable {
                     p = q
                 }
                 if bad || count != 3 {
-                    return .failure(ParseError(line: line + 1, text: String(decoding: UnsafeBufferPointer(rebasing: b[start..<min(stop, start + 60)]), as: UTF8.self)))
+                    return .failure(Self.malformed(line: line + 1, text: String(decoding: UnsafeBufferPointer(rebasing: b[start..<min(stop, start + 60)]), as: UTF8.self)))
                 }
                 let (s0, e0, fl) = fields
                 r.flags[line] = fl
@@ -64,10 +64,9 @@ struct SysfsResource: Equatable {
         }
     }
 
-    struct ParseError: Error, Equatable {
-        var line: Int
-        var text: String
-        var description: String { "line \(line) \"\(text)\" is not \"start end flags\" in hex" }
+    /// A line that is not a BAR: `line 3 "0x1 0x2" is not "start end flags" in hex`.
+    static func malformed(line: Int, text: String) -> ProbeError {
+        ProbeError(.malformed, message: "line \(line) \"\(text)\" is not \"start end flags\" in hex")
     }
 
     /// `b[from..<to]`: `0x` and 1 to 16 hex digits, or the digits alone.

@@ -16,51 +16,6 @@ public struct SysfsRoot: Sendable, Hashable {
         self.path = p
     }
 
-    /// Why a read failed, for warnings that name the file.
-    public struct ReadError: Error, Sendable, CustomStringConvertible {
-        public let path: String
-        /// The errno of the system call that failed; 0 when the file was refused (`problem`).
-        public let errno: Int32
-        /// Why the file was refused without a failed system call: "it is a FIFO, not a
-        /// regular file", "over 4096 bytes: not a sysfs attribute".
-        public let problem: String?
-
-        public init(path: String, errno: Int32) {
-            self.path = path
-            self.errno = errno
-            self.problem = nil
-        }
-
-        public init(path: String, problem: String) {
-            self.path = path
-            self.errno = 0
-            self.problem = problem
-        }
-
-        init(_ f: BoundedFile.Failure) {
-            path = f.path
-            if case .notRegularFile(let kind) = f.reason, kind == BoundedFile.kind(S_IFDIR) {
-                // What read(2) says of a directory: the same words as every other reader.
-                errno = EISDIR
-                problem = nil
-            } else if let e = f.errno {
-                errno = e
-                problem = nil
-            } else {
-                errno = 0
-                problem = f.reasonText
-            }
-        }
-
-        /// The file exists and is not what was expected (not a regular file, too large): the
-        /// reader refused it. Not "missing".
-        public var refused: Bool { problem != nil }
-
-        public var description: String {
-            "cannot read \(path): " + (problem ?? ErrnoText.describe(errno))
-        }
-    }
-
     /// Sizes the probe reads at most, by kind of file.
     public enum Limit {
         /// A sysfs attribute: one page (the kernel's `sysfs_emit` never writes more), at least 4096.
@@ -81,32 +36,32 @@ public struct SysfsRoot: Sendable, Hashable {
     /// hang the open or the read; a file that reads empty, fails with EAGAIN or holds more than
     /// `limit` bytes is checked with `fstat` and refused by name when it is not a regular file
     /// (a FIFO, `/dev/zero`, a directory). A regular file costs open, read and close only.
-    public static func readText(_ path: String, limit: Int = Limit.attribute) -> Result<String, ReadError> {
+    public static func readText(_ path: String, limit: Int = Limit.attribute) -> Result<String, ProbeError> {
         readText(at: AT_FDCWD, path, path: path, limit: limit)
     }
 
     /// `readText` for a name inside an open directory (`openat`): one path component for the
     /// kernel to walk instead of the whole `…/bus/pci/devices/<BDF>` link chain each time.
     public static func readText(at directory: Int32, _ name: String, path: String,
-                                limit: Int = Limit.attribute) -> Result<String, ReadError> {
+                                limit: Int = Limit.attribute) -> Result<String, ProbeError> {
         let fd = openat(directory, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         if fd < 0 {
             let e = errno
             // open(2) of a Unix socket fails with ENXIO: say what the path is.
             if e == ENXIO, let kind = nonRegularKind(at: directory, name) { return .failure(notRegular(path, kind)) }
-            return .failure(ReadError(path: path, errno: e))
+            return .failure(ProbeError.unreadable(path, errno: e))
         }
         return readAttribute(fd, path: path, limit: limit)
     }
 
     /// Reads `fd` (a sysfs attribute: a short read is the end of it) and closes it.
-    private static func readAttribute(_ fd: Int32, path: String, limit: Int) -> Result<String, ReadError> {
+    private static func readAttribute(_ fd: Int32, path: String, limit: Int) -> Result<String, ProbeError> {
         defer { close(fd) }
         // Attributes are small: read into a stack buffer one byte larger than the limit, so one
         // read(2) both returns the value and shows whether there is more. A read that returns
         // less than it was asked for is at end of file (sysfs `show()` returns the whole value
         // at once; regular files return short only at EOF): no extra read that returns 0.
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit + 1) { buf -> Result<String, ReadError> in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit + 1) { buf -> Result<String, ProbeError> in
             var used = 0
             while used <= limit {
                 let want = limit + 1 - used
@@ -116,7 +71,7 @@ public struct SysfsRoot: Sendable, Hashable {
                     if e == EINTR { continue }
                     // EAGAIN: a FIFO with a writer, a terminal; EISDIR: a directory.
                     if let kind = nonRegularKind(fd) { return .failure(notRegular(path, kind)) }
-                    return .failure(ReadError(path: path, errno: e))
+                    return .failure(ProbeError.unreadable(path, errno: e))
                 }
                 if n == 0 { break }
                 used += n
@@ -127,7 +82,7 @@ public struct SysfsRoot: Sendable, Hashable {
                 return .failure(notRegular(path, kind))
             }
             if used > limit {
-                return .failure(ReadError(path: path, problem: "over \(limit) bytes: not a sysfs attribute"))
+                return .failure(ProbeError(.refused, path: path, message: "over \(limit) bytes: not a sysfs attribute"))
             }
             var end = used
             while end > 0, buf[end - 1] == 0x0a || buf[end - 1] == 0x0d || buf[end - 1] == 0 { end -= 1 }
@@ -151,10 +106,10 @@ public struct SysfsRoot: Sendable, Hashable {
         return type == S_IFREG ? nil : BoundedFile.kind(type)
     }
 
-    static func notRegular(_ path: String, _ kind: String) -> ReadError {
+    static func notRegular(_ path: String, _ kind: String) -> ProbeError {
         // A directory reads as EISDIR: "Is a directory (errno 21)" names it well enough.
-        if kind == BoundedFile.kind(S_IFDIR) { return ReadError(path: path, errno: EISDIR) }
-        return ReadError(path: path, problem: "it is \(kind), not a regular file")
+        if kind == BoundedFile.kind(S_IFDIR) { return ProbeError.unreadable(path, errno: EISDIR) }
+        return ProbeError(.notRegularFile(kind: kind), path: path)
     }
 
     /// Reads a whole procfs or `/etc` file (at most `limit` bytes) through `BoundedFile`:
@@ -162,18 +117,18 @@ public struct SysfsRoot: Sendable, Hashable {
     /// of file (procfs returns a table a few records per read), refused when larger than
     /// `limit` rather than cut short. Trailing line ends and NULs are dropped. For procfs
     /// tables (`mountinfo`, `net/ipv6_route`) and `cmdline` (NUL-separated).
-    public static func readWhole(_ path: String, limit: Int = Limit.procTable) -> Result<[UInt8], ReadError> {
+    public static func readWhole(_ path: String, limit: Int = Limit.procTable) -> Result<[UInt8], ProbeError> {
         do {
             var out = try BoundedFile.read(path, limit: limit)
             while let last = out.last, last == 0x0a || last == 0x0d || last == 0 { out.removeLast() }
             return .success(out)
         } catch {
-            return .failure(ReadError(error))
+            return .failure(ProbeError.attribute(error))
         }
     }
 
     /// `readWhole` as text (invalid UTF-8 replaced), for procfs and `/etc` files.
-    public static func readWholeText(_ path: String, limit: Int = Limit.small) -> Result<String, ReadError> {
+    public static func readWholeText(_ path: String, limit: Int = Limit.small) -> Result<String, ProbeError> {
         readWhole(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
     }
 
@@ -255,5 +210,19 @@ public struct SysfsRoot: Sendable, Hashable {
         guard let r = realpath(path, nil) else { return nil }
         defer { free(r) }
         return String(cString: r)
+    }
+}
+
+extension ProbeError {
+    /// A read that failed with `errno` (for a directory, `EISDIR`: what read(2) says of one).
+    static func unreadable(_ path: String, errno e: Int32) -> ProbeError {
+        ProbeError(.systemCall("read"), path: path, cause: .errno(e))
+    }
+
+    /// A `BoundedFile` error as the sysfs readers report it: a directory is "Is a directory",
+    /// the same words as every other reader gives, not "not a regular file".
+    static func attribute(_ f: ProbeError) -> ProbeError {
+        if case .notRegularFile(let kind) = f.code, kind == BoundedFile.kind(S_IFDIR) { return unreadable(f.path, errno: EISDIR) }
+        return f
     }
 }
