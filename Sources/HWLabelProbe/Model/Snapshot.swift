@@ -50,6 +50,9 @@ public struct SnapshotSource: Codable, Sendable, Hashable {
 }
 
 /// A fact that could not be read. The scan goes on; the output names what was lost.
+///
+/// A reported value in `Snapshot.warnings`, never thrown: the probe's one error type is
+/// `ProbeError`. It conforms to `Error` only so a reader can return it as a `Result` failure.
 public struct ProbeWarning: Error, Codable, Sendable, Hashable, CustomStringConvertible {
     @Nullable public var address: String?
     @Nullable public var path: String?
