@@ -22,7 +22,9 @@ struct ReporterNotifyTests {
         let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
         try #require(rc == 0)
-        var tv = timeval(tv_sec: 30, tv_usec: 0)
+        // A guard against a hang, not a measurement: in a parallel run the service may wait
+        // minutes for a thread of the cooperative pool before it sends.
+        var tv = timeval(tv_sec: 900, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         return (fd, name)
     }

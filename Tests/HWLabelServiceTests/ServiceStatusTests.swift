@@ -79,19 +79,27 @@ struct ServiceStatusTests {
 
     // MARK: the binary
 
-    static func hwlabel(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    /// Runs the binary on a thread of its own: a wait on a cooperative-pool thread (two on a
+    /// 2-core machine) would hold up the other suites' services while it runs.
+    static func hwlabel(_ args: [String]) async throws -> (status: Int32, out: String, err: String) {
         let binary = try #require(ReporterProcessTests.binary)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return try await withCheckedThrowingContinuation { cont in
+            Thread {
+                cont.resume(with: Result {
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: binary)
+                    p.arguments = args
+                    let out = Pipe(), err = Pipe()
+                    p.standardOutput = out
+                    p.standardError = err
+                    try p.run()
+                    let o = out.fileHandleForReading.readDataToEndOfFile()
+                    let e = err.fileHandleForReading.readDataToEndOfFile()
+                    p.waitUntilExit()
+                    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+                })
+            }.start()
+        }
     }
 
     /// Starts the agent and waits until its status names it.
@@ -110,28 +118,28 @@ struct ServiceStatusTests {
         let dir = reporterTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = dir + "/state"
-        #expect(try Self.hwlabel(["agent", "status", "--state-dir", state]).status == 3)
+        #expect(try await Self.hwlabel(["agent", "status", "--state-dir", state]).status == 3)
 
         // Running: 0, with the pid and the state line.
         var p = try await Self.start(in: dir)
-        var r = try Self.hwlabel(["agent", "status", "--state-dir", state])
+        var r = try await Self.hwlabel(["agent", "status", "--state-dir", state])
         #expect(r.status == 0, "\(r.out)\(r.err)")
         #expect(r.out.hasPrefix("state        running (pid \(p.processIdentifier)"), "\(r.out)")
-        let json = try Self.hwlabel(["agent", "status", "--state-dir", state, "--format", "json"])
+        let json = try await Self.hwlabel(["agent", "status", "--state-dir", state, "--format", "json"])
         #expect(json.status == 0 && json.out.contains("\"liveness\" : \"running\""), "\(json.out)")
 
         // SIGTERM: a clean stop, not running.
         p.terminate()
         p.waitUntilExit()
-        r = try Self.hwlabel(["agent", "status", "--state-dir", state])
+        r = try await Self.hwlabel(["agent", "status", "--state-dir", state])
         #expect(r.status == 3 && r.out.contains("stopped cleanly"), "\(r.out)")
 
         // SIGKILL: the status still says running, for a pid that is gone.
         p = try await Self.start(in: dir)
-        #expect(try Self.hwlabel(["agent", "status", "--state-dir", state]).status == 0)
+        #expect(try await Self.hwlabel(["agent", "status", "--state-dir", state]).status == 0)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        r = try Self.hwlabel(["agent", "status", "--state-dir", state])
+        r = try await Self.hwlabel(["agent", "status", "--state-dir", state])
         #expect(r.status == 3 && r.out.contains("not running: pid \(p.processIdentifier) is gone"), "\(r.out)")
     }
 
@@ -147,12 +155,12 @@ struct ServiceStatusTests {
         try (good + "[agent]\nno-such-key = 1\n").write(toFile: conf, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
         #expect(await eventually(timeout: 10) { StateStore(directory: state).loadStatus()?.configError != nil })
-        var r = try Self.hwlabel(["agent", "status", "--state-dir", state])
+        var r = try await Self.hwlabel(["agent", "status", "--state-dir", state])
         #expect(r.status == 5 && r.out.contains("NOT LOADED") && r.out.contains("no-such-key"), "\(r.out)")
         try good.write(toFile: conf, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
         #expect(await eventually(timeout: 10) { StateStore(directory: state).loadStatus()?.configError == nil })
-        r = try Self.hwlabel(["agent", "status", "--state-dir", state])
+        r = try await Self.hwlabel(["agent", "status", "--state-dir", state])
         #expect(r.status == 0, "\(r.out)")
     }
 }

@@ -77,11 +77,11 @@ struct ServiceTokenTests {
     }
 
     @Test(.enabled(if: ReporterProcessTests.binary != nil, "needs the hwlabel binary"))
-    func theAgentExitsOneNamingTheFileNeverTheToken() throws {
+    func theAgentExitsOneNamingTheFileNeverTheToken() async throws {
         let d = try Self.dir()
         try Self.write("[controller]\nurl = http://127.0.0.1:1/r\n", d + "/conf/agent.conf")
         try Self.write("\(Self.tokenA)\r\nx\n", d + "/conf/controller-token")
-        let r = try ServiceStatusTests.hwlabel(["agent", "--config-dir", d + "/conf", "--state-dir", d + "/state",
+        let r = try await ServiceStatusTests.hwlabel(["agent", "--config-dir", d + "/conf", "--state-dir", d + "/state",
                                                 "--sysfs-root", ReporterProcessTests.fixture])
         #expect(r.status == 1)
         #expect(r.err.contains("hwlabel: error: token file \(d)/conf/controller-token: the token has a line break inside it"), "\(r.err)")
@@ -131,7 +131,7 @@ struct ServiceTokenTests {
             let path = d + "/conf/token-" + name.replacingOccurrences(of: " ", with: "-")
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             let before = ctl.authTokens.count
-            let r = try ServiceStatusTests.hwlabel(["placement", "sync", "--token-file", path, "--url", "http://127.0.0.1:\(ctl.port)",
+            let r = try await ServiceStatusTests.hwlabel(["placement", "sync", "--token-file", path, "--url", "http://127.0.0.1:\(ctl.port)",
                                                     "--sysfs-root", ReporterProcessTests.fixture, "--dry-run"])
             #expect(!(r.out + r.err).contains("DO-NOT-LOG"), "\(name): \(r.err)")
             switch Self.agentReads(path) {

@@ -73,12 +73,13 @@ package final class RecordingSink: ReportSink, @unchecked Sendable {
     package var reports: [Report] { box.current.map(\.1) }
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes. The timeout is a safety
-/// net against a hang, not a measurement: it is long, so that a loaded machine (the suites run
-/// in parallel) only makes a test slower, never failed.
+/// Polls `condition` every 10 ms until it holds, at most `timeout / 10 ms` times. The bound is a
+/// number of polls, not wall time: when the suites run in parallel, synchronous tests can hold
+/// every thread of the cooperative pool for minutes, and then this poll and the service it
+/// waits for are held alike. A loaded machine makes the test slower, never failed; a test whose
+/// condition never holds still ends (after at least `timeout`).
 package func eventually(timeout: TimeInterval = 60, _ condition: () -> Bool) async -> Bool {
-    let end = Date().addingTimeInterval(timeout)
-    while Date() < end {
+    for _ in 0..<max(1, Int(timeout / 0.01)) {
         if condition() { return true }
         try? await Task.sleep(nanoseconds: 10_000_000)
     }
