@@ -193,7 +193,7 @@ struct InventoryCanonicalJSONTests {
         let at = Date(timeIntervalSince1970: 1_800_000_000)
         var whole = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
         let compact = try whole.encodeJSON(pretty: false, splitAt: Int.max)
-        // Split however small: up to 16 slices, empty ones included when there are few elements.
+        // Split however small: up to 16 slices, one element each when there are fewer.
         var sliced = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
         let pretty = try sliced.encodeJSON(pretty: true, splitAt: 1)
         #expect(sliced.digest == whole.digest)

@@ -43,67 +43,61 @@ public struct DescriptorBuilder: Sendable {
         let resolver = LabelResolver(labels)
         // Each descriptor depends only on the snapshot: build them on every core in contiguous
         // chunks (an SR-IOV host has thousands), then merge in order.
-        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let workers = chosen.count < 512 ? 1 : min(cores, 8)
-        let size = (chosen.count + workers - 1) / max(workers, 1)
-        let picked = chosen
-        let built = Parallel.map(workers) { [self] w in
-            picked[min(w * size, picked.count)..<min((w + 1) * size, picked.count)].map { f in
-                let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
-                let resolution = resolver.resolve(f, instance: instance)
-                var diagnostics = resolution.diagnostics
-                let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
-                let companionFunctions = companions.compactMap { snapshot.function(at: $0) }
-                let mode = modes.mode(f.address)
-                var vgpu: VGPUOffer?
-                if mode == .vgpu, let mechanism = modes.mechanisms[f.address] {
-                    let vfs = (modes.children[f.address] ?? []).compactMap { snapshot.function(at: $0) }
-                    let label = resolution.assignment?.name
-                    let mixed = policy.mixedSize.contains { $0.matches(f) }
-                    let choice = policy.vgpuTypes.first { $0.matches(f, label: label) }?.type
-                    let (offer, notes) = VGPUCapacity.offer(f, vfs: vfs, mechanism: mechanism, mixedSize: mixed, choice: choice)
-                    vgpu = offer
-                    diagnostics += notes.map { Diagnostic(code: "vgpu-policy", address: f.address, message: $0) }
-                    if offer.publishedType == nil {
-                        diagnostics.append(Diagnostic(code: "vgpu-type-unset", address: f.address, message:
-                            "\(f.address) serves vGPU but runs no instance yet, so Placement gets no vGPU inventory for it: choose its type with 'vgpu-type address=\(f.address) <type name>' in policy.conf"))
-                    }
+        let built = Parallel.chunkedMap(chosen, serialBelow: 512) { [self] f in
+            let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
+            let resolution = resolver.resolve(f, instance: instance)
+            var diagnostics = resolution.diagnostics
+            let companions = (f.gpu?.companions ?? []).map(\.address).filter { snapshot.function(at: $0) != nil }
+            let companionFunctions = companions.compactMap { snapshot.function(at: $0) }
+            let mode = modes.mode(f.address)
+            var vgpu: VGPUOffer?
+            if mode == .vgpu, let mechanism = modes.mechanisms[f.address] {
+                let vfs = (modes.children[f.address] ?? []).compactMap { snapshot.function(at: $0) }
+                let label = resolution.assignment?.name
+                let mixed = policy.mixedSize.contains { $0.matches(f) }
+                let choice = policy.vgpuTypes.first { $0.matches(f, label: label) }?.type
+                let (offer, notes) = VGPUCapacity.offer(f, vfs: vfs, mechanism: mechanism, mixedSize: mixed, choice: choice)
+                vgpu = offer
+                diagnostics += notes.map { Diagnostic(code: "vgpu-policy", address: f.address, message: $0) }
+                if offer.publishedType == nil {
+                    diagnostics.append(Diagnostic(code: "vgpu-type-unset", address: f.address, message:
+                        "\(f.address) serves vGPU but runs no instance yet, so Placement gets no vGPU inventory for it: choose its type with 'vgpu-type address=\(f.address) <type name>' in policy.conf"))
                 }
-                let own = [f.address] + companions
-                // A vGPU card's slots are consumed through it: their VMs are its bindings.
-                let slots = mode == .vgpu ? (modes.children[f.address] ?? []) : []
-                let used = usage.usage(of: own + slots)
-                let device = AssignableDevice(
-                    address: f.address,
-                    attributes: AttributeIdentity(vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
-                                                  subsystemDevice: f.subsystemDevice, classCode: f.classCode.description,
-                                                  revision: f.revision),
-                    instance: instance,
-                    kind: Self.kind(f),
-                    isVirtualFunction: f.physicalFunction != nil,
-                    physicalFunction: f.physicalFunction,
-                    names: f.names,
-                    label: resolution.assignment,
-                    readiness: evaluator.evaluate(f, companions: companionFunctions,
-                                                  context: .init(mode: mode, usage: used, vgpu: vgpu, usageResolver: usage)),
-                    gpu: f.gpu,
-                    companions: companions,
-                    capacity: capacity(f, snapshot: snapshot),
-                    iommuGroup: f.iommuGroup,
-                    numaNode: f.numaNode,
-                    driver: f.driver,
-                    mode: mode,
-                    excludes: modes.excludes(f),
-                    usage: used,
-                    vgpu: vgpu)
-                return (device, diagnostics)
             }
+            let own = [f.address] + companions
+            // A vGPU card's slots are consumed through it: their VMs are its bindings.
+            let slots = mode == .vgpu ? (modes.children[f.address] ?? []) : []
+            let used = usage.usage(of: own + slots)
+            let device = AssignableDevice(
+                address: f.address,
+                attributes: AttributeIdentity(vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
+                                              subsystemDevice: f.subsystemDevice, classCode: f.classCode.description,
+                                              revision: f.revision),
+                instance: instance,
+                kind: Self.kind(f),
+                isVirtualFunction: f.physicalFunction != nil,
+                physicalFunction: f.physicalFunction,
+                names: f.names,
+                label: resolution.assignment,
+                readiness: evaluator.evaluate(f, companions: companionFunctions,
+                                              context: .init(mode: mode, usage: used, vgpu: vgpu, usageResolver: usage)),
+                gpu: f.gpu,
+                companions: companions,
+                capacity: capacity(f, snapshot: snapshot),
+                iommuGroup: f.iommuGroup,
+                numaNode: f.numaNode,
+                driver: f.driver,
+                mode: mode,
+                excludes: modes.excludes(f),
+                usage: used,
+                vgpu: vgpu)
+            return (device, diagnostics)
         }
         var errors: [Diagnostic] = []
         var warnings: [Diagnostic] = []
         var out: [AssignableDevice] = []
         out.reserveCapacity(chosen.count)
-        for (device, diagnostics) in built.joined() {
+        for (device, diagnostics) in built {
             out.append(device)
             for d in diagnostics {
                 if d.severity == .error { errors.append(d) } else { warnings.append(d) }

@@ -43,6 +43,42 @@ package enum Parallel {
         }
     }
 
+    /// Online CPUs: how many threads `forEach` runs on.
+    package static var cores: Int { ProcessInfoLite.cores }
+
+    /// How `count` items are cut into contiguous ranges, in order, for the chunked maps: one
+    /// range below `serialBelow` items (threads would cost more than they save), otherwise up to
+    /// `maxChunks` of nearly equal size (one per core, at most 8, unless the caller wants more
+    /// to balance unequal work). Always at least one range (`0..<0` for no items), so per-chunk
+    /// set-up runs, and fails, even when there is nothing to do.
+    package static func chunks(_ count: Int, serialBelow: Int, maxChunks: Int? = nil) -> [Range<Int>] {
+        let wanted = count < serialBelow ? 1 : max(1, min(maxChunks ?? min(cores, 8), count))
+        let size = max(1, (count + wanted - 1) / wanted)
+        guard count > 0 else { return [0..<0] }
+        return stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
+    }
+
+    /// `body` once per contiguous chunk of `items` (`chunks`), chunks on the machine's cores,
+    /// results in chunk order. For work with per-chunk state (a libpci handle, a buffer).
+    package static func mapChunks<C: RandomAccessCollection, R>(_ items: C, serialBelow: Int, maxChunks: Int? = nil,
+                                                                _ body: (C.SubSequence) -> R) -> [R] where C.Index == Int {
+        let ranges = chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        let start = items.startIndex
+        return map(ranges.count) { i in body(items[(start + ranges[i].lowerBound)..<(start + ranges[i].upperBound)]) }
+    }
+
+    /// `body` for every element of `items`, computed chunk by chunk on the machine's cores,
+    /// results in the order of `items`.
+    package static func chunkedMap<C: RandomAccessCollection, T>(_ items: C, serialBelow: Int, maxChunks: Int? = nil,
+                                                                 _ body: (C.Element) -> T) -> [T] where C.Index == Int {
+        let parts = mapChunks(items, serialBelow: serialBelow, maxChunks: maxChunks) { $0.map(body) }
+        guard parts.count > 1 else { return parts.first ?? [] }
+        var out: [T] = []
+        out.reserveCapacity(items.count)
+        for p in parts { out += p }
+        return out
+    }
+
     private final class Work: @unchecked Sendable {
         let iterations: Int
         let body: (Int) -> Void

@@ -152,24 +152,20 @@ struct IOMMUReader {
             // One group per device is common (SR-IOV VFs): thousands of small directories, read
             // on every core like the functions themselves.
             let numbers = names.compactMap { SysfsFunctionReader.groupNumber($0) }
-            let workers = numbers.count < 256 ? 1 : max(1, min(ProcessInfoLite.cores, 8))
-            let size = (numbers.count + workers - 1) / workers
             // Files are opened relative to the groups directory: the kernel walks two path
             // components per file, not the whole root.
             let dirfd = open(groupsDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { if dirfd >= 0 { close(dirfd) } }
-            let parts = Parallel.map(workers) { w in
-                numbers[min(w * size, numbers.count)..<min((w + 1) * size, numbers.count)].map { n -> (IOMMUGroup, ProbeWarning?) in
-                    let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
-                    var type: String?, warning: ProbeWarning?
-                    switch SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type") {
-                    case .success(let t): type = t
-                    case .failure(let e):
-                        if e.errno != ENOENT { warning = ProbeWarning(path: e.path, message: e.description + ": group type unknown") }
-                    }
-                    return (IOMMUGroup(number: n, type: type, devices: devices), warning)
+            let parts = Parallel.chunkedMap(numbers, serialBelow: 256) { n -> (IOMMUGroup, ProbeWarning?) in
+                let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
+                var type: String?, warning: ProbeWarning?
+                switch SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type") {
+                case .success(let t): type = t
+                case .failure(let e):
+                    if e.errno != ENOENT { warning = ProbeWarning(path: e.path, message: e.description + ": group type unknown") }
                 }
-            }.flatMap { $0 }
+                return (IOMMUGroup(number: n, type: type, devices: devices), warning)
+            }
             groups = parts.map(\.0)
             warnings += parts.compactMap(\.1)
         } else {

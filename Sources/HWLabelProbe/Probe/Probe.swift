@@ -67,16 +67,10 @@ public struct Probe: Sendable {
         // Functions are independent: scan contiguous chunks on the machine's cores, each chunk
         // with its own libpci access object (libpci is not thread-safe; one owner per object),
         // then join in address order. Small hosts stay on one thread.
-        let workers = addresses.count < 256 ? 1 : max(1, min(ProcessInfoLite.cores, 8))
-        let chunkSize = (addresses.count + workers - 1) / max(workers, 1)
-        let chunks = stride(from: 0, to: addresses.count, by: max(chunkSize, 1)).map {
-            Array(addresses[$0..<min($0 + chunkSize, addresses.count)])
-        }
-        // No addresses: one empty chunk still opens libpci, so a broken libpci is reported.
-        let parts = chunks.isEmpty ? [addresses] : chunks
+        // No addresses: the one empty chunk still opens libpci, so a broken libpci is reported.
         let probe = self
-        let results = Parallel.map(parts.count) { i in
-            Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: parts[i]) }
+        let results = Parallel.mapChunks(addresses, serialBelow: 256) { chunk in
+            Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: Array(chunk)) }
         }
         var functions: [PCIFunction] = []
         functions.reserveCapacity(addresses.count)

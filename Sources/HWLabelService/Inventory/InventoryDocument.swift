@@ -78,11 +78,9 @@ public struct InventoryDocument: Codable, Sendable {
         }
         func slices<T: Encodable & Sendable>(_ items: [T]) -> Range<Int> {
             let first = jobs.count
-            let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-            let parts = items.count < splitAt ? 1 : min(cores * 2, 16)
-            let size = (items.count + parts - 1) / parts
-            for i in 0..<parts {
-                let slice = items[min(i * size, items.count)..<min((i + 1) * size, items.count)]
+            // Twice as many slices as cores: they share the cores with the other members' jobs.
+            for range in Parallel.chunks(items.count, serialBelow: splitAt, maxChunks: min(Parallel.cores * 2, 16)) {
+                let slice = items[range]
                 jobs.append(Job(depth: 2) { try CanonicalJSON.encodeElements(slice) })
             }
             return first..<jobs.count
