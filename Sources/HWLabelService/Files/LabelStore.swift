@@ -152,13 +152,13 @@ public struct LabelStore: Sendable {
 }
 
 /// CLOCK_MONOTONIC in seconds: lock waits are not fooled by a clock step.
-func monotonicSeconds() -> Double {
+private func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-func errnoText() -> String {
+private func errnoText() -> String {
     let e = errno
     return ErrnoText.describe(e)
 }

@@ -34,13 +34,6 @@ public actor PlacementPublisher {
         knownResourceClasses = []
     }
 
-    /// Plans without writing (GETs only): `hwlabel placement sync --dry-run`.
-    public func plan(hostName: String, devices: [AssignableDevice]) async throws -> PlacementPlan {
-        let desired = PlacementMapping.desiredTree(hostName: hostName, devices: devices, policy: policy)
-        let state = try await readState(desired)
-        return PlacementPlanner.plan(current: state, desired: desired)
-    }
-
     /// Brings Placement in line with `devices` (or, with `dryRun`, only says how).
     ///
     /// The calls run in the planner's order (see `PlacementPlanner`). A call that fails ends
@@ -244,11 +237,6 @@ public actor PlacementPublisher {
 
     // MARK: - Reading
 
-    private func readState(_ desired: DesiredTree) async throws -> PlacementState {
-        var n = 0
-        return try await readState(desired, counted: &n)
-    }
-
     /// Reads the root by name, its tree, and (unless cached at the same generation) each
     /// provider's inventories and traits; allocations only for our providers whose device is gone.
     private func readState(_ desired: DesiredTree, counted reads: inout Int) async throws -> PlacementState {
@@ -344,4 +332,11 @@ public actor PlacementPublisher {
         return ProviderState(uuid: uuid, name: name, generation: o["generation"] as? Int ?? 0,
                              parentUUID: o["parent_provider_uuid"] as? String)
     }
+}
+
+/// Percent-encodes a query value (`+`, `&`, `=`, `,` kept out of the value's meaning).
+private func placementQueryValue(_ s: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~:")
+    return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
 }

@@ -25,5 +25,4 @@ public struct PlacementSyncResult: Codable, Sendable, Hashable {
         warnings = []; errors = []
         conflictRetries = 0; reads = 0; writes = 0
     }
-    public var succeeded: Bool { errors.isEmpty }
 }

@@ -1,0 +1,25 @@
+import HWLabelProbe
+
+/// A device that was in an earlier report and is not in this one, with why.
+public struct Tombstone: Codable, Sendable, Hashable {
+    public enum Reason: String, Codable, Sendable, Hashable, CaseIterable {
+        /// The function is gone from the bus.
+        case unplugged
+        /// The function is still there but no longer yields a descriptor (its driver changed).
+        case driverChanged = "driver-changed"
+        /// The agent's policy now excludes it.
+        case excludedByPolicy = "excluded-by-policy"
+    }
+    /// The descriptor's `instance.id`.
+    public var instanceId: String
+    public var address: PCIAddress
+    public var reason: Reason
+    /// The first generation in which the device was absent.
+    public var sinceGeneration: UInt64
+    public init(instanceId: String, address: PCIAddress, reason: Reason, sinceGeneration: UInt64) {
+        self.instanceId = instanceId
+        self.address = address
+        self.reason = reason
+        self.sinceGeneration = sinceGeneration
+    }
+}
