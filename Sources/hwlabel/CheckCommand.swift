@@ -28,7 +28,7 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let req = try AgentCLI.inputErrors { () throws -> CheckRequest in
+        let req = try CommandSupport.inputErrors { () throws -> CheckRequest in
             do {
                 let r = try buildRequest()
                 try r.validate()
@@ -39,10 +39,10 @@ struct CheckCommand: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let (snapshot, _, policy, set) = try AgentCLI.descriptors(source)
-        AgentCLI.printDiagnostics(set.errors)
+        let (snapshot, _, policy, set) = try CommandSupport.descriptors(source)
+        CommandSupport.printDiagnostics(set.errors)
         let result = CompatibilityChecker().check(req, descriptors: set, snapshot: snapshot, policy: policy)
-        print(format == .json ? try AgentCLI.json(result) : Self.table(result), terminator: "")
+        print(format == .json ? try CommandSupport.json(result) : Self.table(result), terminator: "")
         if !result.fits { throw ExitCode(1) }
     }
 

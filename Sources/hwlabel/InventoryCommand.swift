@@ -20,9 +20,9 @@ struct InventoryCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let (snapshot, _, _, set) = try AgentCLI.descriptors(source)
+        let (snapshot, _, _, set) = try CommandSupport.descriptors(source)
         Diagnostics.warn(snapshot.warnings)
-        AgentCLI.printDiagnostics(set.errors + set.warnings)
+        CommandSupport.printDiagnostics(set.errors + set.warnings)
         var doc = InventoryDocument(snapshot: snapshot, descriptors: set.descriptors,
                                     extraWarnings: (set.errors + set.warnings).map {
                                         ProbeWarning(address: $0.address?.description, message: "\($0.severity.rawValue) \($0.code): \($0.message)")
@@ -59,9 +59,9 @@ struct ListCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        let (snapshot, _, _, set) = try AgentCLI.descriptors(source)
+        let (snapshot, _, _, set) = try CommandSupport.descriptors(source)
         Diagnostics.warn(snapshot.warnings)
-        AgentCLI.printDiagnostics(set.errors + set.warnings)
+        CommandSupport.printDiagnostics(set.errors + set.warnings)
         switch format {
         case .json:
             try Output.emit(PrettyJSON.format(try CanonicalJSON.encode(snapshot.functions)) + [0x0a], to: nil)
@@ -92,7 +92,7 @@ struct ShowCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (snapshot, _, _, set) = try AgentCLI.descriptors(source)
+        let (snapshot, _, _, set) = try CommandSupport.descriptors(source)
         let a = PCIAddress(address)!
         guard let f = snapshot.function(at: a) else {
             Diagnostics.warn(snapshot.warnings.filter { $0.address == a.description })

@@ -20,53 +20,6 @@ struct LabelCommand: ParsableCommand {
     )
 }
 
-/// Shared plumbing for label and check commands: loads labels and policy, builds descriptors,
-/// maps library errors to exit code 2.
-enum AgentCLI {
-    static func store(_ source: SourceOptions) -> LabelStore { LabelStore(directory: source.configDir) }
-
-    /// Runs `body`, turning input errors (corrupt files, bad labels) into exit 2.
-    static func inputErrors<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as ConfigError {
-            Diagnostics.error(e.description + (e.line != nil ? " (file left untouched)" : ""))
-            throw ExitCode(2)
-        } catch let e as LabelError {
-            Diagnostics.error(e.description)
-            throw ExitCode(2)
-        } catch let e as RuleConflict {
-            printDiagnostics(e.diagnostics)
-            Diagnostics.error("rule not saved; narrow it (--device, --subsystem) or remove the other rule, or pass --force")
-            throw ExitCode(2)
-        }
-    }
-
-    static func descriptors(_ source: SourceOptions) throws -> (Snapshot, LabelSet, Policy, DescriptorSet) {
-        let st = store(source)
-        let (labels, policy) = try inputErrors { (try st.loadLabels(), try st.loadPolicy()) }
-        let snapshot = try source.snapshot()
-        let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: labels, policy: policy)
-        return (snapshot, labels, policy, set)
-    }
-
-    /// `--format json` output: the canonical bytes indented, with a final newline.
-    static func json<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: PrettyJSON.format(try CanonicalJSON.encode(value), emptyContainers: .blankLine), as: UTF8.self) + "\n"
-    }
-
-    static func printDiagnostics(_ ds: [Diagnostic]) {
-        for d in ds { FileStandardError.write("hwlabel: \(d.severity.rawValue): \(d.message)\n") }
-    }
-
-    static func rule(vendor: String, device: String?, subsystem: String?, classPrefix: String?, label: String) throws -> LabelRule {
-        try inputErrors {
-            let l = try HardwareLabel(validating: label)
-            let sub = try subsystem.map { (s) throws(LabelError) in try LabelRule.splitSubsystem(s) }
-            return try LabelRule(vendor: vendor, device: device, subsystemVendor: sub?.0, subsystemDevice: sub?.1,
-                                 classPrefix: classPrefix, label: l)
-        }
-    }
-}
-
 struct RuleSelectorOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Vendor ID (4 hex digits).", valueName: "VVVV")) var vendor: String
     @Option(help: ArgumentHelp("Device ID.", valueName: "DDDD")) var device: String?
@@ -86,12 +39,12 @@ struct LabelSetCommand: ParsableCommand {
     @Argument(help: "The label, e.g. \"Turing GPU\" (quote it).") var label: String
 
     func run() throws {
-        let l = try AgentCLI.inputErrors { try HardwareLabel(validating: label) }
+        let l = try CommandSupport.inputErrors { try HardwareLabel(validating: label) }
         var key = target
         if PCIAddress(target) != nil {
             // Store the stable id, so the label follows the card through renumbering and (with a
             // serial number) slot moves.
-            let (_, _, _, set) = try AgentCLI.descriptors(source)
+            let (_, _, _, set) = try CommandSupport.descriptors(source)
             guard let d = set.descriptor(matching: target) else {
                 Diagnostics.error("no assignable device at \(target); to label it anyway use address:\(target)")
                 throw ExitCode(2)
@@ -107,7 +60,7 @@ struct LabelSetCommand: ParsableCommand {
             }
         }
         let k = key
-        _ = try AgentCLI.inputErrors { try AgentCLI.store(source).update { $0.setInstanceLabel(key: k, label: l) } }
+        _ = try CommandSupport.inputErrors { try CommandSupport.store(source).update { $0.setInstanceLabel(key: k, label: l) } }
         print("device \(key) = \(l.name)   (trait \(l.placementTrait), k8s \(l.kubernetesValue))")
     }
 }
@@ -130,13 +83,13 @@ struct LabelRuleAddCommand: ParsableCommand {
     @Argument(help: "The label.") var label: String
 
     func run() throws {
-        let rule = try AgentCLI.rule(vendor: selector.vendor, device: selector.device, subsystem: selector.subsystem,
+        let rule = try CommandSupport.rule(vendor: selector.vendor, device: selector.device, subsystem: selector.subsystem,
                                      classPrefix: selector.classPrefix, label: label)
         let snapshot = try source.snapshot()
-        let st = AgentCLI.store(source)
+        let st = CommandSupport.store(source)
         // The conflict check reads labels.conf under the same lock as the write: two
         // conflicting `rule add`s run at once save one rule, not both.
-        let (trial, after) = try AgentCLI.inputErrors {
+        let (trial, after) = try CommandSupport.inputErrors {
             try st.update { doc -> (LabelSet, DescriptorSet) in
                 var trial = doc.labelSet
                 trial.addRule(rule)
@@ -149,7 +102,7 @@ struct LabelRuleAddCommand: ParsableCommand {
         }
         let covered = after.descriptors.filter { $0.label?.rule == rule.selector }.map { "\($0.address)" }
         print("\(rule.description): covers \(covered.isEmpty ? "no present device" : covered.joined(separator: ", "))")
-        AgentCLI.printDiagnostics(LabelListing(labels: trial, descriptors: after, snapshot: snapshot).warnings
+        CommandSupport.printDiagnostics(LabelListing(labels: trial, descriptors: after, snapshot: snapshot).warnings
             .filter { $0.code == "export-overmatch" && $0.message.contains("\"\(rule.label.name)\"") })
     }
 }
@@ -172,11 +125,11 @@ struct LabelRemoveCommand: ParsableCommand {
     @Option(name: .customLong("class"), help: ArgumentHelp("Rule to remove: class prefix.", valueName: "CC[SS[PP]]")) var classPrefix: String?
 
     func run() throws {
-        let st = AgentCLI.store(source)
+        let st = CommandSupport.store(source)
         if let vendor {
             guard target == nil else { Diagnostics.error("give a device or a rule selector, not both"); throw ExitCode(2) }
-            let rule = try AgentCLI.rule(vendor: vendor, device: device, subsystem: subsystem, classPrefix: classPrefix, label: "x")
-            let (_, n) = try AgentCLI.inputErrors { try st.update { $0.removeRules(matchingSelectorOf: rule) } }
+            let rule = try CommandSupport.rule(vendor: vendor, device: device, subsystem: subsystem, classPrefix: classPrefix, label: "x")
+            let (_, n) = try CommandSupport.inputErrors { try st.update { $0.removeRules(matchingSelectorOf: rule) } }
             guard n > 0 else { Diagnostics.error("no rule \(rule.selector) in \(st.labelsPath)"); throw ExitCode(2) }
             print("removed rule \(rule.selector)")
             return
@@ -185,10 +138,10 @@ struct LabelRemoveCommand: ParsableCommand {
         var keys: Set<String> = [target]
         if let a = PCIAddress(target) {
             keys.formUnion(["\(a)", "address:\(a)"])
-            if let (_, _, _, set) = try? AgentCLI.descriptors(source), let d = set.descriptor(at: a) { keys.insert(d.instance.id) }
+            if let (_, _, _, set) = try? CommandSupport.descriptors(source), let d = set.descriptor(at: a) { keys.insert(d.instance.id) }
         }
         let k = keys
-        let (_, n) = try AgentCLI.inputErrors { try st.update { $0.removeInstanceLabels(keys: k) } }
+        let (_, n) = try CommandSupport.inputErrors { try st.update { $0.removeInstanceLabels(keys: k) } }
         guard n > 0 else { Diagnostics.error("no label on \(target) in \(st.labelsPath)"); throw ExitCode(2) }
         print("removed \(n) label\(n == 1 ? "" : "s") on \(target)")
     }
@@ -204,9 +157,9 @@ struct LabelListCommand: ParsableCommand {
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let (snapshot, labels, _, set) = try AgentCLI.descriptors(source)
+        let (snapshot, labels, _, set) = try CommandSupport.descriptors(source)
         let listing = LabelListing(labels: labels, descriptors: set, snapshot: snapshot)
-        if format == .json { print(try AgentCLI.json(listing), terminator: "") } else { print(Self.table(listing), terminator: "") }
+        if format == .json { print(try CommandSupport.json(listing), terminator: "") } else { print(Self.table(listing), terminator: "") }
         if !listing.errors.isEmpty { throw ExitCode(1) }
     }
 
@@ -241,9 +194,9 @@ struct LabelSuggestCommand: ParsableCommand {
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() throws {
-        let (_, _, _, set) = try AgentCLI.descriptors(source)
+        let (_, _, _, set) = try CommandSupport.descriptors(source)
         let suggestions = LabelSuggester().suggestions(for: set)
-        if format == .json { print(try AgentCLI.json(suggestions), terminator: ""); return }
+        if format == .json { print(try CommandSupport.json(suggestions), terminator: ""); return }
         if suggestions.isEmpty { print("no suggestions: no GPU with a known architecture and no NIC/NVMe/accelerator model present") }
         for s in suggestions {
             print("# \(s.label) (\(s.basis)): \(s.devices.map(\.description).joined(separator: ", "))")
