@@ -1,11 +1,15 @@
 #!/bin/sh
 # Agent benchmark: idle RSS and CPU over DUR seconds, wake-ups (context switches) while idle,
 # uevent→delivery latency and RSS idle again after those events, for `hwlabel agent` over a
-# synthetic sysfs tree with a file sink.
-#   [N=1000] [DUR=60] [EVENTS=10] [HWLABEL=.build/release/hwlabel] bench/agent-bench.sh
+# sysfs tree with a file sink.
+#   [N=1000] [SHAPE=mixed] [DUR=60] [EVENTS=10] [HWLABEL=.build/release/hwlabel] bench/agent-bench.sh
+#   TREE=DIR bench/agent-bench.sh      any sysfs tree (DIR/sys/bus/pci/devices) instead of a generated one
+# Generated trees come from hwlabel-treegen (N functions, SHAPE mixed or hgx; TREEGEN names a
+# built generator, else it is built here in debug: it links the test support target).
 # Latency needs root (it writes `change` to a real /sys/bus/pci/devices/*/uevent, which the
-# agent's kernel uevent monitor receives); the synthetic tree is edited first so the rescan
-# finds a change and the report file is rewritten.
+# agent's kernel uevent monitor receives); the tree is edited first so the rescan finds a
+# change and the report file is rewritten (one device link removed and put back, EVENTS even
+# leaves it as it was).
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-1000}
@@ -17,13 +21,24 @@ if [ -z "$BIN" ]; then
         [ -x "$b" ] && { BIN=$b; break; }
     done
 fi
-[ -n "$BIN" ] || { echo "agent-bench: no hwlabel binary; swift build -c release --static-swift-stdlib" >&2; exit 1; }
+[ -n "$BIN" ] || { echo "agent-bench: no hwlabel binary; swift build -c release --static-swift-stdlib --product hwlabel" >&2; exit 1; }
 "$BIN" agent --help >/dev/null 2>&1 || { echo "agent-bench: $BIN has no 'agent' subcommand" >&2; exit 1; }
 
 base=${TMPDIR_BENCH:-/dev/shm}/hwlabel-agent-bench.$$
 mkdir -p "$base/conf" "$base/state"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$base"' EXIT
-python3 bench/gen-sysfs-tree.py "$base/tree" "$N" --force >/dev/null
+if [ -n "${TREE:-}" ]; then
+    [ -d "$TREE/sys/bus/pci/devices" ] || { echo "agent-bench: $TREE/sys/bus/pci/devices does not exist: not a sysfs tree" >&2; exit 2; }
+    tree=$(cd "$TREE" && pwd)
+    N=$(ls "$tree/sys/bus/pci/devices" | wc -l)
+else
+    if [ -z "${TREEGEN:-}" ]; then
+        swift build --product hwlabel-treegen >/dev/null
+        TREEGEN="$(swift build --show-bin-path)/hwlabel-treegen"
+    fi
+    tree=$base/tree
+    "$TREEGEN" "$tree" "$N" --shape "${SHAPE:-mixed}" >/dev/null
+fi
 cat > "$base/conf/agent.conf" <<CONF
 [agent]
 resync-interval = 600
@@ -34,7 +49,7 @@ CONF
 
 events=off
 [ "$(id -u)" = 0 ] && [ -d /sys/bus/pci/devices ] && events=kernel
-"$BIN" agent --config-dir "$base/conf" --state-dir "$base/state" --sysfs-root "$base/tree/sys" \
+"$BIN" agent --config-dir "$base/conf" --state-dir "$base/state" --sysfs-root "$tree/sys" \
     --uevents "$events" --log-level warning &
 pid=$!
 python3 - "$base/state/report.json" <<'PY'
@@ -45,9 +60,9 @@ while not os.path.exists(sys.argv[1]):
     time.sleep(0.05)
 PY
 sleep 2
-python3 - "$pid" "$DUR" "$EVENTS" "$events" "$base" "$N" "$BIN" <<'PY'
+python3 - "$pid" "$DUR" "$EVENTS" "$events" "$base" "$N" "$BIN" "$tree" <<'PY'
 import os, sys, time, glob
-pid, dur, nev, events, base, n, binary = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
+pid, dur, nev, events, base, n, binary, tree = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8]
 hz = os.sysconf("SC_CLK_TCK")
 def stat():
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -81,8 +96,8 @@ rows = [("functions in tree", n), ("idle window (s)", f"{t1-t0:.0f}"),
 lat = []
 if events == "kernel":
     report = f"{base}/state/report.json"
-    devs = sorted(os.listdir(f"{base}/tree/sys/bus/pci/devices"))
-    victim = devs[-1]; link = f"{base}/tree/sys/bus/pci/devices/{victim}"; target = os.readlink(link)
+    devs = sorted(os.listdir(f"{tree}/sys/bus/pci/devices"))
+    victim = devs[-1]; link = f"{tree}/sys/bus/pci/devices/{victim}"; target = os.readlink(link)
     real = sorted(os.listdir("/sys/bus/pci/devices"))[0]
     for i in range(nev):
         m0 = os.stat(report).st_mtime_ns

@@ -13,11 +13,14 @@
 #             lspci is timed and the hwlabel columns say n/a
 #   RUNS      paired rounds per tree (default 5)
 #   BENCH_TMP where to generate trees (default /dev/shm if writable, else $TMPDIR or /tmp);
-#             sysfs lives in memory, so tmpfs is the fair place, and creating ~330k
+#             sysfs lives in memory, so tmpfs is the fair place, and creating ~340k
 #             entries for 10,000 functions on a busy ext4 disk takes minutes
+#   SHAPE     what generated trees hold: mixed (default) or hgx (see hwlabel-treegen --help)
+#   TREEGEN   the tree generator (default: built here with `swift build --product hwlabel-treegen`)
 #
+# Trees are written by hwlabel-treegen, with the tests' tree builder (Tests/HWLabelTestSupport).
 # A tree in bench-out/tree-N (git-ignored) is reused instead of generating one:
-#   python3 bench/gen-sysfs-tree.py bench-out/tree-10000 10000
+#   swift build --product hwlabel-treegen && .build/debug/hwlabel-treegen bench-out/tree-10000 10000
 set -u
 cd "$(dirname "$0")/.."
 
@@ -34,11 +37,14 @@ done
 if [ ${#SIZES[@]} -eq 0 ] && [ ${#TREES[@]} -eq 0 ]; then SIZES=(100 1000 10000); fi
 RUNS=${RUNS:-5}
 HWLABEL=${HWLABEL:-.build/release/hwlabel}
+SHAPE=${SHAPE:-mixed}
+TREEGEN=${TREEGEN:-}
 TIME=/usr/bin/time
 
 for n in "${SIZES[@]}"; do
     case $n in ''|*[!0-9]*) echo "bench/run.sh: size '$n' is not a number" >&2; exit 2 ;; esac
 done
+case $SHAPE in mixed|hgx) ;; *) echo "bench/run.sh: SHAPE '$SHAPE' is not mixed or hgx" >&2; exit 2 ;; esac
 if [ ! -x "$TIME" ]; then
     echo "bench/run.sh: $TIME not found; install it: apt-get install -y time" >&2
     exit 1
@@ -89,16 +95,16 @@ echo "lspci:     $(lspci --version)"
 if [ $have_hwlabel -eq 1 ]; then
     echo "hwlabel:   $HWLABEL ($("$HWLABEL" --version 2>/dev/null || echo 'no --version'))"
 else
-    echo "hwlabel:   $HWLABEL not found: build it first (swift build -c release --static-swift-stdlib) or set HWLABEL=...;"
+    echo "hwlabel:   $HWLABEL not found: build it first (swift build -c release --static-swift-stdlib --product hwlabel) or set HWLABEL=...;"
     echo "           timing lspci only"
 fi
-echo "trees in:  $BENCH_TMP (unless bench-out/tree-N exists); $RUNS paired rounds (lspci, then hwlabel)"
+echo "trees in:  $BENCH_TMP (unless bench-out/tree-N exists), shape $SHAPE; $RUNS paired rounds (lspci, then hwlabel)"
 echo '```'
 echo
 echo "## Commands (T = the tree's root directory)"
 echo
 echo '```'
-echo "python3 bench/gen-sysfs-tree.py T N"
+echo "hwlabel-treegen T N --shape $SHAPE"
 echo "$TIME -f '%e %M %U %S' lspci -vvv -nn -k -A linux-sysfs -O sysfs.path=T/sys/bus/pci > /dev/null"
 echo "$TIME -f '%e %M %U %S' $HWLABEL inventory --sysfs-root T/sys --format json -o $BENCH_TMP/…/inventory.json > /dev/null"
 echo '```'
@@ -106,6 +112,16 @@ echo
 echo "(hwlabel writes to a scratch file, not \`-o /dev/null\`: an atomic writer that renames a"
 echo "temporary file over its target would replace the /dev/null device node when run as root.)"
 echo
+
+# treegen: sets TREEGEN, building hwlabel-treegen the first time it is needed (a debug build:
+# it links the test support target, whose @testable imports a release build cannot compile).
+treegen() {
+    [ -n "$TREEGEN" ] && return
+    swift build --product hwlabel-treegen > "$work/treegen-build.log" 2>&1 || {
+        echo "bench/run.sh: building hwlabel-treegen failed:" >&2; tail -20 "$work/treegen-build.log" >&2; exit 1
+    }
+    TREEGEN="$(swift build --show-bin-path)/hwlabel-treegen"
+}
 
 rows=(); cpurows=()
 # bench_tree T LABEL: paired rounds on one tree; appends a row to each table.
@@ -149,11 +165,12 @@ for n in "${SIZES[@]}"; do
         note="reused $tree"
     else
         T="$work/tree-$n"
-        gen_out=$(python3 bench/gen-sysfs-tree.py "$T" "$n" 2>&1) || {
+        treegen
+        gen_out=$("$TREEGEN" "$T" "$n" --shape "$SHAPE" 2>&1) || {
             echo "bench/run.sh: generating $n functions failed: $gen_out" >&2
             exit 1
         }
-        note="generated: ${gen_out#gen-sysfs-tree: }"
+        note="generated: ${gen_out#hwlabel-treegen: }"
     fi
     echo "- N=$n: $note" >&2
     bench_tree "$T" "gen-$n"

@@ -9,7 +9,7 @@ Every input is derived from (seed, index) alone, so one case reruns with `--only
 (add `--keep DIR` to leave the mutated input on disk and print the plain hwlabel command).
 Three families of input:
 
-  sysfs   a copy of a base tree (bench/gen-sysfs-tree.py output with vGPU files added, or a
+  sysfs   a copy of a base tree (hwlabel-treegen output with vGPU files added, or a
           real capture in Tests/Fixtures/sysfs, symlinks kept) with one to three
           files, links or function directories mutated; `hwlabel inventory --sysfs-root`.
   dump    a base lspci -x dump (Tests/Fixtures/lspci, shared real dumps) with
@@ -51,7 +51,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "Tests", "Fixtures")
 SHARED_LSPCI = os.path.normpath(os.path.join(REPO, "..", "shared", "fixtures", "real", "lspci"))
 SCHEMA = os.path.join(REPO, "schema", "inventory-1.0.schema.json")
-GEN_TREE = os.path.join(REPO, "bench", "gen-sysfs-tree.py")
+GEN_TREE = os.path.join(REPO, ".build", "debug", "hwlabel-treegen")   # built by `swift build`
 
 FAMILIES = ["sysfs", "dump", "config"]
 FAMILY_WEIGHTS = [50, 30, 20]
@@ -1526,7 +1526,7 @@ def prepare_bases(opts):
     bases = {}
     gen = os.path.join(opts["workdir"], "bases", "gen")
     os.makedirs(gen, exist_ok=True)
-    subprocess.run([sys.executable, GEN_TREE, gen, str(opts["gen_functions"]), "--force", "--jobs=1"],
+    subprocess.run([GEN_TREE, gen, str(opts["gen_functions"]), "--force"],
                    check=True, stdout=subprocess.DEVNULL)
     decorate_gen_tree(gen)
     bases["gen"] = scan_tree("gen", gen)

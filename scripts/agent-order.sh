@@ -25,7 +25,8 @@ pid=""
 trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 # valgrind cannot read the toolchain's DWARF 5; symbols are all it needs.
 objcopy --strip-debug "$bin" "$work/hwlabel"
-python3 bench/gen-sysfs-tree.py "$work/tree" 1000 --force >/dev/null
+swift build --product hwlabel-treegen >&2
+"$(swift build --show-bin-path)/hwlabel-treegen" "$work/tree" 1000 >/dev/null
 mkdir -p "$work/conf" "$work/state"
 printf '[agent]\nresync-interval = 600\ndebounce = 200ms\n[file]\npath = %s/state/report.json\n' "$work" > "$work/conf/agent.conf"
 events=off
