@@ -40,7 +40,8 @@ struct HostileSecretsTests {
             #expect(error.description.hasPrefix("token file \(path): \(reason)"), "\(error)")
             #expect(!error.description.contains("SECRET"))
         }
-        // `hwlabel placement sync` reads it the same way.
+        // The Placement transport's file reader refuses it the same way (the `hwlabel placement
+        // sync` binary: ServiceTokenTests.theCLIAndTheAgentReadATokenFileTheSameWay).
         do {
             _ = try PlacementHTTPTransport.token(fromFile: path)
             Issue.record("must be refused")
