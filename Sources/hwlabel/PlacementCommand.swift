@@ -88,9 +88,7 @@ struct PlacementSyncCommand: AsyncParsableCommand {
         }
         switch format {
         case .json:
-            let e = JSONEncoder()
-            e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            print(String(decoding: try e.encode(result), as: UTF8.self))
+            print(try CommandSupport.json(result), terminator: "")
         case .table:
             print(Self.render(result))
         }

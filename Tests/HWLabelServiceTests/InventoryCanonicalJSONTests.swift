@@ -1,5 +1,5 @@
 import Foundation
-import HWLabelService
+@testable import HWLabelService
 import HWLabelCore
 import HWLabelProbe
 import HWLabelTestSupport
@@ -147,6 +147,10 @@ struct InventoryCanonicalJSONTests {
                                               omittingKeys: ["big", "text"])) == #"{"map":{},"nested":[],"numbers":[]}"#)
     }
 
+    static func pretty<T: Encodable>(_ v: T) throws -> [UInt8] {
+        PrettyJSON.format(try CanonicalJSON.encode(v), emptyContainers: .blankLine)
+    }
+
     @Test("PrettyJSON .blankLine indents canonical bytes exactly as JSONEncoder's .prettyPrinted", arguments: sources)
     func prettyMatchesFoundation(source: String) throws {
         let (s, set) = try Self.snapshot(named: source)
@@ -156,6 +160,17 @@ struct InventoryCanonicalJSONTests {
                                         host: HostIdentity(machineId: nil, hostname: "h"), bootId: nil), now: Date())
         #expect(PrettyJSON.format(try CanonicalJSON.encode(set), emptyContainers: .blankLine) == Array(try e.encode(set)))
         #expect(PrettyJSON.format(try CanonicalJSON.encode(report), emptyContainers: .blankLine) == Array(try e.encode(report)))
+        // The other documents printed this way: `label list --format json`, `placement sync
+        // --format json`, status.json.
+        let listing = LabelListing(labels: LabelSet(), descriptors: set, snapshot: s)
+        #expect(try Self.pretty(listing) == Array(try e.encode(listing)))
+        var sync = PlacementSyncResult(rootName: "h", dryRun: true)
+        sync.created = ["a/b"]
+        #expect(try Self.pretty(sync) == Array(try e.encode(sync)))
+        var status = AgentStatus(pid: 7, agentEpoch: "e", updatedAt: "2026-11-30T00:00:00Z")
+        status.recentErrors = [.init(at: "t", sink: nil, message: "m \"q\" /")]
+        #expect(try Self.pretty(status) == Array(try StateStore.encode(status)))
+        #expect(try Self.pretty(status) == Array(try e.encode(status)))
         let empties: [String: [[Int]]] = ["a": [], "b": [[]], "c": [[1], []]]
         #expect(PrettyJSON.format(try CanonicalJSON.encode(empties), emptyContainers: .blankLine) == Array(try e.encode(empties)))
         #expect(PrettyJSON.format(Array("{}".utf8), emptyContainers: .blankLine) == Array("{\n\n}".utf8))
