@@ -33,7 +33,7 @@ struct CheckCommand: ParsableCommand {
                 let r = try buildRequest()
                 try r.validate()
                 return r
-            } catch var e as RequestError {
+            } catch var e as RequestError where e.code == .invalidRequest || e.code == .unreadableRequest {
                 if e.file == nil { e.file = request }
                 Diagnostics.error(e.description)
                 throw ExitCode(2)

@@ -105,10 +105,10 @@ public struct DeviceRequest: Codable, Sendable, Hashable, CustomStringConvertibl
             }
             if let subsystemVendor { _ = try normalizedID(subsystemVendor, what: "subsystem vendor ID") }
             if let subsystemDevice { _ = try normalizedID(subsystemDevice, what: "subsystem device ID") }
-        } catch let e as RequestError {
+        } catch let e as CoreError where e.code == .invalidRequest || e.code == .unreadableRequest {
             throw e
         } catch {
-            // A malformed label or ID (LabelError): its text already names the value.
+            // A malformed label or ID: its text already names the value.
             throw RequestError("\(error)")
         }
     }
@@ -147,37 +147,6 @@ public struct VGPURequest: Codable, Sendable, Hashable, CustomStringConvertible 
         count = try c.decodeIfPresent(Int.self, forKey: .count) ?? 1
     }
     public var description: String { "\(count) × vGPU profile \"\(profile)\"" }
-}
-
-/// A request that cannot be used (an input error: `hwlabel check` exits 2): the file cannot be
-/// read, is not JSON, has an unknown key or a value of the wrong type, or asks for nothing sensible.
-///
-/// `req.json: invalid request: devices[1]: unknown key "cnt" (expected label, …, count); did you mean "count"?`
-public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Kind: Sendable, Hashable {
-        /// The file could not be read as a request file at all (missing, a directory, too large…).
-        case unreadable
-        /// The content is not a request: JSON syntax, unknown key, wrong type, or `validate()`.
-        case invalid
-    }
-
-    public var kind: Kind
-    /// The request file (`-` is stdin), or nil for a request built from flags.
-    public var file: String?
-    /// What is wrong, starting with where when there is a where (`devices[1].count: …`,
-    /// `not valid JSON at line 3, column 12: …`).
-    public var message: String
-
-    public init(_ message: String, kind: Kind = .invalid, file: String? = nil) {
-        self.kind = kind
-        self.file = file
-        self.message = message
-    }
-
-    public var description: String {
-        let what = kind == .invalid ? "invalid request" : "cannot read the request"
-        return (file.map { "\($0 == "-" ? "stdin" : $0): " } ?? "") + "\(what): \(message)"
-    }
 }
 
 extension CheckRequest {

@@ -1,23 +1,6 @@
 import Foundation
 import HWLabelProbe
 
-/// A parse error that names the file and line: `labels.conf:12: unknown directive 'lable'`.
-public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var path: String
-    @Nullable public var line: Int?
-    public var message: String
-    public init(path: String, line: Int? = nil, message: String) {
-        self.path = path
-        self.line = line
-        self.message = message
-    }
-    public var description: String {
-        let name = path
-        if let line { return "\(name):\(line): \(message)" }
-        return "\(name): \(message)"
-    }
-}
-
 /// The lines of a hand-edited text file (`labels.conf`, `policy.conf`, `agent.conf`).
 ///
 /// `\n` and `\r\n` both end a line (a file saved on Windows reads as it looks), a UTF-8 byte

@@ -94,24 +94,6 @@ public struct ExportedForms: Codable, Sendable, Hashable {
     }
 }
 
-public enum LabelError: Error, Sendable, Hashable, CustomStringConvertible {
-    case invalidLabel(String, String)
-    case invalidID(String, String)
-    case invalidRule(String)
-    case notFound(String)
-    case conflict(String)
-
-    public var description: String {
-        switch self {
-        case let .invalidLabel(label, why): "invalid label \"\(label)\": \(why)"
-        case let .invalidID(id, why): "invalid \(why): \(id)"
-        case let .invalidRule(why): "invalid rule: \(why)"
-        case let .notFound(what): "no such \(what)"
-        case let .conflict(what): what
-        }
-    }
-}
-
 /// Strict 4-hex-digit ID, lower-cased: IDs travel as strings (`"10de"`).
 func normalizedID(_ text: String, what: String) throws(LabelError) -> String {
     // Already canonical (labels.conf as hwlabel writes it): 4 lower-case hex digits.
