@@ -151,7 +151,9 @@ struct HostileSecretsTests {
         defer { ProbeTestSupport.removeTemp(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
         try Data("\(Self.secret)\nx\n".utf8).write(to: URL(fileURLWithPath: dir + "/conf/controller-token"))
-        let port = try await ReporterTestController.closedPort()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }   // refusing until the test ends
+        let port = refusing.port
         try """
             # CRLF, starting with a comment: the controller sink must still be on\r
             [controller]\r

@@ -67,12 +67,12 @@ struct ReporterControllerTests {
 
     @Test func outageThenRestartDeliversNewestAndLosesNothing() async throws {
         let dir = reporterTempDir()
-        let port = try await ReporterTestController.closedPort()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }   // refusing until the test ends
         let (logger, lines) = capturingLogger()
-        let url = "http://127.0.0.1:\(port)/v1/reports"
         let rs = reports(3)
         // Controller down for the whole first run: every delivery fails, the outbox keeps the newest.
-        let down = try makeSink(url: url, dir: dir, logger: logger)
+        let down = try makeSink(url: refusing.url, dir: dir, logger: logger)
         for r in rs {
             let failure = await #expect(throws: SinkWorker.Failure.self) { try await deliver(r, to: down, logger: logger) }
             #expect(failure?.report.generation == r.generation)
@@ -83,11 +83,11 @@ struct ReporterControllerTests {
         _ = try Outbox(directory: dir + "/outbox", sink: "controller").store(rs[0])
         #expect(Outbox(directory: dir + "/outbox", sink: "controller").load()?.generation == 3)
 
-        // "Restart": a new sink over the same state directory; the controller is back.
+        // "Restart": a new sink over the same state directory; a controller answers.
         let ctl = ReporterTestController()
-        try await ctl.start(port: port)
+        try await ctl.start()
         defer { Task { await ctl.stop() } }
-        let up = try makeSink(url: url, dir: dir, logger: logger)
+        let up = try makeSink(url: ctl.url, dir: dir, logger: logger)
         let pending = try #require(up.pending)
         try await deliver(pending, to: up, logger: logger)
         await up.shutdown()

@@ -101,7 +101,9 @@ struct ReporterProcessTests {
         let secret = ReporterControllerTests.secret
         try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
         try secret.write(toFile: dir + "/conf/controller-token", atomically: true, encoding: .utf8)
-        let port = try await ReporterTestController.closedPort()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }   // refusing until the test ends
+        let port = refusing.port
         try """
             [controller]
             url = http://127.0.0.1:\(port)/r

@@ -136,18 +136,22 @@ struct ReporterServiceTests {
 
     @Test func controllerOutageAcrossRestartEndsDeliveredWithoutLeakingToken() async throws {
         let state = reporterTempDir(), config = reporterTempDir()
-        let port = try await ReporterTestController.closedPort()
+        let down = try RefusingPort()
+        defer { withExtendedLifetime(down) {} }   // refusing until the test ends
         let secret = ReporterControllerTests.secret
         try secret.write(toFile: config + "/controller-token", atomically: true, encoding: .utf8)
-        try """
-            [controller]
-            url = http://127.0.0.1:\(port)/v1/reports
-            token-file = \(config)/controller-token
-            timeout = 1
-            max-attempts = 2
-            [file]
-            path = \(state)/out.json
-            """.write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
+        func configure(_ url: String) throws {
+            try """
+                [controller]
+                url = \(url)
+                token-file = \(config)/controller-token
+                timeout = 1
+                max-attempts = 2
+                [file]
+                path = \(state)/out.json
+                """.write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
+        }
+        try configure(down.url)
         let (logger, lines) = capturingLogger()
         func service() -> (AgentService, LockedBox<[AssignableDevice]>) {
             let devices = LockedBox([reporterDevice("0000:01:00.0")])
@@ -164,10 +168,12 @@ struct ReporterServiceTests {
         try await t1.value
         #expect(Outbox(directory: state + "/outbox", sink: "controller").load()?.generation == 1)
 
-        // Run 2: controller up, one more device.
+        // Run 2: the controller answers (at its own port: the outbox is the state directory's,
+        // whatever the URL), one more device.
         let ctl = ReporterTestController()
-        try await ctl.start(port: port)
+        try await ctl.start()
         defer { Task { await ctl.stop() } }
+        try configure(ctl.url)
         let (s2, d2) = service()
         d2.withLock { $0.append(reporterDevice("0000:02:00.0")) }
         let t2 = Task { try await s2.run() }

@@ -1,9 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import HWLabelCore
 import HWLabelService
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+
+/// A port on 127.0.0.1 that refuses every connection while this value lives: bound, never
+/// listening. Unlike a port that was bound and closed, no other test can take it meanwhile.
+package final class RefusingPort: @unchecked Sendable {
+    package let port: Int
+    private let fd: Int32
+
+    package init() throws {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) == 0 && getsockname(s, $0, &len) == 0 }
+        }
+        guard bound else {
+            let e = errno
+            Glibc.close(s)
+            throw IOError(errnoCode: e, reason: "bind")
+        }
+        fd = s
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    deinit { Glibc.close(fd) }
+
+    package var url: String { "http://127.0.0.1:\(port)/v1/reports" }
+}
 
 /// A real HTTP controller on 127.0.0.1 for the reporter tests, with switchable faults.
 package final class ReporterTestController: @unchecked Sendable {
@@ -61,15 +94,6 @@ package final class ReporterTestController: @unchecked Sendable {
     package func stop() async {
         try? await channel?.close()
         channel = nil
-    }
-
-    /// A port nothing listens on (bound, then closed).
-    package static func closedPort() async throws -> Int {
-        let c = ReporterTestController()
-        try await c.start()
-        let p = c.port
-        await c.stop()
-        return p
     }
 
     fileprivate func recordAuthToken(_ t: String?) { lock.withLock { _authTokens.append(t) } }
