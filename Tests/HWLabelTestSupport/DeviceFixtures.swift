@@ -64,6 +64,37 @@ package enum DeviceFixtures {
 
     package static func label(_ s: String) -> HardwareLabel { try! HardwareLabel(validating: s) }
 
+    /// The one builder of `AssignableDevice` values for tests that start from a descriptor
+    /// rather than a snapshot (a snapshot goes through `descriptors`, the real builder).
+    /// `kind` defaults to what `DescriptorBuilder` names the class; `mode` to whole device, or
+    /// `sriov-vf` with a `physicalFunction`; `arch` gives it GPU facts with that architecture
+    /// (or sets it on `gpu`); usage is free unless `usage` says otherwise.
+    package static func assignable(
+        _ address: String, vendor: String = "10de", device: String = "1e30", subsystem: (String, String)? = nil,
+        classCode: String = "030000", revision: String? = nil, kind: String? = nil, instance: String? = nil,
+        label: LabelAssignment? = nil, state: Readiness.State = .ready, arch: String? = nil, gpu: GPUFacts? = nil,
+        physicalFunction: String? = nil, mode: DeviceMode? = nil, driver: String? = "vfio-pci", iommuGroup: Int? = nil,
+        capacity: Capacity = Capacity(), usage: DeviceUsage = DeviceUsage(state: .free), vgpu: VGPUOffer? = nil
+    ) -> AssignableDevice {
+        let function = PCIFunction(address: addr(address), vendor: vendor, device: device,
+                                   classCode: ClassCode(value: UInt32(classCode, radix: 16)!))
+        var facts = gpu
+        if let arch {
+            if facts == nil { facts = GPUFacts(family: vendor == "10de" ? "nvidia" : vendor) }
+            facts!.architecture = Sourced(arch, source: "test")
+        }
+        let pf = physicalFunction.map(addr)
+        return AssignableDevice(
+            address: function.address,
+            attributes: AttributeIdentity(vendor: vendor, device: device, subsystemVendor: subsystem?.0,
+                                          subsystemDevice: subsystem?.1, classCode: classCode, revision: revision),
+            instance: InstanceIdentity(id: instance ?? "address:\(address)", source: "address"),
+            kind: kind ?? DescriptorBuilder.kind(function), isVirtualFunction: pf != nil, physicalFunction: pf,
+            names: Names(), label: label, readiness: Readiness(state: state, reasons: [], remediation: []),
+            gpu: facts, companions: [], capacity: capacity, iommuGroup: iommuGroup, numaNode: nil, driver: driver,
+            mode: mode, usage: usage, vgpu: vgpu)
+    }
+
     package static func descriptors(_ snap: Snapshot, _ labels: LabelSet = LabelSet(), _ policy: Policy = .default) -> DescriptorSet {
         DescriptorBuilder().descriptors(snapshot: snap, labels: labels, policy: policy)
     }

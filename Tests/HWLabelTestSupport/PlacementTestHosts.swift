@@ -7,27 +7,15 @@ import HWLabelProbe
 package enum PlacementTestHosts {
     package static let fixtures = URL(fileURLWithPath: ProbeTestSupport.fixtures)
 
+    /// A device for Placement tests (`DeviceFixtures.assignable` with a label from an instance
+    /// rule); the driver defaults to `nvidia` in mode `vgpu`, else `vfio-pci`.
     package static func device(address: String, vendor: String, device: String, label: String?, arch: String?,
                        state: Readiness.State, classCode: String = "030000", mode: DeviceMode? = nil,
                        physicalFunction: String? = nil, driver: String? = nil, vgpu: VGPUOffer? = nil) -> AssignableDevice {
-        var gpu: GPUFacts?
-        if let arch {
-            gpu = GPUFacts(family: vendor == "10de" ? "nvidia" : vendor)
-            gpu!.architecture = Sourced(arch, source: "test")
-        }
-        let pf = physicalFunction.map { PCIAddress($0)! }
-        let mode = mode ?? (pf != nil ? .sriovVF : .wholeDevice)
-        let usage = DeviceUsage(state: .free)
-        return AssignableDevice(
-            address: PCIAddress(address)!,
-            attributes: AttributeIdentity(vendor: vendor, device: device, subsystemVendor: nil, subsystemDevice: nil,
-                                          classCode: classCode, revision: nil),
-            instance: InstanceIdentity(id: "address:\(address)", source: "address"),
-            kind: classCode.hasPrefix("02") ? "network" : "gpu", isVirtualFunction: pf != nil, physicalFunction: pf,
-            names: Names(), label: label.map { LabelAssignment(name: $0, source: "instance") },
-            readiness: Readiness(state: state, reasons: [], remediation: []), gpu: gpu, companions: [],
-            capacity: Capacity(), iommuGroup: nil, numaNode: nil, driver: driver ?? (mode == .vgpu ? "nvidia" : "vfio-pci"),
-            mode: mode, usage: usage, vgpu: vgpu)
+        DeviceFixtures.assignable(address, vendor: vendor, device: device, classCode: classCode,
+                                  label: label.map { LabelAssignment(name: $0, source: "instance") }, state: state, arch: arch,
+                                  physicalFunction: physicalFunction, mode: mode,
+                                  driver: driver ?? (mode == .vgpu ? "nvidia" : "vfio-pci"), vgpu: vgpu)
     }
 
     /// An SR-IOV PF with its VFs enabled, offered as its VFs: `0000:<bus>:00.0` (sriov-pf, on
@@ -61,17 +49,17 @@ package enum PlacementTestHosts {
                            classCode: "030200", mode: .vgpu, driver: "nvidia", vgpu: offer)
     }
 
-    /// Descriptors for a fixture: every display/3D/accelerator/network endpoint.
+    /// Devices for a fixture: the functions `DescriptorBuilder` makes descriptors of (the
+    /// default policy), as `device` builds them, with the fixture's IDs, class and GPU facts.
     /// `labels` and `states` are keyed by `vvvv:dddd`; unlisted devices are unlabelled and ready.
     package static func devices(snapshot: Snapshot, labels: [String: String], states: [String: Readiness.State] = [:]) -> [AssignableDevice] {
-        snapshot.functions.compactMap { f -> AssignableDevice? in
-            guard !f.isBridge, f.vendor != "ffff", f.physicalFunction == nil,
-                  ["03", "12", "02"].contains(f.classCode.base) else { return nil }
-            let key = "\(f.vendor):\(f.device)"
-            var d = device(address: f.address.description, vendor: f.vendor, device: f.device, label: labels[key],
-                           arch: f.gpu?.architecture?.value, state: states[key] ?? .ready, classCode: f.classCode.description)
-            d.gpu = f.gpu
-            return d
+        DeviceFixtures.descriptors(snapshot).descriptors.map { real in
+            let key = "\(real.attributes.vendor):\(real.attributes.device)"
+            return DeviceFixtures.assignable(
+                real.address.description, vendor: real.attributes.vendor, device: real.attributes.device,
+                classCode: real.attributes.classCode, kind: real.kind,
+                label: labels[key].map { LabelAssignment(name: $0, source: "instance") }, state: states[key] ?? .ready,
+                gpu: real.gpu, physicalFunction: real.physicalFunction?.description)
         }
     }
 
