@@ -208,6 +208,7 @@ struct PlacementEndToEndTests {
     @Test func agentConfiguredWithPlacementSectionPublishes() async throws {
         let server = try await PlacementServer.shared.start()
         let state = reporterTempDir(), config = reporterTempDir()
+        defer { ProbeTestSupport.removeTemp(state); ProbeTestSupport.removeTemp(config) }
         try "admin\n".write(toFile: config + "/placement-token", atomically: true, encoding: .utf8)
         try """
             [placement]
