@@ -242,8 +242,14 @@ public struct PassthroughPlanner: Sendable {
     /// The host's own uses of the function, as `UsageResolver` found them: boot VGA and
     /// console, mounts, swap, the root file system, up interfaces, the default route, open
     /// DRM and NVIDIA nodes.
+    /// A mount of the root file system's device, or the default route's interface being up,
+    /// is said once, by the stronger entry (as `ReadinessEvaluator.otherHostUses` does).
     func hostUseRules(_ f: PCIFunction) -> [PassthroughRefusal] {
-        usage.usage(of: [f.address]).hostUses.map { u in
+        let uses = usage.usage(of: [f.address]).hostUses
+        let kinds = Set(uses.map(\.kind))
+        return uses.filter { u in
+            !(u.kind == "mounted" && kinds.contains("root-filesystem")) && !(u.kind == "network-up" && kinds.contains("default-route"))
+        }.map { u in
             let (kind, way) = Self.wayOut(for: u)
             return PassthroughRefusal(kind: kind, address: f.address, holder: u.detail, wayOut: way)
         }
