@@ -6,6 +6,7 @@ import HWLabelCore
 
 /// Not a test: `bench/placement-bench.sh` runs it (HWLABEL_PLACEMENT_BENCH=1) against the real
 /// server and prints a table for BENCHMARKS.md. No timing is asserted.
+extension RealPlacementServer {
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["HWLABEL_PLACEMENT_BENCH"] == "1"))
 struct PlacementBenchmark {
     @Test func hundredDeviceHost() async throws {
@@ -48,4 +49,5 @@ struct PlacementBenchmark {
         }
         print("PLACEMENT-BENCH-TABLE-BEGIN\n" + table + "PLACEMENT-BENCH-TABLE-END")
     }
+}
 }

@@ -9,6 +9,7 @@ import HWLabelProbe
 /// from a different fixture, syncs into one Placement; then placement by label is asserted.
 /// Disabled only outside CI when python3 is missing (`PlacementServer.unavailableReason`);
 /// in CI (CI=true) a missing server fails.
+extension RealPlacementServer {
 @Suite(.serialized, .enabled(if: PlacementServer.enabled, "needs python3 ≥ 3.11 to run the Placement server"))
 struct PlacementEndToEndTests {
     struct Host {
@@ -286,6 +287,7 @@ struct PlacementEndToEndTests {
         #expect(check.plannedCalls.isEmpty && check.writes == 0, "\(check.plannedCalls)")
         #expect(try await Self.providerNames(plain, "required=CUSTOM_HWLABEL_TEAM_A_GPU&in_tree=\(PlacementUUID.forRoot(host))").count == 6)
     }
+}
 }
 
 final class ResultBox: @unchecked Sendable {

@@ -9,6 +9,7 @@ import HWLabelProbe
 /// mode (vGPU, SR-IOV PF and VFs) are schedulable exactly as the host can deliver them, and a
 /// sync cut short leaves the provider reserved. Each test uses its own host and resource
 /// classes, so leftovers of other tests in the shared server do not change its answers.
+extension RealPlacementServer {
 @Suite(.serialized, .enabled(if: PlacementServer.enabled, "needs python3 ≥ 3.11 to run the Placement server"))
 struct PlacementModeEndToEndTests {
     typealias E2E = PlacementEndToEndTests
@@ -70,7 +71,7 @@ struct PlacementModeEndToEndTests {
         #expect(traits.map(Set.init) == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_INFERENCE_GPU", "CUSTOM_GPU_ARCH_ADA_LOVELACE"])
 
         // Not ready for vGPU: reserved, no candidate; ready again: schedulable again.
-        card.readiness = Readiness(state: .notReady, reasons: [ReadinessReason(code: "vgpu-manager-missing", severity: .blocker, message: "x")],
+        card.readiness = Readiness(state: .notReady, reasons: [ReadinessReason(.functionUnresponsive, severity: .blocker, message: "x")],
                                    remediation: [])
         #expect(try await publisher.sync(hostName: host, devices: [card, idle]).errors.isEmpty)
         #expect(try await Self.inventories(t, cardName)[rc]?["reserved"] as? Int == 6)
@@ -227,6 +228,7 @@ struct PlacementModeEndToEndTests {
         let again = try await restarted.sync(hostName: host, devices: devs)
         #expect(again.writes == 0 && again.plannedCalls.isEmpty)
     }
+}
 }
 
 /// After every successful write, asks Placement for `query`'s candidates and records the write

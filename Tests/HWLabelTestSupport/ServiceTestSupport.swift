@@ -5,24 +5,14 @@ import HWLabelProbe
 import Logging
 
 /// Builds a descriptor for reporter tests.
+/// A device for service tests: a Turing-class NVIDIA function (with `arch`) or a network one,
+/// built by the one `AssignableDevice` builder.
 package func reporterDevice(_ address: String, label: String? = nil, ready: Bool = true, arch: String? = nil,
-                    driver: String = "vfio-pci", instance: String? = nil) -> AssignableDevice {
-    let a = PCIAddress(address)!
-    var gpu: GPUFacts? = nil
-    if let arch {
-        var g = GPUFacts(family: "nvidia")
-        g.architecture = Sourced(arch, source: "test")
-        gpu = g
-    }
-    return AssignableDevice(
-        address: a,
-        attributes: AttributeIdentity(vendor: "10de", device: "1e30", subsystemVendor: "10de", subsystemDevice: "12ba",
-                                      classCode: "030000", revision: "a1"),
-        instance: InstanceIdentity(id: instance ?? "address:\(address)", source: "address"),
-        kind: arch == nil ? "network" : "gpu", isVirtualFunction: false, physicalFunction: nil,
-        names: Names(), label: label.map { LabelAssignment(name: $0, source: "rule", rule: "test") },
-        readiness: Readiness(state: ready ? .ready : .notReady, reasons: [], remediation: []),
-        gpu: gpu, companions: [], capacity: Capacity(), iommuGroup: 3, numaNode: nil, driver: driver)
+                            driver: String = "vfio-pci", instance: String? = nil) -> AssignableDevice {
+    DeviceFixtures.assignable(address, subsystem: ("10de", "12ba"), revision: "a1", kind: arch == nil ? "network" : "gpu",
+                              instance: instance, label: label.map { LabelAssignment(name: $0, source: "rule", rule: "test") },
+                              state: ready ? .ready : .notReady, arch: arch, driver: driver, iommuGroup: 3,
+                              usage: DeviceUsage(state: .unknown, unknownBecause: "not scanned"))
 }
 
 package let reporterHost = HostIdentity(machineId: "0123456789abcdef0123456789abcdef", hostname: "kvm-07")
@@ -33,10 +23,20 @@ package func reporterScan(_ devices: [AssignableDevice], excluded: Set<String> =
 }
 
 package func reporterTempDir(_ tag: String = #function) -> String {
-    let p = NSTemporaryDirectory() + "hwlabel-reporter-\(UUID().uuidString.prefix(8))"
+    let p = reporterTempRoot + "/\(UUID().uuidString.prefix(8))"
     try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
     return p
 }
+
+/// One directory per test process holds every `reporterTempDir`; it is removed when the process
+/// exits, so suites that keep a directory until their agent stops leave nothing behind.
+private let reporterTempRoot: String = {
+    let root = NSTemporaryDirectory() + "hwlabel-reporter-\(getpid())"
+    try? FileManager.default.removeItem(atPath: root)
+    try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "hwlabel-reporter-\(getpid())") }
+    return root
+}()
 
 /// An in-memory LogHandler: every line, with metadata, rendered as text.
 package struct CapturingLogHandler: LogHandler {
