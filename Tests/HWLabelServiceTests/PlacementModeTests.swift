@@ -79,7 +79,7 @@ import HWLabelProbe
         // Only not-ready reserves: what a passthrough check says of a GPU on `nvidia` does not.
         var afterBinding = card
         afterBinding.readiness = Readiness(state: .readyAfterBinding, reasons: [
-            ReadinessReason(code: "not-bound-to-vfio", severity: .binding, message: "on nvidia")], remediation: [])
+            ReadinessReason(.notBoundToVFIO, severity: .binding, message: "on nvidia")], remediation: [])
         #expect(PlacementMapping.desiredTree(hostName: Self.host, devices: [afterBinding]).providers[0].inventories
                 == ["CUSTOM_VGPU_NVIDIA_L40S_8Q": PlacementInventory(total: 6, reserved: 0, maxUnit: 6)])
         var broken = card

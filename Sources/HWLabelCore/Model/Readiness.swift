@@ -31,14 +31,18 @@ public struct ReadinessReason: Codable, Sendable, Hashable {
         case info
     }
     /// Stable code: a `ReasonCode` raw value (`iommu-off`, `group-not-viable`, …); every one is
-    /// listed in docs/labels-readiness-check.md.
-    public var code: String
+    /// listed in docs/labels-readiness-check.md. Reasons are only made from a `ReasonCode`; the
+    /// stored form is its raw value so that a document written by a newer hwlabel, with a code
+    /// this one does not know, still decodes (`hwlabel diff` reads such documents).
+    public private(set) var code: String
+    /// The typed code; nil only for a code from a newer hwlabel.
+    public var reasonCode: ReasonCode? { ReasonCode(rawValue: code) }
     public var severity: Severity
     public var message: String
     /// Other functions the reason is about (group members, companions), with their drivers.
     public var members: [GroupMember]
-    public init(code: String, severity: Severity, message: String, members: [GroupMember] = []) {
-        self.code = code
+    public init(_ code: ReasonCode, severity: Severity, message: String, members: [GroupMember] = []) {
+        self.code = code.rawValue
         self.severity = severity
         self.message = message
         self.members = members

@@ -48,7 +48,7 @@ public struct ReadinessEvaluator: Sendable {
         var kernelFixes: [String] = []
         var toBind: [PCIAddress] = []
         mutating func add(_ code: ReasonCode, _ severity: ReadinessReason.Severity, _ message: String, members: [GroupMember] = []) {
-            reasons.append(ReadinessReason(code: code.rawValue, severity: severity, message: message, members: members))
+            reasons.append(ReadinessReason(code, severity: severity, message: message, members: members))
         }
     }
 
