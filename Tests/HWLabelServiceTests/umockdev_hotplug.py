@@ -3,8 +3,8 @@
 
 Run preloaded (the testbed's uevents only reach processes that run with libumockdev-preload):
 
-    umockdev-wrapper python3 umockdev_hotplug.py --hwlabel .build/debug/hwlabel \
-        --recording Tests/HWLabelTests/Fixtures/umockdev/umockdev-repo__fido2.umockdev
+    umockdev-wrapper python3 Tests/HWLabelServiceTests/umockdev_hotplug.py --hwlabel .build/debug/hwlabel \
+        --recording Tests/Fixtures/umockdev/umockdev-repo__fido2.umockdev
 
 It builds a testbed from the recording (an AMD xHCI, class 0c03, behind a bridge), starts the
 agent as a child (it inherits LD_PRELOAD and UMOCKDEV_DIR, so it sees the same testbed and its
