@@ -11,7 +11,7 @@ let package = Package(
     name: "hwlabel",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "hwlabel", targets: ["hwlabel"]),
+        .executable(name: "hwlabel", targets: ["hwlabel"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -82,11 +82,16 @@ let package = Package(
             // (scripts/agent-symbols.order, made by scripts/agent-order.sh): the kernel maps
             // code 64 KiB around each page it faults in, so hot code scattered over 26 MB of
             // .text kept 12 MB resident.
-            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-                                           "-Xlinker", "--no-export-dynamic",
-                                           "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/agent-symbols.order",
-                                           "-Xlinker", "--no-warn-symbol-ordering"],
-                                          .when(platforms: [.linux], configuration: .release))]
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                        "-Xlinker", "--no-export-dynamic",
+                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/agent-symbols.order",
+                        "-Xlinker", "--no-warn-symbol-ordering",
+                    ],
+                    .when(platforms: [.linux], configuration: .release))
+            ]
         ),
         // Shared by the test targets, not a product: the kernel-layout tree builder (also what
         // `bench/` builds its trees with), recorded fixtures' paths, builders of model values,

@@ -77,7 +77,9 @@ struct AgentCommand: AsyncParsableCommand {
             }
             let logger = Logger(label: "hwlabel.agent")
             if hwl_executor_installed() == 0 {
-                logger.notice("running on the Swift runtime's default executor: hwlabel's own is checked with Swift \(AgentExecutor.checkedRange) only; idle wake-ups are not 0")
+                logger.notice(
+                    "running on the Swift runtime's default executor: hwlabel's own is checked with Swift \(AgentExecutor.checkedRange) only; idle wake-ups are not 0"
+                )
             }
             let options = AgentService.Options(configDirectory: paths.configDir, stateDirectory: paths.stateDir)
             // A configuration that cannot start the agent is exit 1 with file:line, before any
@@ -104,8 +106,9 @@ struct AgentCommand: AsyncParsableCommand {
                 events: eventSource,
                 logger: logger)
             let group = ServiceGroup(services: [service], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
-            AgentSignals.start(reload: { service.reload() },
-                               shutdown: { Task { await group.triggerGracefulShutdown() } })
+            AgentSignals.start(
+                reload: { service.reload() },
+                shutdown: { Task { await group.triggerGracefulShutdown() } })
             do {
                 try await group.run()
             } catch {
@@ -206,7 +209,9 @@ struct RedactingLogHandler: LogHandler {
         var metadata = event.metadata?.mapValues(Self.redact)
         if let error = event.error {
             e.error = nil
-            if metadata?["error"] == nil { metadata = (metadata ?? [:]).merging(["error": .string(Secret.redact("\(error)"))]) { a, _ in a } }
+            if metadata?["error"] == nil {
+                metadata = (metadata ?? [:]).merging(["error": .string(Secret.redact("\(error)"))]) { a, _ in a }
+            }
         }
         e.metadata = metadata
         inner.log(event: e)

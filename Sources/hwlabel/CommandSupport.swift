@@ -46,8 +46,9 @@ enum CommandSupport {
         try inputErrors {
             let l = try HardwareLabel(validating: label)
             let sub = try subsystem.map { (s) throws(LabelError) in try LabelRule.splitSubsystem(s) }
-            return try LabelRule(vendor: vendor, device: device, subsystemVendor: sub?.0, subsystemDevice: sub?.1,
-                                 classPrefix: classPrefix, label: l)
+            return try LabelRule(
+                vendor: vendor, device: device, subsystemVendor: sub?.0, subsystemDevice: sub?.1,
+                classPrefix: classPrefix, label: l)
         }
     }
 }

@@ -42,8 +42,9 @@ struct DiffCommand: ParsableCommand {
         let diff = InventoryDiff(old: a, new: b)
         if !diff.notCompared.isEmpty {
             let older = [a, b].filter { $0.schemaVersion == "1.0" }.map(\.name).joined(separator: " and ")
-            FileStandardError.write("hwlabel: note: \(older) is schema 1.0, which records no "
-                + diff.notCompared.map(\.rawValue).joined(separator: ", ") + ": not compared\n")
+            FileStandardError.write(
+                "hwlabel: note: \(older) is schema 1.0, which records no "
+                    + diff.notCompared.map(\.rawValue).joined(separator: ", ") + ": not compared\n")
         }
         switch format {
         case .json:
@@ -71,8 +72,9 @@ struct DiffCommand: ParsableCommand {
             if let note = doc.versionNote {
                 FileStandardError.write("hwlabel: note: \(name): \(note)\n")
             }
-            return InventoryDiff.Input(name: name, schemaVersion: doc.schemaVersion, digest: doc.digest,
-                                       descriptors: doc.descriptors, functions: doc.functions)
+            return InventoryDiff.Input(
+                name: name, schemaVersion: doc.schemaVersion, digest: doc.digest,
+                descriptors: doc.descriptors, functions: doc.functions)
         } catch let e as NotAnInventory {
             throw fail("not an hwlabel inventory: \(e.message)")
         } catch let e as DecodingError {

@@ -14,8 +14,10 @@ struct HWLabel: ParsableCommand {
             Each subcommand's --help lists its own.
             """,
         version: "0.1.0",
-        subcommands: [InventoryCommand.self, ListCommand.self, ShowCommand.self, LabelCommand.self,
-                      CheckCommand.self, DiffCommand.self, AgentCommand.self, PlacementCommand.self, PassthroughCommand.self]
+        subcommands: [
+            InventoryCommand.self, ListCommand.self, ShowCommand.self, LabelCommand.self,
+            CheckCommand.self, DiffCommand.self, AgentCommand.self, PlacementCommand.self, PassthroughCommand.self,
+        ]
     )
 
     /// ArgumentParser exits 64 (EX_USAGE) on a usage error; hwlabel documents 2, as lspci and

@@ -8,7 +8,8 @@ struct InventoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inventory",
         abstract: "One-shot audit dump of every PCI function, IOMMU group, GPU and host fact.",
-        discussion: "JSON (the stable contract) is validated against schema/inventory-1.0.schema.json. Exit codes: 0 ok, 2 usage, 3 source unreadable, 4 output not written."
+        discussion:
+            "JSON (the stable contract) is validated against schema/inventory-1.0.schema.json. Exit codes: 0 ok, 2 usage, 3 source unreadable, 4 output not written."
     )
 
     @OptionGroup var source: SourceOptions
@@ -23,11 +24,12 @@ struct InventoryCommand: ParsableCommand {
         let (snapshot, _, _, set) = try CommandSupport.descriptors(source)
         Diagnostics.warn(snapshot.warnings)
         CommandSupport.printDiagnostics(set.errors + set.warnings)
-        var doc = InventoryDocument(snapshot: snapshot, descriptors: set.descriptors,
-                                    extraWarnings: (set.errors + set.warnings).map {
-                                        ProbeWarning(address: $0.address?.description, message: "\($0.severity.rawValue) \($0.code): \($0.message)")
-                                    },
-                                    generatedAt: Date())
+        var doc = InventoryDocument(
+            snapshot: snapshot, descriptors: set.descriptors,
+            extraWarnings: (set.errors + set.warnings).map {
+                ProbeWarning(address: $0.address?.description, message: "\($0.severity.rawValue) \($0.code): \($0.message)")
+            },
+            generatedAt: Date())
         let fmt = format ?? (output == nil && isatty(1) != 0 ? .table : .json)
         switch fmt {
         case .json:
@@ -37,7 +39,7 @@ struct InventoryCommand: ParsableCommand {
                 [UInt8(0x0a)].withUnsafeBytes(put)
             }
         case .table:
-            _ = try doc.encoded(pretty: false)  // fills the digest shown at the end
+            _ = try doc.encoded(pretty: false) // fills the digest shown at the end
             try Output.emit(Array(TableFormatter.inventory(doc).utf8), to: output)
         }
     }
@@ -66,8 +68,9 @@ struct ListCommand: ParsableCommand {
         case .json:
             try Output.emit(PrettyJSON.format(try CanonicalJSON.encode(snapshot.functions)) + [0x0a], to: nil)
         case .table:
-            print(tree ? TableFormatter.groups(snapshot) : TableFormatter.list(snapshot, descriptors: set),
-                  terminator: "")
+            print(
+                tree ? TableFormatter.groups(snapshot) : TableFormatter.list(snapshot, descriptors: set),
+                terminator: "")
         }
     }
 }
@@ -113,7 +116,9 @@ struct ShowCommand: ParsableCommand {
             if let d = descriptor {
                 print(TableFormatter.descriptor(d), terminator: "")
             } else {
-                print("\tAssignable: no (\(f.isBridge ? "bridge" : set.excluded.contains(a) ? "excluded by policy" : "class \(f.classCode.baseAndSub) is not passed through, or a GPU companion"))")
+                print(
+                    "\tAssignable: no (\(f.isBridge ? "bridge" : set.excluded.contains(a) ? "excluded by policy" : "class \(f.classCode.baseAndSub) is not passed through, or a GPU companion"))"
+                )
             }
         }
     }

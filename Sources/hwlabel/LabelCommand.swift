@@ -15,8 +15,10 @@ struct LabelCommand: ParsableCommand {
             2 usage or input error (bad label, corrupt labels.conf, conflicting rule), 3 hardware \
             source unreadable.
             """,
-        subcommands: [LabelSetCommand.self, LabelRuleCommand.self, LabelRemoveCommand.self,
-                      LabelListCommand.self, LabelSuggestCommand.self]
+        subcommands: [
+            LabelSetCommand.self, LabelRuleCommand.self, LabelRemoveCommand.self,
+            LabelListCommand.self, LabelSuggestCommand.self,
+        ]
     )
 }
 
@@ -51,7 +53,8 @@ struct LabelSetCommand: ParsableCommand {
             }
             key = d.instance.id
             if d.instance.source == "address" {
-                FileStandardError.write("hwlabel: warning: \(target) has no serial number, slot or upstream path: the label follows the address\n")
+                FileStandardError.write(
+                    "hwlabel: warning: \(target) has no serial number, slot or upstream path: the label follows the address\n")
             }
         } else {
             guard isValidInstanceKey(target) else {
@@ -83,8 +86,9 @@ struct LabelRuleAddCommand: ParsableCommand {
     @Argument(help: "The label.") var label: String
 
     func run() throws {
-        let rule = try CommandSupport.rule(vendor: selector.vendor, device: selector.device, subsystem: selector.subsystem,
-                                     classPrefix: selector.classPrefix, label: label)
+        let rule = try CommandSupport.rule(
+            vendor: selector.vendor, device: selector.device, subsystem: selector.subsystem,
+            classPrefix: selector.classPrefix, label: label)
         let snapshot = try source.snapshot()
         let st = CommandSupport.store(source)
         // The conflict check reads labels.conf under the same lock as the write: two
@@ -102,8 +106,9 @@ struct LabelRuleAddCommand: ParsableCommand {
         }
         let covered = after.descriptors.filter { $0.label?.rule == rule.selector }.map { "\($0.address)" }
         print("\(rule.description): covers \(covered.isEmpty ? "no present device" : covered.joined(separator: ", "))")
-        CommandSupport.printDiagnostics(LabelListing(labels: trial, descriptors: after, snapshot: snapshot).warnings
-            .filter { $0.code == "export-overmatch" && $0.message.contains("\"\(rule.label.name)\"") })
+        CommandSupport.printDiagnostics(
+            LabelListing(labels: trial, descriptors: after, snapshot: snapshot).warnings
+                .filter { $0.code == "export-overmatch" && $0.message.contains("\"\(rule.label.name)\"") })
     }
 }
 
@@ -122,7 +127,8 @@ struct LabelRemoveCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Rule to remove: vendor ID.", valueName: "VVVV")) var vendor: String?
     @Option(help: ArgumentHelp("Rule to remove: device ID.", valueName: "DDDD")) var device: String?
     @Option(help: ArgumentHelp("Rule to remove: subsystem.", valueName: "SVVV:SDDD")) var subsystem: String?
-    @Option(name: .customLong("class"), help: ArgumentHelp("Rule to remove: class prefix.", valueName: "CC[SS[PP]]")) var classPrefix: String?
+    @Option(name: .customLong("class"), help: ArgumentHelp("Rule to remove: class prefix.", valueName: "CC[SS[PP]]")) var classPrefix:
+        String?
 
     func run() throws {
         let st = CommandSupport.store(source)
@@ -170,7 +176,8 @@ struct LabelListCommand: ParsableCommand {
             out += "  \(d.kind)\(String(repeating: " ", count: max(0, 9 - d.kind.utf8.count))) \(d.key) = \(d.label)\n"
             out += "            covers: \(d.covers.isEmpty ? "no present device" : d.covers.map(\.description).joined(separator: ", "))\n"
             if !d.overriddenOn.isEmpty {
-                out += "            matches but not applied (device label, udev or conflict): \(d.overriddenOn.map(\.description).joined(separator: ", "))\n"
+                out +=
+                    "            matches but not applied (device label, udev or conflict): \(d.overriddenOn.map(\.description).joined(separator: ", "))\n"
             }
         }
         out += "LABELS\n"

@@ -29,8 +29,9 @@ struct PassthroughCommand: ParsableCommand {
 struct PassthroughOptions: ParsableArguments {
     @OptionGroup var source: SourceOptions
 
-    @Option(name: .customLong("modules-root"),
-            help: ArgumentHelp("Where the kernel's modules live (modules.alias is read from DIR/<release>/).", valueName: "DIR"))
+    @Option(
+        name: .customLong("modules-root"),
+        help: ArgumentHelp("Where the kernel's modules live (modules.alias is read from DIR/<release>/).", valueName: "DIR"))
     var modulesRoot: String = "/lib/modules"
 
     @Flag(name: .customLong("dry-run"), help: "Show the plan and the writes; write nothing.")
@@ -70,8 +71,9 @@ struct PassthroughOptions: ParsableArguments {
             Diagnostics.warn(warnings)
         }
         let planner = PassthroughPlanner(snapshot: snapshot, descriptors: set, aliases: aliases)
-        let report = PassthroughRunner.run(verb, targets: parsedTargets, planner: planner, options: .init(wholeGroup: wholeGroup),
-                                           dryRun: dryRun, executor: PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot)))
+        let report = PassthroughRunner.run(
+            verb, targets: parsedTargets, planner: planner, options: .init(wholeGroup: wholeGroup),
+            dryRun: dryRun, executor: PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot)))
         let view = PassthroughView(verb: verb, report: report, dryRun: dryRun)
         switch format {
         case .json: print(try CommandSupport.json(view), terminator: "")
@@ -85,7 +87,8 @@ struct PassthroughEnableCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enable",
         abstract: "Bind devices, with their companions and IOMMU group, to vfio-pci (or their VFIO variant driver).",
-        discussion: "Exit codes: 0 done (or planned, with --dry-run), 1 refused (nothing written) or failed (rolled back), 2 usage, 3 source unreadable."
+        discussion:
+            "Exit codes: 0 done (or planned, with --dry-run), 1 refused (nothing written) or failed (rolled back), 2 usage, 3 source unreadable."
     )
     @OptionGroup var options: PassthroughOptions
     @Flag(name: .customLong("whole-group"), help: "Hand over every member of the IOMMU group, named or not.")
@@ -133,9 +136,10 @@ struct PassthroughStatusCommand: ParsableCommand {
             let overridden = f.driverOverride.map { !$0.isEmpty } ?? false
             guard onVFIO || overridden else { return nil }
             let members = f.iommuGroup.map { g in snapshot.functions.filter { $0.iommuGroup == g } }
-            return Entry(address: f.address.description, driver: f.driver, driverOverride: f.driverOverride,
-                         iommuGroup: f.iommuGroup, groupViable: members.map { $0.allSatisfy(ReadinessEvaluator.keepsGroupViable) },
-                         name: f.names.device)
+            return Entry(
+                address: f.address.description, driver: f.driver, driverOverride: f.driverOverride,
+                iommuGroup: f.iommuGroup, groupViable: members.map { $0.allSatisfy(ReadinessEvaluator.keepsGroupViable) },
+                name: f.names.device)
         }
         switch format {
         case .json:
@@ -143,7 +147,9 @@ struct PassthroughStatusCommand: ParsableCommand {
         case .table:
             if entries.isEmpty { print("no function is on a VFIO driver or has a driver override") }
             for e in entries {
-                let group = e.iommuGroup.map { "group \($0)" + (e.groupViable == false ? " (not viable: a member is on a host driver)" : "") } ?? "no group"
+                let group =
+                    e.iommuGroup.map { "group \($0)" + (e.groupViable == false ? " (not viable: a member is on a host driver)" : "") }
+                    ?? "no group"
                 print("\(e.address)  \(e.driver ?? "no driver")  override \(e.driverOverride ?? "none")  \(group)  \(e.name ?? "")")
             }
         }
@@ -184,9 +190,10 @@ struct PassthroughView: Encodable {
         self.dryRun = dryRun
         func functions(_ plan: PassthroughPlan, _ outcomes: [PassthroughExecutor.FunctionResult]?) -> [Function] {
             plan.functions.enumerated().map { i, f in
-                Function(address: f.address.description, iommuGroup: f.group, role: f.role.rawValue, from: f.currentDriver,
-                         to: f.intendedDriver, changes: f.changes, reason: f.reason,
-                         outcome: outcomes.map { Self.text($0[i].outcome) })
+                Function(
+                    address: f.address.description, iommuGroup: f.group, role: f.role.rawValue, from: f.currentDriver,
+                    to: f.intendedDriver, changes: f.changes, reason: f.reason,
+                    outcome: outcomes.map { Self.text($0[i].outcome) })
             }
         }
         switch report {

@@ -16,7 +16,8 @@ struct PlacementCommand: AsyncParsableCommand {
 struct PlacementSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Make Placement mirror this host: one child provider per device in its current mode (VFs under their PF, vGPU inventory on the card), with traits for labels and readiness.",
+        abstract:
+            "Make Placement mirror this host: one child provider per device in its current mode (VFs under their PF, vGPU inventory on the card), with traits for labels and readiness.",
         discussion: """
             The host is a root provider found by name (Nova's compute node when there is one) or \
             created; each device is a child named <host>_<ADDRESS> with inventory CUSTOM_PCI_<VVVV>_<PPPP> \
@@ -33,19 +34,27 @@ struct PlacementSyncCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Placement endpoint, e.g. http://placement:8778.", valueName: "URL"))
     var url: String
 
-    @Option(name: .customLong("token-file"), help: ArgumentHelp("File holding the Keystone token (X-Auth-Token): one token, surrounding whitespace ignored.", valueName: "FILE"))
+    @Option(
+        name: .customLong("token-file"),
+        help: ArgumentHelp("File holding the Keystone token (X-Auth-Token): one token, surrounding whitespace ignored.", valueName: "FILE"))
     var tokenFile: String
 
     @Option(help: "Placement microversion to send (1.39 is the newest this release speaks; ≥ 1.36 required).")
     var microversion: String = "1.39"
 
-    @Option(name: .customLong("host-name"), help: ArgumentHelp("Root provider name (default: the host name; use Nova's compute node name).", valueName: "NAME"))
+    @Option(
+        name: .customLong("host-name"),
+        help: ArgumentHelp("Root provider name (default: the host name; use Nova's compute node name).", valueName: "NAME"))
     var hostName: String?
 
-    @Option(name: .customLong("resource-class"), help: "pci-id (CUSTOM_PCI_<VVVV>_<PPPP>) or label (CUSTOM_HWLABEL_<LABEL> for labelled devices).")
+    @Option(
+        name: .customLong("resource-class"),
+        help: "pci-id (CUSTOM_PCI_<VVVV>_<PPPP>) or label (CUSTOM_HWLABEL_<LABEL> for labelled devices).")
     var resourceClass: String = PlacementPolicy.ResourceClassSource.pciID.rawValue
 
-    @Flag(name: .customLong("ready-after-binding-is-ready"), help: "Treat ready-after-binding devices as ready (libvirt managed='yes' binds them).")
+    @Flag(
+        name: .customLong("ready-after-binding-is-ready"),
+        help: "Treat ready-after-binding devices as ready (libvirt managed='yes' binds them).")
     var readyAfterBindingIsReady = false
 
     @Flag(name: .customLong("dry-run"), help: "Read Placement and print the planned calls (method, path, body); write nothing.")
@@ -77,8 +86,9 @@ struct PlacementSyncCommand: AsyncParsableCommand {
         let host = hostName ?? snapshot.host?.hostname ?? ProcessInfo.processInfo.hostName
         let publisher = PlacementPublisher(
             transport: PlacementHTTPTransport(baseURL: url, token: token.value, microversion: microversion),
-            policy: PlacementPolicy(resourceClass: PlacementPolicy.ResourceClassSource(rawValue: resourceClass)!,
-                                    readyAfterBindingIsReady: readyAfterBindingIsReady))
+            policy: PlacementPolicy(
+                resourceClass: PlacementPolicy.ResourceClassSource(rawValue: resourceClass)!,
+                readyAfterBindingIsReady: readyAfterBindingIsReady))
         let result: PlacementSyncResult
         do {
             result = try await publisher.sync(hostName: host, devices: set.descriptors, dryRun: dryRun)
@@ -111,11 +121,14 @@ struct PlacementSyncCommand: AsyncParsableCommand {
     static func render(_ r: PlacementSyncResult) -> String {
         var lines: [String] = []
         if r.dryRun {
-            lines.append("# dry run: \(r.plannedCalls.count) call(s) planned for \(r.rootName) (root \(r.rootUUID ?? "?")); nothing written")
+            lines.append(
+                "# dry run: \(r.plannedCalls.count) call(s) planned for \(r.rootName) (root \(r.rootUUID ?? "?")); nothing written")
             lines += r.plannedCalls
         } else {
-            lines.append("\(r.rootName): \(r.created.count) created, \(r.updated.count) updated, \(r.deleted.count) deleted, "
-                         + "\(r.retained.count) kept reserved; \(r.writes) write(s), \(r.reads) read(s), \(r.conflictRetries) conflict retry(ies)")
+            lines.append(
+                "\(r.rootName): \(r.created.count) created, \(r.updated.count) updated, \(r.deleted.count) deleted, "
+                    + "\(r.retained.count) kept reserved; \(r.writes) write(s), \(r.reads) read(s), \(r.conflictRetries) conflict retry(ies)"
+            )
             for n in r.created { lines.append("  created  \(n)") }
             for n in r.updated { lines.append("  updated  \(n)") }
             for n in r.deleted { lines.append("  deleted  \(n)") }

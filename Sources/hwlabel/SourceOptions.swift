@@ -4,22 +4,28 @@ import HWLabelService
 
 /// Where the hardware facts come from; shared by every command that reads a snapshot.
 struct SourceOptions: ParsableArguments {
-    @Option(name: .customLong("sysfs-root"),
-            help: ArgumentHelp("Read a captured or synthetic sysfs tree (what /sys would be) instead of this host.",
-                               valueName: "DIR"))
+    @Option(
+        name: .customLong("sysfs-root"),
+        help: ArgumentHelp(
+            "Read a captured or synthetic sysfs tree (what /sys would be) instead of this host.",
+            valueName: "DIR"))
     var sysfsRoot: String?
 
-    @Option(name: .customLong("proc-root"),
-            help: ArgumentHelp("With --sysfs-root: a captured /proc for host facts (else they are null).",
-                               valueName: "DIR"))
+    @Option(
+        name: .customLong("proc-root"),
+        help: ArgumentHelp(
+            "With --sysfs-root: a captured /proc for host facts (else they are null).",
+            valueName: "DIR"))
     var procRoot: String?
 
-    @Option(name: .customLong("pci-dump"),
-            help: ArgumentHelp("Read an `lspci -x/-xxx/-xxxx` dump; facts only sysfs has are null.", valueName: "FILE"))
+    @Option(
+        name: .customLong("pci-dump"),
+        help: ArgumentHelp("Read an `lspci -x/-xxx/-xxxx` dump; facts only sysfs has are null.", valueName: "FILE"))
     var pciDump: String?
 
-    @Option(name: .customLong("config-dir"),
-            help: ArgumentHelp("Labels and policy live here.", valueName: "DIR"))
+    @Option(
+        name: .customLong("config-dir"),
+        help: ArgumentHelp("Labels and policy live here.", valueName: "DIR"))
     var configDir: String = "/etc/hwlabel"
 
     func validate() throws {

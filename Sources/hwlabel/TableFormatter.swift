@@ -73,22 +73,27 @@ enum TableFormatter {
         var out = "source: \(doc.source.kind) \(doc.source.path)\n"
         if let h = doc.host {
             out += "host: \(h.hostname ?? "?")  kernel \(h.kernel ?? "?")  machine-id \(h.machineID ?? "?")\n"
-            out += "virtualization: cpu \(h.virtualizationFlag.map { $0.isEmpty ? "none" : $0 } ?? "?"), kvm "
+            out +=
+                "virtualization: cpu \(h.virtualizationFlag.map { $0.isEmpty ? "none" : $0 } ?? "?"), kvm "
                 + yesNo(h.kvmLoaded) + ", nested " + yesNo(h.nestedVirtualization) + "\n"
-            out += "iommu params: \(h.iommuParameters.isEmpty ? "-" : h.iommuParameters.joined(separator: " "))"
+            out +=
+                "iommu params: \(h.iommuParameters.isEmpty ? "-" : h.iommuParameters.joined(separator: " "))"
                 + (h.acsOverride.map { "  ACS OVERRIDE: \($0)" } ?? "") + "\n"
-            out += "vfio: " + yesNo(h.vfioAvailable) + "  iommufd: " + yesNo(h.iommufdAvailable)
+            out +=
+                "vfio: " + yesNo(h.vfioAvailable) + "  iommufd: " + yesNo(h.iommufdAvailable)
                 + "  interrupt remapping: " + yesNo(h.interruptRemapping)
                 + "  unsafe interrupts: " + yesNo(h.unsafeInterruptsAllowed) + "\n"
         }
         out += "\n"
-        let snap = Snapshot(source: doc.source, host: doc.host, iommu: doc.iommu, functions: doc.functions,
-                            warnings: doc.warnings)
+        let snap = Snapshot(
+            source: doc.source, host: doc.host, iommu: doc.iommu, functions: doc.functions,
+            warnings: doc.warnings)
         out += list(snap, descriptors: DescriptorSet(descriptors: doc.descriptors)) + "\n" + groups(snap)
         if !doc.descriptors.isEmpty {
             out += "\nassignable devices\n"
             for d in doc.descriptors {
-                out += "  \(d.address) \(d.kind) [\(d.attributes.vendor):\(d.attributes.device)] \(d.mode.rawValue) "
+                out +=
+                    "  \(d.address) \(d.kind) [\(d.attributes.vendor):\(d.attributes.device)] \(d.mode.rawValue) "
                     + "\(d.readiness.state.rawValue) use=\(d.usage.state.rawValue)" + (d.label.map { " label=\"\($0.name)\"" } ?? "")
                     + " id=\(d.instance.id)\n"
                 for b in d.usage.bindings {
@@ -96,7 +101,8 @@ enum TableFormatter {
                 }
                 if let v = d.vgpu {
                     for p in v.profiles where p.available > 0 || p.instances > 0 {
-                        out += "      vGPU \(p.name): \(p.available) available, \(p.instances) running"
+                        out +=
+                            "      vGPU \(p.name): \(p.available) available, \(p.instances) running"
                             + (v.publishedType == p.id ? " (published)" : "") + "\n"
                     }
                 }
@@ -119,18 +125,25 @@ enum TableFormatter {
         if let o = f.driverOverride { line("Driver override", o) }
         line("IOMMU group", f.iommuGroup.map(String.init))
         if let g = f.iommuGroup, let group = snapshot.iommu.group(g) {
-            line("Group members", group.devices.map { a in
-                "\(a) (\(snapshot.function(at: a)?.driver ?? "no driver"))"
-            }.joined(separator: ", "))
+            line(
+                "Group members",
+                group.devices.map { a in
+                    "\(a) (\(snapshot.function(at: a)?.driver ?? "no driver"))"
+                }.joined(separator: ", "))
         }
         line("NUMA node", f.numaNode.map(String.init) ?? (f.configSpace.source == .dump ? nil : "none"))
         line("Local CPUs", f.localCPUs)
         if let e = f.express { line("PCI Express", "\(e.portType) (v\(e.version))") }
         if let l = f.link {
-            line("Link", "\(l.currentSpeed ?? "?") x\(l.currentWidth.map(String.init) ?? "?") (max \(l.maxSpeed ?? "?") x\(l.maxWidth.map(String.init) ?? "?"), from \(l.source))")
+            line(
+                "Link",
+                "\(l.currentSpeed ?? "?") x\(l.currentWidth.map(String.init) ?? "?") (max \(l.maxSpeed ?? "?") x\(l.maxWidth.map(String.init) ?? "?"), from \(l.source))"
+            )
         }
         for b in f.bars {
-            line("BAR \(b.index)", "\(b.kind) \(b.size.map(bytes) ?? "size unknown")\(b.is64Bit ? " 64-bit" : "")\(b.prefetchable ? " prefetchable" : "")")
+            line(
+                "BAR \(b.index)",
+                "\(b.kind) \(b.size.map(bytes) ?? "size unknown")\(b.is64Bit ? " 64-bit" : "")\(b.prefetchable ? " prefetchable" : "")")
         }
         line("Config space", "\(f.configSpace.readableBytes) bytes readable (\(f.configSpace.source.rawValue))")
         if let c = f.capabilities {
@@ -139,8 +152,10 @@ enum TableFormatter {
             line("PM NoSoftRst", c.pmNoSoftReset.map { $0 ? "yes" : "no" } ?? "no PM capability")
             if let a = c.acs { line("ACS", "cap \(a.capabilities.joined(separator: ",")) enabled \(a.enabled.joined(separator: ","))") }
             if let s = c.sriov { line("SR-IOV", "total \(s.totalVFs) VFs, \(s.numVFs) enabled, VF device \(s.vfDeviceID)") }
-            let flags = [("ARI", c.ari), ("ATS", c.ats), ("PRI", c.pri), ("PASID", c.pasid),
-                         ("ReBAR", c.resizableBAR), ("AER", c.aer), ("DPC", c.dpc)]
+            let flags = [
+                ("ARI", c.ari), ("ATS", c.ats), ("PRI", c.pri), ("PASID", c.pasid),
+                ("ReBAR", c.resizableBAR), ("AER", c.aer), ("DPC", c.dpc),
+            ]
             line("Features", flags.filter(\.1).map(\.0).joined(separator: " "))
             if let sn = c.serialNumber { line("Serial number", sn) }
             if c.extendedChainBroken { line("Extended capabilities", "chain broken") }
@@ -154,14 +169,19 @@ enum TableFormatter {
         if let u = f.upstreamBridge { line("Upstream bridge", u.description) }
         if let p = f.physicalFunction { line("Physical function", p.description) }
         if let s = f.sriov {
-            line("SR-IOV (sysfs)", "total \(s.totalVFs.map(String.init) ?? "?"), enabled \(s.numVFs.map(String.init) ?? "?"), VF device \(s.vfDevice ?? "?")")
+            line(
+                "SR-IOV (sysfs)",
+                "total \(s.totalVFs.map(String.init) ?? "?"), enabled \(s.numVFs.map(String.init) ?? "?"), VF device \(s.vfDevice ?? "?")")
             if !s.virtualFunctions.isEmpty { line("VFs", s.virtualFunctions.map(\.description).joined(separator: " ")) }
         }
         for m in f.mdevTypes ?? [] {
             line("mdev type \(m.id)", "\(m.name ?? "?"): \(m.availableInstances.map(String.init) ?? "?") available (\(m.deviceAPI ?? "?"))")
         }
         if let g = f.gpu {
-            line("GPU", "\(g.family) \(g.architecture.map { "\($0.value) [\($0.source)]" } ?? "architecture unknown")\(g.chip.map { " chip \($0)" } ?? "")")
+            line(
+                "GPU",
+                "\(g.family) \(g.architecture.map { "\($0.value) [\($0.source)]" } ?? "architecture unknown")\(g.chip.map { " chip \($0)" } ?? "")"
+            )
             line("Aperture", g.apertureBytes.map(bytes))
             if let v = g.vramBytes { line("VRAM", "\(bytes(v.value)) [\(v.source)]") }
             if !g.drmCards.isEmpty || !g.drmRenderNodes.isEmpty {
@@ -182,7 +202,8 @@ enum TableFormatter {
     static func descriptor(_ d: AssignableDevice) -> String {
         var out = "\tAssignable: \(d.kind)\(d.isVirtualFunction ? " (SR-IOV VF)" : ""), instance \(d.instance.id) [\(d.instance.source)]\n"
         out += "\tLabel: " + (d.label.map { "\($0.name) (\($0.source)\($0.rule.map { ": " + $0 } ?? ""))" } ?? "none") + "\n"
-        out += "\tMode: \(d.mode.rawValue)" + (d.parent.map { ", parent \($0)" } ?? "")
+        out +=
+            "\tMode: \(d.mode.rawValue)" + (d.parent.map { ", parent \($0)" } ?? "")
             + (d.excludes.isEmpty ? "" : ", excludes " + d.excludes.map(\.description).joined(separator: " ")) + "\n"
         out += "\tHeld by: \(d.usage.state.rawValue)" + (d.usage.unknownBecause.map { " (\($0))" } ?? "") + "\n"
         for b in d.usage.bindings {
@@ -200,15 +221,20 @@ enum TableFormatter {
         }
         if let s = d.capacity.sriov { out += "\tSR-IOV capacity: \(s.free) free of \(s.enabled) enabled, \(s.total) total\n" }
         if let v = d.vgpu {
-            out += "\tvGPU (\(v.mechanism)): " + (v.activeType.map { "runs \(v.profile(named: $0)?.name ?? $0) × \(v.activeInstances)" } ?? "idle")
+            out +=
+                "\tvGPU (\(v.mechanism)): "
+                + (v.activeType.map { "runs \(v.profile(named: $0)?.name ?? $0) × \(v.activeInstances)" } ?? "idle")
                 + (v.mixedSize ? ", mixed-size" : "") + (v.framebuffer.map { ", \(bytes($0.value)) [\($0.source)]" } ?? "")
                 + ", Placement gets " + (v.publishedType.map { v.profile(named: $0)?.name ?? $0 } ?? "nothing (no vgpu-type chosen)") + "\n"
             for p in v.profiles {
-                out += "\t  \(p.id) \(p.name): \(p.available) available, \(p.instances) running"
+                out +=
+                    "\t  \(p.id) \(p.name): \(p.available) available, \(p.instances) running"
                     + (p.framebuffer.map { ", \(bytes($0.value)) each [\($0.source)]" } ?? "") + " (\(p.basis))\n"
             }
         } else {
-            for m in d.capacity.mdevTypes { out += "\tvGPU \(m.id) \(m.name ?? ""): \(m.availableInstances.map(String.init) ?? "?") available\n" }
+            for m in d.capacity.mdevTypes {
+                out += "\tvGPU \(m.id) \(m.name ?? ""): \(m.availableInstances.map(String.init) ?? "?") available\n"
+            }
         }
         return out
     }

@@ -23,20 +23,28 @@ struct CheckRequestParsingTests {
     static let deviceKeys = "(expected label, vendor, device, subsystemVendor, subsystemDevice, count)"
     static let topKeys = "(expected devices, vgpu, nested)"
 
-    @Test("an unknown key at any level is named with where it is and the nearest known key", arguments: [
-        (#"{"Nested": true}"#, #"top level: unknown key "Nested" \#(topKeys); did you mean "nested"?"#),
-        (#"{"vgpus": []}"#, #"top level: unknown key "vgpus" \#(topKeys); did you mean "vgpu"?"#),
-        (#"{"device": []}"#, #"top level: unknown key "device" \#(topKeys); did you mean "devices"?"#),
-        (#"{"nested": true, "comment": "x"}"#, #"top level: unknown key "comment" \#(topKeys)"#),
-        (#"{"devices": [{"label": "A"}, {"label": "X", "cnt": 5}]}"#,
-         #"devices[1]: unknown key "cnt" \#(deviceKeys); did you mean "count"?"#),
-        (#"{"devices": [{"vendor": "10de", "device": "1e30", "SubsystemVendor": "10de"}]}"#,
-         #"devices[0]: unknown key "SubsystemVendor" \#(deviceKeys); did you mean "subsystemVendor"?"#),
-        (#"{"devices": [{"label": "A", "profile": "x"}]}"#, #"devices[0]: unknown key "profile" \#(deviceKeys)"#),
-        (#"{"vgpu": [{"profile": "GRID T4-4Q"}, {"profil": "GRID T4-4Q"}]}"#,
-         #"vgpu[1]: unknown key "profil" (expected profile, count); did you mean "profile"?"#),
-        (#"{"vgpu": [{"profile": "GRID T4-4Q", "label": "x"}]}"#, #"vgpu[0]: unknown key "label" (expected profile, count)"#),
-    ])
+    @Test(
+        "an unknown key at any level is named with where it is and the nearest known key",
+        arguments: [
+            (#"{"Nested": true}"#, #"top level: unknown key "Nested" \#(topKeys); did you mean "nested"?"#),
+            (#"{"vgpus": []}"#, #"top level: unknown key "vgpus" \#(topKeys); did you mean "vgpu"?"#),
+            (#"{"device": []}"#, #"top level: unknown key "device" \#(topKeys); did you mean "devices"?"#),
+            (#"{"nested": true, "comment": "x"}"#, #"top level: unknown key "comment" \#(topKeys)"#),
+            (
+                #"{"devices": [{"label": "A"}, {"label": "X", "cnt": 5}]}"#,
+                #"devices[1]: unknown key "cnt" \#(deviceKeys); did you mean "count"?"#
+            ),
+            (
+                #"{"devices": [{"vendor": "10de", "device": "1e30", "SubsystemVendor": "10de"}]}"#,
+                #"devices[0]: unknown key "SubsystemVendor" \#(deviceKeys); did you mean "subsystemVendor"?"#
+            ),
+            (#"{"devices": [{"label": "A", "profile": "x"}]}"#, #"devices[0]: unknown key "profile" \#(deviceKeys)"#),
+            (
+                #"{"vgpu": [{"profile": "GRID T4-4Q"}, {"profil": "GRID T4-4Q"}]}"#,
+                #"vgpu[1]: unknown key "profil" (expected profile, count); did you mean "profile"?"#
+            ),
+            (#"{"vgpu": [{"profile": "GRID T4-4Q", "label": "x"}]}"#, #"vgpu[0]: unknown key "label" (expected profile, count)"#),
+        ])
     func unknownKey(_ json: String, _ message: String) throws {
         let e = try #require(parseError(json))
         #expect(e.message == message)
@@ -44,40 +52,44 @@ struct CheckRequestParsingTests {
         #expect(e.description == "invalid request: " + message)
     }
 
-    @Test("a value of the wrong type names its key path and the expected type", arguments: [
-        (#"{"devices": [{"label": "X", "count": "5"}]}"#, #"devices[0].count: expected an integer, got a string ("5")"#),
-        (#"{"devices": [{"label": "X", "count": 1.5}]}"#, "devices[0].count: expected an integer, got a number (1.5)"),
-        (#"{"devices": [{"label": "X", "count": true}]}"#, "devices[0].count: expected an integer, got true"),
-        (#"{"nested": "yes"}"#, #"nested: expected true or false, got a string ("yes")"#),
-        (#"{"nested": 1}"#, "nested: expected true or false, got a number (1)"),
-        (#"{"devices": {}}"#, "devices: expected an array, got an object"),
-        (#"{"devices": [{"label": "A"}, "10de:1e30"]}"#, #"devices[1]: expected an object, got a string ("10de:1e30")"#),
-        (#"{"devices": [{"vendor": 4318, "device": "1e30"}]}"#, "devices[0].vendor: expected a string, got a number (4318)"),
-        (#"{"vgpu": "GRID T4-4Q"}"#, #"vgpu: expected an array, got a string ("GRID T4-4Q")"#),
-        (#"{"vgpu": [{"profile": ["a"]}]}"#, "vgpu[0].profile: expected a string, got an array"),
-        (#"{"vgpu": [{"profile": null}]}"#, "vgpu[0].profile: expected a string, got null"),
-        (#"{"vgpu": [{"count": 1}]}"#, #"vgpu[0]: missing key "profile""#),
-        (#"[{"label": "X"}]"#, "top level: expected an object, got an array"),
-        ("5", "top level: expected an object, got a number (5)"),
-    ])
+    @Test(
+        "a value of the wrong type names its key path and the expected type",
+        arguments: [
+            (#"{"devices": [{"label": "X", "count": "5"}]}"#, #"devices[0].count: expected an integer, got a string ("5")"#),
+            (#"{"devices": [{"label": "X", "count": 1.5}]}"#, "devices[0].count: expected an integer, got a number (1.5)"),
+            (#"{"devices": [{"label": "X", "count": true}]}"#, "devices[0].count: expected an integer, got true"),
+            (#"{"nested": "yes"}"#, #"nested: expected true or false, got a string ("yes")"#),
+            (#"{"nested": 1}"#, "nested: expected true or false, got a number (1)"),
+            (#"{"devices": {}}"#, "devices: expected an array, got an object"),
+            (#"{"devices": [{"label": "A"}, "10de:1e30"]}"#, #"devices[1]: expected an object, got a string ("10de:1e30")"#),
+            (#"{"devices": [{"vendor": 4318, "device": "1e30"}]}"#, "devices[0].vendor: expected a string, got a number (4318)"),
+            (#"{"vgpu": "GRID T4-4Q"}"#, #"vgpu: expected an array, got a string ("GRID T4-4Q")"#),
+            (#"{"vgpu": [{"profile": ["a"]}]}"#, "vgpu[0].profile: expected a string, got an array"),
+            (#"{"vgpu": [{"profile": null}]}"#, "vgpu[0].profile: expected a string, got null"),
+            (#"{"vgpu": [{"count": 1}]}"#, #"vgpu[0]: missing key "profile""#),
+            (#"[{"label": "X"}]"#, "top level: expected an object, got an array"),
+            ("5", "top level: expected an object, got a number (5)"),
+        ])
     func wrongType(_ json: String, _ message: String) throws {
         let e = try #require(parseError(json))
         #expect(e.message == message)
     }
 
-    @Test("invalid JSON names the line and column (characters, 1-based)", arguments: [
-        ("{\"nested\": tru, \"devices\": []}", 1, 15, "invalid value"),
-        ("{\n  \"devices\": [\n    {\"label\": \"Turing GPU\" \"count\": 2}\n  ]\n}", 3, 28, "invalid value"),
-        // é is two bytes: the column counts characters, Foundation's offset counts bytes.
-        ("{\"devices\": [\n {\"label\": \"é\", \"count\": x}]}", 2, 26, "invalid value"),
-        ("{\"nested\": true", 1, 16, "unexpected end of file during JSON parse"),
-        ("{\"devices\": [{\"label\": \"X}]}", 1, 29, "unexpected end of file during JSON parse"),
-        ("", 1, 1, "unexpected end of file during JSON parse"),
-        ("{\"nested\": true}\n}", 2, 1, "invalid value"),
-        ("{\"devices\": [{\"label\": \"a\u{1}b\"}]}", 1, 26, "unescaped control character"),
-        // Foundation points past the zero, at the digit that may not follow it.
-        ("{\"devices\": [{\"count\": 01}]}", 1, 25, "number with leading zero"),
-    ])
+    @Test(
+        "invalid JSON names the line and column (characters, 1-based)",
+        arguments: [
+            ("{\"nested\": tru, \"devices\": []}", 1, 15, "invalid value"),
+            ("{\n  \"devices\": [\n    {\"label\": \"Turing GPU\" \"count\": 2}\n  ]\n}", 3, 28, "invalid value"),
+            // é is two bytes: the column counts characters, Foundation's offset counts bytes.
+            ("{\"devices\": [\n {\"label\": \"é\", \"count\": x}]}", 2, 26, "invalid value"),
+            ("{\"nested\": true", 1, 16, "unexpected end of file during JSON parse"),
+            ("{\"devices\": [{\"label\": \"X}]}", 1, 29, "unexpected end of file during JSON parse"),
+            ("", 1, 1, "unexpected end of file during JSON parse"),
+            ("{\"nested\": true}\n}", 2, 1, "invalid value"),
+            ("{\"devices\": [{\"label\": \"a\u{1}b\"}]}", 1, 26, "unescaped control character"),
+            // Foundation points past the zero, at the digit that may not follow it.
+            ("{\"devices\": [{\"count\": 01}]}", 1, 25, "number with leading zero"),
+        ])
     func invalidJSON(_ json: String, _ line: Int, _ column: Int, _ reason: String) throws {
         let e = try #require(parseError(json))
         #expect(e.message == "not valid JSON at line \(line), column \(column): \(reason)")
@@ -91,24 +103,28 @@ struct CheckRequestParsingTests {
         #expect(e.message == "not valid JSON at line 2, column 25: not UTF-8 text")
     }
 
-    @Test("byte offset to line and column", arguments: [
-        ("abc", 0, 1, 1), ("abc", 2, 1, 3), ("a\nbc", 2, 2, 1), ("a\nbc", 3, 2, 2),
-        ("a\n\n", 3, 3, 1), ("é\u{1F600}x", 6, 1, 3), ("é\u{1F600}x", 7, 1, 4), ("ab", 99, 1, 3),
-    ])
+    @Test(
+        "byte offset to line and column",
+        arguments: [
+            ("abc", 0, 1, 1), ("abc", 2, 1, 3), ("a\nbc", 2, 2, 1), ("a\nbc", 3, 2, 2),
+            ("a\n\n", 3, 3, 1), ("é\u{1F600}x", 6, 1, 3), ("é\u{1F600}x", 7, 1, 4), ("ab", 99, 1, 3),
+        ])
     func lineAndColumn(_ text: String, _ offset: Int, _ line: Int, _ column: Int) {
         let r = CheckRequest.lineAndColumn(ofByte: offset, in: Data(text.utf8))
         #expect(r.line == line && r.column == column, "\(r)")
     }
 
-    @Test("a valid request decodes to the same CheckRequest as the plain decoder gives", arguments: [
-        #"{"devices":[{"label":"Turing GPU","count":2}],"nested":true}"#,
-        #"{"devices":[{"vendor":"10DE","device":"1e30","subsystemVendor":"10de","subsystemDevice":"13D9"}]}"#,
-        #"{"devices": [{"label": "Turing GPU", "count": 2}, {"vendor": "10de", "device": "1e30", "subsystemVendor": "10de", "subsystemDevice": "13d9"}], "vgpu": [{"profile": "GRID T4-4Q", "count": 1}], "nested": false}"#,
-        #"{"vgpu":[{"profile":"nvidia-222"}]}"#,
-        #"{"devices":null,"vgpu":[{"profile":"nvidia-222","count":null}],"nested":null}"#,
-        #"{"nested":true,"devices":[],"vgpu":[]}"#,
-        "\u{FEFF}{\"nested\": true}",
-    ])
+    @Test(
+        "a valid request decodes to the same CheckRequest as the plain decoder gives",
+        arguments: [
+            #"{"devices":[{"label":"Turing GPU","count":2}],"nested":true}"#,
+            #"{"devices":[{"vendor":"10DE","device":"1e30","subsystemVendor":"10de","subsystemDevice":"13D9"}]}"#,
+            #"{"devices": [{"label": "Turing GPU", "count": 2}, {"vendor": "10de", "device": "1e30", "subsystemVendor": "10de", "subsystemDevice": "13d9"}], "vgpu": [{"profile": "GRID T4-4Q", "count": 1}], "nested": false}"#,
+            #"{"vgpu":[{"profile":"nvidia-222"}]}"#,
+            #"{"devices":null,"vgpu":[{"profile":"nvidia-222","count":null}],"nested":null}"#,
+            #"{"nested":true,"devices":[],"vgpu":[]}"#,
+            "\u{FEFF}{\"nested\": true}",
+        ])
     func validRequest(_ json: String) throws {
         let strict = try CheckRequest(json: Data(json.utf8))
         let plain = try JSONDecoder().decode(CheckRequest.self, from: Data(json.utf8))
@@ -125,24 +141,34 @@ struct CheckRequestParsingTests {
              "nested": false}
             """#
         let r = try CheckRequest(json: Data(json.utf8))
-        #expect(r == CheckRequest(
-            devices: [DeviceRequest(label: "Turing GPU", count: 2),
-                      DeviceRequest(vendor: "10de", device: "1e30", subsystemVendor: "10de", subsystemDevice: "13d9")],
-            vgpu: [VGPURequest(profile: "GRID T4-4Q", count: 1)], nested: false))
+        #expect(
+            r
+                == CheckRequest(
+                    devices: [
+                        DeviceRequest(label: "Turing GPU", count: 2),
+                        DeviceRequest(vendor: "10de", device: "1e30", subsystemVendor: "10de", subsystemDevice: "13d9"),
+                    ],
+                    vgpu: [VGPURequest(profile: "GRID T4-4Q", count: 1)], nested: false))
     }
 
-    @Test("semantic errors speak of the request, not of a rule", arguments: [
-        (#"{}"#, "the request asks for nothing (give devices, vgpu or nested)"),
-        (#"{"devices":[{"label":"X","count":0}]}"#, #"count must be ≥ 1 in 0 × label "X""#),
-        (#"{"devices":[{"label":"Turing GPU","vendor":"10de","device":"1eb8"}]}"#,
-         "a device request names a label or an attribute tuple, not both"),
-        (#"{"devices":[{"vendor":"10de","device":"1e30","subsystemVendor":"10de"}]}"#,
-         "give both subsystemVendor and subsystemDevice, or neither"),
-        (#"{"devices":[{"subsystemVendor":"10de","subsystemDevice":"13d9"}]}"#, "a device request needs a label or vendor and device"),
-        (#"{"devices":[{"vendor":"10dex","device":"1e30"}]}"#, "invalid vendor ID (4 hex digits): 10dex"),
-        (#"{"vgpu":[{"profile":"","count":1}]}"#, "vgpu entries need a profile name and a count ≥ 1"),
-        (#"{"vgpu":[{"profile":"GRID T4-4Q","count":0}]}"#, "vgpu entries need a profile name and a count ≥ 1"),
-    ])
+    @Test(
+        "semantic errors speak of the request, not of a rule",
+        arguments: [
+            (#"{}"#, "the request asks for nothing (give devices, vgpu or nested)"),
+            (#"{"devices":[{"label":"X","count":0}]}"#, #"count must be ≥ 1 in 0 × label "X""#),
+            (
+                #"{"devices":[{"label":"Turing GPU","vendor":"10de","device":"1eb8"}]}"#,
+                "a device request names a label or an attribute tuple, not both"
+            ),
+            (
+                #"{"devices":[{"vendor":"10de","device":"1e30","subsystemVendor":"10de"}]}"#,
+                "give both subsystemVendor and subsystemDevice, or neither"
+            ),
+            (#"{"devices":[{"subsystemVendor":"10de","subsystemDevice":"13d9"}]}"#, "a device request needs a label or vendor and device"),
+            (#"{"devices":[{"vendor":"10dex","device":"1e30"}]}"#, "invalid vendor ID (4 hex digits): 10dex"),
+            (#"{"vgpu":[{"profile":"","count":1}]}"#, "vgpu entries need a profile name and a count ≥ 1"),
+            (#"{"vgpu":[{"profile":"GRID T4-4Q","count":0}]}"#, "vgpu entries need a profile name and a count ≥ 1"),
+        ])
     func semanticError(_ json: String, _ message: String) throws {
         let r = try CheckRequest(json: Data(json.utf8))
         do {
@@ -194,10 +220,11 @@ struct CheckRequestCLITests {
         let timedOut = p.isRunning
         if timedOut { p.terminate() }
         p.waitUntilExit()
-        return Run(status: p.terminationStatus,
-                   stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "",
-                   timedOut: timedOut)
+        return Run(
+            status: p.terminationStatus,
+            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "",
+            timedOut: timedOut)
     }
 
     /// The error line among the probe's warnings about the fixture.
@@ -213,8 +240,9 @@ struct CheckRequestCLITests {
         try #"{"devices": [{"label": "Turing GPU"}, {"label": "X", "cnt": 5}]}"#.write(toFile: file, atomically: true, encoding: .utf8)
         let r = try Self.check(["--request", file], in: dir)
         #expect(r.status == 2)
-        #expect(Self.errorLine(r) == "hwlabel: error: \(file): invalid request: devices[1]: unknown key \"cnt\" "
-            + "(expected label, vendor, device, subsystemVendor, subsystemDevice, count); did you mean \"count\"?")
+        #expect(
+            Self.errorLine(r) == "hwlabel: error: \(file): invalid request: devices[1]: unknown key \"cnt\" "
+                + "(expected label, vendor, device, subsystemVendor, subsystemDevice, count); did you mean \"count\"?")
         #expect(r.stdout.isEmpty)
     }
 

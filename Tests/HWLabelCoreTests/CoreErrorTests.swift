@@ -20,7 +20,8 @@ struct CoreErrorTests {
 
         #expect(LabelError.invalidLabel("", "a label cannot be empty").description == "invalid label \"\": a label cannot be empty")
         #expect(LabelError.invalidID("10dx", "vendor ID (4 hex digits)").description == "invalid vendor ID (4 hex digits): 10dx")
-        #expect(LabelError.invalidRule("a subsystem match needs --device too").description
+        #expect(
+            LabelError.invalidRule("a subsystem match needs --device too").description
                 == "invalid rule: a subsystem match needs --device too")
         #expect(LabelError.notFound("label \"GPU\"").description == "no such label \"GPU\"")
         #expect(LabelError.conflict("rule 10de already given on line 3").description == "rule 10de already given on line 3")

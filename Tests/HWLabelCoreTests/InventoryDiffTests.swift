@@ -10,11 +10,14 @@ import HWLabelProbe
 struct InventoryDiffTests {
     typealias F = DeviceFixtures
 
-    static func input(_ functions: [PCIFunction], name: String = "doc", version: String = "1.1",
-                      labels: LabelSet = LabelSet()) -> InventoryDiff.Input {
+    static func input(
+        _ functions: [PCIFunction], name: String = "doc", version: String = "1.1",
+        labels: LabelSet = LabelSet()
+    ) -> InventoryDiff.Input {
         let snap = F.snapshot(functions)
-        return InventoryDiff.Input(name: name, schemaVersion: version, digest: nil,
-                                   descriptors: F.descriptors(snap, labels).descriptors, functions: snap.functions)
+        return InventoryDiff.Input(
+            name: name, schemaVersion: version, digest: nil,
+            descriptors: F.descriptors(snap, labels).descriptors, functions: snap.functions)
     }
 
     static func input(_ descriptors: [AssignableDevice], functions: [PCIFunction] = [], version: String = "1.1") -> InventoryDiff.Input {
@@ -48,8 +51,10 @@ struct InventoryDiffTests {
 
     @Test("the same host twice: identical, no entries, an empty table")
     func identical() throws {
-        let fns = [F.t4, F.rtx6000, Self.rtx8000(companions: [("0000:af:00.1", "audio")]),
-                   Self.audio("0000:af:00.1", driver: "snd_hda_intel", group: 30), Self.rootPort("0000:00:01.0", driver: "pcieport")]
+        let fns = [
+            F.t4, F.rtx6000, Self.rtx8000(companions: [("0000:af:00.1", "audio")]),
+            Self.audio("0000:af:00.1", driver: "snd_hda_intel", group: 30), Self.rootPort("0000:00:01.0", driver: "pcieport"),
+        ]
         let d = InventoryDiff(old: Self.input(fns), new: Self.input(fns))
         #expect(d.identical)
         #expect(d.added.isEmpty && d.removed.isEmpty && d.moved.isEmpty && d.changed.isEmpty)
@@ -64,8 +69,12 @@ struct InventoryDiffTests {
         let new = Self.input([Self.at(F.t4, "0000:d8:00.0"), F.rtx6000])
         let d = InventoryDiff(old: old, new: new)
         #expect(!d.identical)
-        #expect(d.moved == [InventoryDiff.Move(instance: "dsn:11-22-33-44-55-66-77-01", from: F.addr("0000:3b:00.0"),
-                                                to: F.addr("0000:d8:00.0"))])
+        #expect(
+            d.moved == [
+                InventoryDiff.Move(
+                    instance: "dsn:11-22-33-44-55-66-77-01", from: F.addr("0000:3b:00.0"),
+                    to: F.addr("0000:d8:00.0"))
+            ])
         #expect(d.added.isEmpty && d.removed.isEmpty)
         #expect(d.changed.isEmpty, "\(d.changed)")
         #expect(d.table() == "moved  0000:d8:00.0  dsn:11-22-33-44-55-66-77-01  from 0000:3b:00.0\n")
@@ -108,7 +117,8 @@ struct InventoryDiffTests {
         #expect(d.table().contains("changed  0000:af:00.0  dsn:11-22-33-44-55-66-77-03  driver: nvidia -> vfio-pci\n"))
         // In field order: identity, driver, link, readiness, reasons, …
         let order = d.changed.map(\.field)
-        #expect(order == order.sorted { InventoryDiff.Field.allCases.firstIndex(of: $0)! < InventoryDiff.Field.allCases.firstIndex(of: $1)! })
+        #expect(
+            order == order.sorted { InventoryDiff.Field.allCases.firstIndex(of: $0)! < InventoryDiff.Field.allCases.firstIndex(of: $1)! })
     }
 
     @Test("a link that trained lower is a link change; unknown on one side is one too")
@@ -135,8 +145,13 @@ struct InventoryDiffTests {
     func labelModeUsageBinding() throws {
         let addr = "0000:3b:00.0"
         func vm(_ pid: Int, _ guest: String?) -> DeviceUsage {
-            DeviceUsage(state: .vm, bindings: [VMBinding(pid: pid, process: "qemu-system-x86", guest: guest,
-                                                         node: "/dev/vfio/10", address: F.addr(addr))])
+            DeviceUsage(
+                state: .vm,
+                bindings: [
+                    VMBinding(
+                        pid: pid, process: "qemu-system-x86", guest: guest,
+                        node: "/dev/vfio/10", address: F.addr(addr))
+                ])
         }
         let a = F.assignable(addr, instance: "dsn:aa", usage: vm(100, "vm-1"))
         var b = a
@@ -158,14 +173,16 @@ struct InventoryDiffTests {
         // A QEMU without -name guest= is named by its process.
         var anonymous = c
         anonymous.usage = vm(1, nil)
-        #expect(InventoryDiff(old: Self.input([c]), new: Self.input([anonymous])).changed.last?.new
+        #expect(
+            InventoryDiff(old: Self.input([c]), new: Self.input([anonymous])).changed.last?.new
                 == "qemu-system-x86 (no guest name)")
     }
 
     @Test("against a schema 1.0 document, mode, usage and binding are not compared")
     func schemaOneZero() throws {
-        let a = F.assignable("0000:3b:00.0", instance: "dsn:aa", mode: .wholeDevice,
-                             usage: DeviceUsage(state: .unknown, unknownBecause: "schema 1.0 document: usage not recorded"))
+        let a = F.assignable(
+            "0000:3b:00.0", instance: "dsn:aa", mode: .wholeDevice,
+            usage: DeviceUsage(state: .unknown, unknownBecause: "schema 1.0 document: usage not recorded"))
         var b = a
         b.mode = .vgpu
         b.usage = DeviceUsage(state: .host)
@@ -182,18 +199,23 @@ struct InventoryDiffTests {
     @Test("functions that are no descriptor's: driver changes, additions and removals by address")
     func nonDescriptorFunctions() throws {
         let gpu = Self.rtx8000(companions: [("0000:af:00.1", "audio"), ("0000:af:00.2", "usb"), ("0000:af:00.3", "audio")])
-        let old = Self.input([gpu, Self.audio("0000:af:00.1", driver: "snd_hda_intel", group: 30),
-                              Self.audio("0000:af:00.2", driver: nil, group: 30), Self.rootPort("0000:00:01.0", driver: "pcieport")])
+        let old = Self.input([
+            gpu, Self.audio("0000:af:00.1", driver: "snd_hda_intel", group: 30),
+            Self.audio("0000:af:00.2", driver: nil, group: 30), Self.rootPort("0000:00:01.0", driver: "pcieport"),
+        ])
         let usb = F.function("0000:af:00.2", "10de", "1ad6", class: 0x0c0330, driver: "xhci_hcd", group: 30)
-        let new = Self.input([gpu, Self.audio("0000:af:00.1", driver: "vfio-pci", group: 30), usb,
-                              Self.audio("0000:af:00.3", driver: nil, group: 30), Self.rootPort("0000:00:01.0", driver: nil)])
+        let new = Self.input([
+            gpu, Self.audio("0000:af:00.1", driver: "vfio-pci", group: 30), usb,
+            Self.audio("0000:af:00.3", driver: nil, group: 30), Self.rootPort("0000:00:01.0", driver: nil),
+        ])
         try #require(old.descriptors.map(\.address.description) == ["0000:af:00.0"])
         try #require(new.descriptors.map(\.address.description) == ["0000:af:00.0"])
         let d = InventoryDiff(old: old, new: new)
-        #expect(d.functions.changed == [
-            InventoryDiff.FunctionChange(address: F.addr("0000:00:01.0"), field: "driver", old: "pcieport", new: nil),
-            InventoryDiff.FunctionChange(address: F.addr("0000:af:00.1"), field: "driver", old: "snd_hda_intel", new: "vfio-pci"),
-        ])
+        #expect(
+            d.functions.changed == [
+                InventoryDiff.FunctionChange(address: F.addr("0000:00:01.0"), field: "driver", old: "pcieport", new: nil),
+                InventoryDiff.FunctionChange(address: F.addr("0000:af:00.1"), field: "driver", old: "snd_hda_intel", new: "vfio-pci"),
+            ])
         // Another vendor:device at an address is a removal and an addition.
         #expect(d.functions.removed.map(\.address.description) == ["0000:af:00.2"])
         #expect(d.functions.added.map(\.address.description) == ["0000:af:00.2", "0000:af:00.3"])
@@ -227,7 +249,10 @@ struct InventoryDiffTests {
         let bytes = try CanonicalJSON.encode(d)
         #expect(bytes == (try CanonicalJSON.encode(InventoryDiff(old: old, new: new))))
         let text = String(decoding: bytes, as: UTF8.self)
-        #expect(text.hasPrefix(#"{"added":[{"address":"0000:06:00.0","driver":"vfio-pci","ids":"10de:1e30","instance":"dsn:new","instanceSource":"address","kind":"gpu","label":null,"name":null}],"changed":[{"address":"0000:04:00.0","field":"driver","instance":"path:a","new":null,"old":"vfio-pci"}"#))
+        #expect(
+            text.hasPrefix(
+                #"{"added":[{"address":"0000:06:00.0","driver":"vfio-pci","ids":"10de:1e30","instance":"dsn:new","instanceSource":"address","kind":"gpu","label":null,"name":null}],"changed":[{"address":"0000:04:00.0","field":"driver","instance":"path:a","new":null,"old":"vfio-pci"}"#
+            ))
         #expect(text.contains("\"new\":null"))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(object.keys.sorted() == ["added", "changed", "functions", "identical", "moved", "new", "notCompared", "old", "removed"])

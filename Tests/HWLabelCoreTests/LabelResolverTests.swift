@@ -14,11 +14,18 @@ struct AgentLabelResolverTests {
         try (0..<n).map { i in
             // Mostly other vendors' devices, some vendor-wide and class rules, a few that match.
             switch i % 5 {
-            case 0: try LabelRule(vendor: String(format: "%04x", 0x1000 + i % 3000), device: String(format: "%04x", i % 0xffff), label: F.label("Bulk \(i)"))
+            case 0:
+                try LabelRule(
+                    vendor: String(format: "%04x", 0x1000 + i % 3000), device: String(format: "%04x", i % 0xffff),
+                    label: F.label("Bulk \(i)"))
             case 1: try LabelRule(vendor: "8086", device: String(format: "%04x", i % 0xffff), label: F.label("Intel \(i)"))
             case 2: try LabelRule(vendor: String(format: "%04x", 0x2000 + i % 4000), label: F.label("Vendor \(i)"))
-            case 3: try LabelRule(vendor: "10de", device: "1eb8", subsystemVendor: "10de", subsystemDevice: String(format: "%04x", i % 0xffff), label: F.label("T4 \(i)"))
-            default: try LabelRule(vendor: "15b3", device: String(format: "%04x", i % 0xffff), classPrefix: "0200", label: F.label("NIC \(i)"))
+            case 3:
+                try LabelRule(
+                    vendor: "10de", device: "1eb8", subsystemVendor: "10de", subsystemDevice: String(format: "%04x", i % 0xffff),
+                    label: F.label("T4 \(i)"))
+            default:
+                try LabelRule(vendor: "15b3", device: String(format: "%04x", i % 0xffff), classPrefix: "0200", label: F.label("NIC \(i)"))
             }
         }
     }
@@ -32,14 +39,18 @@ struct AgentLabelResolverTests {
         set.setInstanceLabel(key: "dsn:11-22-33-44-55-66-77-02", label: F.label("Inference"))
         set.setInstanceLabel(key: "0000:af:00.0", label: F.label("By address"))
         set.setInstanceLabel(key: "address:0000:3b:00.0", label: F.label("By address key"))
-        let functions = [F.t4, F.rtx6000, F.rtx8000,
-                         F.function("0000:5e:00.1", "15b3", "1021", class: 0x020000),
-                         F.function("0000:5e:00.2", "8086", "0005", class: 0x020000),
-                         F.function("0000:5e:00.3", "2001", "abcd", class: 0x120000)]
+        let functions = [
+            F.t4, F.rtx6000, F.rtx8000,
+            F.function("0000:5e:00.1", "15b3", "1021", class: 0x020000),
+            F.function("0000:5e:00.2", "8086", "0005", class: 0x020000),
+            F.function("0000:5e:00.3", "2001", "abcd", class: 0x120000),
+        ]
         let resolver = LabelResolver(set)
         for f in functions {
-            for instance in [InstanceIdentity(id: "dsn:11-22-33-44-55-66-77-02", source: "serial-number"),
-                             InstanceIdentity(id: "address:\(f.address)", source: "address")] {
+            for instance in [
+                InstanceIdentity(id: "dsn:11-22-33-44-55-66-77-02", source: "serial-number"),
+                InstanceIdentity(id: "address:\(f.address)", source: "address"),
+            ] {
                 let want = set.resolve(f, instance: instance)
                 let got = resolver.resolve(f, instance: instance)
                 #expect(got == want, "\(f.address) \(instance.id)")
@@ -63,7 +74,8 @@ struct AgentLabelResolverTests {
             let resolver = LabelResolver(LabelSet(rules: try Self.rules(n)))
             let start = Date()
             var labelled = 0
-            for f in functions where resolver.resolve(f, instance: InstanceIdentity(id: "address:\(f.address)", source: "address")).assignment != nil {
+            for f in functions
+            where resolver.resolve(f, instance: InstanceIdentity(id: "address:\(f.address)", source: "address")).assignment != nil {
                 labelled += 1
             }
             _ = labelled

@@ -15,13 +15,15 @@ struct AgentLabelTests {
         var testDescription: String { "instance=\(instance ?? "-") udev=\(udev ?? "-") rule=\(rule ?? "-")" }
     }
 
-    @Test("precedence: instance label > udev HWLABEL_LABEL > rule", arguments: [
-        PrecedenceCase(instance: "Mine", udev: "From udev", rule: "By rule", expected: ("Mine", "instance")),
-        PrecedenceCase(instance: nil, udev: "From udev", rule: "By rule", expected: ("From udev", "udev")),
-        PrecedenceCase(instance: nil, udev: nil, rule: "By rule", expected: ("By rule", "rule")),
-        PrecedenceCase(instance: "Mine", udev: nil, rule: "By rule", expected: ("Mine", "instance")),
-        PrecedenceCase(instance: nil, udev: nil, rule: nil, expected: nil),
-    ])
+    @Test(
+        "precedence: instance label > udev HWLABEL_LABEL > rule",
+        arguments: [
+            PrecedenceCase(instance: "Mine", udev: "From udev", rule: "By rule", expected: ("Mine", "instance")),
+            PrecedenceCase(instance: nil, udev: "From udev", rule: "By rule", expected: ("From udev", "udev")),
+            PrecedenceCase(instance: nil, udev: nil, rule: "By rule", expected: ("By rule", "rule")),
+            PrecedenceCase(instance: "Mine", udev: nil, rule: "By rule", expected: ("Mine", "instance")),
+            PrecedenceCase(instance: nil, udev: nil, rule: nil, expected: nil),
+        ])
     func precedence(_ c: PrecedenceCase) throws {
         var t4 = F.t4
         if let u = c.udev { t4.properties["HWLABEL_LABEL"] = u }
@@ -60,7 +62,8 @@ struct AgentLabelTests {
     func subsystemPrecision() throws {
         var labels = LabelSet()
         labels.addRule(try LabelRule(vendor: "10de", device: "1eb8", label: F.label("Turing GPU")))
-        labels.addRule(try LabelRule(vendor: "10de", device: "1e30", subsystemVendor: "10de", subsystemDevice: "13d9", label: F.label("Turing GPU")))
+        labels.addRule(
+            try LabelRule(vendor: "10de", device: "1e30", subsystemVendor: "10de", subsystemDevice: "13d9", label: F.label("Turing GPU")))
         let snap = F.snapshot([F.t4, F.rtx6000, F.rtx8000])
         let set = F.descriptors(snap, labels)
         #expect(set.descriptor(at: F.t4.address)?.label?.name == "Turing GPU")
@@ -75,12 +78,14 @@ struct AgentLabelTests {
         #expect(!summary.warnings[0].contains("0000:3b:00.0 ("), "the T4 is covered, not over-matched")
     }
 
-    @Test("exported forms", arguments: [
-        ("Turing GPU", "CUSTOM_HWLABEL_TURING_GPU", "Turing_GPU"),
-        ("a100 (80GB)/sxm", "CUSTOM_HWLABEL_A100_80GB_SXM", "a100_80GB_sxm"),
-        ("x-y.z", "CUSTOM_HWLABEL_X_Y_Z", "x-y.z"),
-        ("Intel  QAT+v2", "CUSTOM_HWLABEL_INTEL_QAT_V2", "Intel_QAT_v2"),
-    ])
+    @Test(
+        "exported forms",
+        arguments: [
+            ("Turing GPU", "CUSTOM_HWLABEL_TURING_GPU", "Turing_GPU"),
+            ("a100 (80GB)/sxm", "CUSTOM_HWLABEL_A100_80GB_SXM", "a100_80GB_sxm"),
+            ("x-y.z", "CUSTOM_HWLABEL_X_Y_Z", "x-y.z"),
+            ("Intel  QAT+v2", "CUSTOM_HWLABEL_INTEL_QAT_V2", "Intel_QAT_v2"),
+        ])
     func exported(_ input: String, _ trait: String, _ k8s: String) throws {
         let l = try HardwareLabel(validating: input)
         #expect(l.placementTrait == trait)
@@ -88,10 +93,12 @@ struct AgentLabelTests {
         #expect(l.kubernetesValue.count <= 63)
     }
 
-    @Test("invalid labels are rejected with the reason", arguments: [
-        ("", "empty"), (String(repeating: "a", count: 64), "longer than 63"), ("GPU!", "'!'"),
-        (" GPU", "start and end"), ("GPU-", "start and end"), ("Grafikkarte ü", "'ü'"),
-    ])
+    @Test(
+        "invalid labels are rejected with the reason",
+        arguments: [
+            ("", "empty"), (String(repeating: "a", count: 64), "longer than 63"), ("GPU!", "'!'"),
+            (" GPU", "start and end"), ("GPU-", "start and end"), ("Grafikkarte ü", "'ü'"),
+        ])
     func invalid(_ input: String, _ why: String) {
         #expect(throws: LabelError.self) { try HardwareLabel(validating: input) }
         do { _ = try HardwareLabel(validating: input) } catch { #expect(error.description.contains(why), "\(error)") }
@@ -101,8 +108,12 @@ struct AgentLabelTests {
     func identity() throws {
         let root = F.function("0000:00:01.0", "8086", "1901", class: 0x060400, driver: "pcieport", group: 1)
         var rootBridge = root; rootBridge.headerType = 1
-        let withDSN = F.function("0000:01:00.0", "10de", "1eb8", class: 0x030200, group: 2, serial: "00-11-22-ff-fe-33-44-55", slot: "3", upstream: "0000:00:01.0")
-        let zeroDSN = F.function("0000:02:00.0", "8086", "10fb", class: 0x020000, group: 3, serial: "00-00-00-00-00-00-00-00", slot: "5", upstream: "0000:00:01.0")
+        let withDSN = F.function(
+            "0000:01:00.0", "10de", "1eb8", class: 0x030200, group: 2, serial: "00-11-22-ff-fe-33-44-55", slot: "3",
+            upstream: "0000:00:01.0")
+        let zeroDSN = F.function(
+            "0000:02:00.0", "8086", "10fb", class: 0x020000, group: 3, serial: "00-00-00-00-00-00-00-00", slot: "5",
+            upstream: "0000:00:01.0")
         let pathOnly = F.function("0000:03:00.1", "8086", "10fb", class: 0x020000, group: 4, upstream: "0000:00:01.0")
         let bare = F.function("0000:04:00.0", "144d", "a808", class: 0x010802, group: 5)
         let set = F.descriptors(F.snapshot([rootBridge, withDSN, zeroDSN, pathOnly, bare]))
@@ -139,26 +150,32 @@ struct AgentLabelTests {
             return f
         }
         var other = F.rtx8000
-        other.gpu?.architecture = Sourced("Volta", source: "test")  // pretend, to force a clash on 10de:1e30
+        other.gpu?.architecture = Sourced("Volta", source: "test") // pretend, to force a clash on 10de:1e30
         let set = F.descriptors(F.snapshot([turing(F.t4), turing(F.rtx6000), other]))
         let s = LabelSuggester().suggestions(for: set)
         let t = try #require(s.first { $0.label == "Turing GPU" })
         #expect(t.basis == "gpu-architecture")
         #expect(t.devices == [F.t4.address, F.rtx6000.address])
-        #expect(t.commands == ["hwlabel label rule add --vendor 10de --device 1eb8 'Turing GPU'",
-                               "hwlabel label rule add --vendor 10de --device 1e30 --subsystem 10de:13d9 'Turing GPU'"])
+        #expect(
+            t.commands == [
+                "hwlabel label rule add --vendor 10de --device 1eb8 'Turing GPU'",
+                "hwlabel label rule add --vendor 10de --device 1e30 --subsystem 10de:13d9 'Turing GPU'",
+            ])
     }
 
-    @Test("policy: exclude wins, include adds a non-default class, bridges never", arguments: [
-        (Policy(exclude: [.address(DeviceFixtures.addr("0000:3b:00.0"))]), false, false),
-        (Policy(include: [.classPrefix("0880")]), true, true),
-        (Policy(include: [.classPrefix("0880")], exclude: [.vendor("10de")]), false, true),
-    ])
+    @Test(
+        "policy: exclude wins, include adds a non-default class, bridges never",
+        arguments: [
+            (Policy(exclude: [.address(DeviceFixtures.addr("0000:3b:00.0"))]), false, false),
+            (Policy(include: [.classPrefix("0880")]), true, true),
+            (Policy(include: [.classPrefix("0880")], exclude: [.vendor("10de")]), false, true),
+        ])
     func policy(_ p: Policy, _ gpuListed: Bool, _ systemPeripheralListed: Bool) {
         var bridge = F.function("0000:00:01.0", "8086", "1901", class: 0x060400, driver: "pcieport")
         bridge.headerType = 1
         let sp = F.function("0000:00:08.0", "8086", "1911", class: 0x088000)
-        let set = F.descriptors(F.snapshot([F.t4, sp, bridge]), LabelSet(), Policy(include: p.include + [.classPrefix("06")], exclude: p.exclude))
+        let set = F.descriptors(
+            F.snapshot([F.t4, sp, bridge]), LabelSet(), Policy(include: p.include + [.classPrefix("06")], exclude: p.exclude))
         #expect((set.descriptor(at: F.t4.address) != nil) == gpuListed)
         #expect((set.descriptor(at: sp.address) != nil) == systemPeripheralListed)
         #expect(set.descriptor(at: bridge.address) == nil)
@@ -189,7 +206,8 @@ struct ExportedNameTests {
         #expect(ExportedName.placement("straße", prefix: "CUSTOM_X_") == "CUSTOM_X_STRASSE")
         #expect(ExportedName.placement(String(repeating: "x", count: 300), prefix: "CUSTOM_X_")?.count == 255)
         #expect(ExportedName.placement("(_)", prefix: "CUSTOM_X_") == nil)
-        #expect(try HardwareLabel(validating: "a100 (80GB)/sxm").placementTrait
+        #expect(
+            try HardwareLabel(validating: "a100 (80GB)/sxm").placementTrait
                 == ExportedName.placement("a100 (80GB)/sxm", prefix: HardwareLabel.placementPrefix))
     }
 

@@ -60,8 +60,11 @@ struct AgentModeTests {
         defer { t.cleanup() }
         let s = try Self.snapshot(t)
         let set = Self.build(s)
-        let r = Self.check(CheckRequest(devices: [DeviceRequest(vendor: "15b3", device: "1021", count: 2),
-                                                  DeviceRequest(vendor: "15b3", device: "101e", count: 2)]), s, set)
+        let r = Self.check(
+            CheckRequest(devices: [
+                DeviceRequest(vendor: "15b3", device: "1021", count: 2),
+                DeviceRequest(vendor: "15b3", device: "101e", count: 2),
+            ]), s, set)
         #expect(!r.fits)
         let served = Set(r.devices.map(\.address.description))
         #expect(!served.contains(h.cx7[0]))
@@ -113,9 +116,9 @@ struct AgentModeTests {
         #expect(offer.mechanism == "nvidia-vfio")
         #expect(offer.activeType == nil)
         #expect(offer.framebuffer?.value == 48 << 30)
-        #expect(offer.profile(named: "NVIDIA L40S-48Q")?.available == 1)   // the whole 48 GB card
-        #expect(offer.profile(named: "NVIDIA L40S-8Q")?.available == 6)    // 48 / 8
-        #expect(offer.profile(named: "NVIDIA L40S-1Q")?.available == 16)   // one per free VF
+        #expect(offer.profile(named: "NVIDIA L40S-48Q")?.available == 1) // the whole 48 GB card
+        #expect(offer.profile(named: "NVIDIA L40S-8Q")?.available == 6) // 48 / 8
+        #expect(offer.profile(named: "NVIDIA L40S-1Q")?.available == 16) // one per free VF
         #expect(offer.profile(named: "NVIDIA L40S-8Q")?.framebuffer?.source == "name:8Q")
         #expect(offer.publishedType == nil)
         #expect(set.warnings.contains { $0.code == "vgpu-type-unset" && $0.message.contains(h.l40s[0]) })
@@ -123,7 +126,7 @@ struct AgentModeTests {
         let busy = try #require(set.descriptor(at: Self.a(h.l40s[1]))?.vgpu)
         #expect(busy.activeType == String(HostTrees.l40s8Q.id))
         #expect(busy.activeInstances == 3)
-        #expect(busy.profile(named: "NVIDIA L40S-8Q")?.available == 3)     // 6 fit, 3 run
+        #expect(busy.profile(named: "NVIDIA L40S-8Q")?.available == 3) // 6 fit, 3 run
         // Once a type runs, the driver lists only that type on the free VFs.
         #expect((busy.profile(named: "NVIDIA L40S-4Q")?.available ?? 0) == 0)
         #expect(busy.publishedType == String(HostTrees.l40s8Q.id))
@@ -137,8 +140,10 @@ struct AgentModeTests {
         defer { t.cleanup() }
         let s = try Self.snapshot(t)
         let set = Self.build(s)
-        let r = Self.check(CheckRequest(devices: [DeviceRequest(vendor: "10de", device: "26b9")],
-                                        vgpu: [VGPURequest(profile: "NVIDIA L40S-8Q")]), s, set)
+        let r = Self.check(
+            CheckRequest(
+                devices: [DeviceRequest(vendor: "10de", device: "26b9")],
+                vgpu: [VGPURequest(profile: "NVIDIA L40S-8Q")]), s, set)
         #expect(!r.parts[0].satisfied)
         #expect(r.parts[0].unmet.contains { $0.contains("serves vGPU") })
         #expect(r.parts[1].satisfied)
@@ -159,8 +164,11 @@ struct AgentModeTests {
         #expect(two48.parts[0].devices == [Self.a(h.l40s[0])])
         // 8Q fills the card that already runs it first (3 left), then the idle one; a 4Q in the
         // same request then has no card: both now run 8Q.
-        let mixed = Self.check(CheckRequest(vgpu: [VGPURequest(profile: "NVIDIA L40S-8Q", count: 4),
-                                                   VGPURequest(profile: "NVIDIA L40S-4Q", count: 1)]), s, set)
+        let mixed = Self.check(
+            CheckRequest(vgpu: [
+                VGPURequest(profile: "NVIDIA L40S-8Q", count: 4),
+                VGPURequest(profile: "NVIDIA L40S-4Q", count: 1),
+            ]), s, set)
         #expect(mixed.parts[0].satisfied)
         #expect(mixed.parts[0].devices.filter { $0 == Self.a(h.l40s[1]) }.count == 3)
         #expect(mixed.parts[0].devices.filter { $0 == Self.a(h.l40s[0]) }.count == 1)
@@ -187,7 +195,8 @@ struct AgentModeTests {
         // With the idle T4 excluded by policy, the 1Q has nowhere to go.
         let policy = Policy(exclude: [.address(Self.a(h.t4[0]))])
         let only = Self.build(s, policy: policy)
-        let r2 = Self.check(CheckRequest(vgpu: [VGPURequest(profile: "GRID T4-4Q"), VGPURequest(profile: "GRID T4-1Q")]), s, only, policy: policy)
+        let r2 = Self.check(
+            CheckRequest(vgpu: [VGPURequest(profile: "GRID T4-4Q"), VGPURequest(profile: "GRID T4-1Q")]), s, only, policy: policy)
         #expect(!r2.fits)
     }
 
@@ -205,7 +214,7 @@ struct AgentModeTests {
         let policy = Policy(mixedSize: [.address(Self.a(h.l40s[1]))])
         let mixed = try #require(Self.build(s, policy: policy).descriptor(at: Self.a(h.l40s[1]))?.vgpu)
         #expect(mixed.mixedSize)
-        #expect(mixed.profile(named: "NVIDIA L40S-4Q")?.available == 6)     // (48 − 3 × 8) / 4
+        #expect(mixed.profile(named: "NVIDIA L40S-4Q")?.available == 6) // (48 − 3 × 8) / 4
         #expect(mixed.profile(named: "NVIDIA L40S-48Q")?.available == 0)
     }
 
@@ -271,18 +280,20 @@ struct AgentModeTests {
     func vmBinding() throws {
         let (t, h) = try HostTrees.hgxH100()
         defer { t.cleanup() }
-        let vm = DeviceHolder(address: Self.a(h.gpus[3]), pid: 5150, process: "qemu-system-x86", node: "/dev/vfio/\(h.groups[h.gpus[3]]!)",
-                              kind: "vfio-group", guest: "train-7")
+        let vm = DeviceHolder(
+            address: Self.a(h.gpus[3]), pid: 5150, process: "qemu-system-x86", node: "/dev/vfio/\(h.groups[h.gpus[3]]!)",
+            kind: "vfio-group", guest: "train-7")
         let hostUse = DeviceHolder(address: Self.a(h.gpus[0]), pid: 3141, process: "nv-hostengine", node: "/dev/nvidia0", kind: "nvidia")
         let s = try Self.snapshot(t, holders: [hostUse, vm])
         let set = Self.build(s)
         #expect(set.descriptor(at: Self.a(h.gpus[0]))?.usage.hostUses.contains { $0.kind == "nvidia-open" } == true)
         let d = try #require(set.descriptor(at: Self.a(h.gpus[3])))
         #expect(d.usage.state == .vm)
-        #expect(d.usage.bindings == [VMBinding(pid: 5150, process: "qemu-system-x86", guest: "train-7", node: vm.node, address: vm.address)])
+        #expect(
+            d.usage.bindings == [VMBinding(pid: 5150, process: "qemu-system-x86", guest: "train-7", node: vm.node, address: vm.address)])
         #expect(d.readiness.reasons.contains { $0.code == "assigned-to-vm" && $0.message.contains("guest train-7") })
         let r = Self.check(CheckRequest(devices: [DeviceRequest(vendor: "10de", device: "2330", count: 7)]), s, set)
-        #expect(!r.fits)   // one used by the host, one by a VM: six left
+        #expect(!r.fits) // one used by the host, one by a VM: six left
         #expect(r.parts[0].devices.count == 6)
         // Where the scan could not see every process, nothing is called free.
         let blind = Self.build(try Self.snapshot(t, unreadable: 2))

@@ -22,8 +22,9 @@ struct PassthroughPlannerTests {
     }
 
     static func planner(_ s: Snapshot, labels: LabelSet = LabelSet(), aliases: VFIOModuleAliases = .none) -> PassthroughPlanner {
-        PassthroughPlanner(snapshot: s, descriptors: DescriptorBuilder().descriptors(snapshot: s, labels: labels, policy: .default),
-                           aliases: aliases)
+        PassthroughPlanner(
+            snapshot: s, descriptors: DescriptorBuilder().descriptors(snapshot: s, labels: labels, policy: .default),
+            aliases: aliases)
     }
 
     static func plan(_ d: PassthroughDecision, sourceLocation: SourceLocation = #_sourceLocation) throws -> PassthroughPlan {
@@ -159,9 +160,12 @@ struct PassthroughPlannerTests {
         let (t, h) = try HostTrees.vgpuHost()
         defer { t.cleanup() }
         let gpu = Self.a(h.rtx8000), audio = Self.a(h.rtx8000Companions[0])
-        let s = try Self.snapshot(t, holders: [DeviceHolder(address: gpu, pid: 812, process: "nvidia-persiste", node: "/dev/nvidia0", kind: "nvidia")],
-                                  uses: [HostUse(address: gpu, kind: "framebuffer-console", detail: "fb0 (nvidia-drmdrmfb) carries the console"),
-                                         HostUse(address: audio, kind: "mounted", detail: "/srv (ext4) on sdb1")])
+        let s = try Self.snapshot(
+            t, holders: [DeviceHolder(address: gpu, pid: 812, process: "nvidia-persiste", node: "/dev/nvidia0", kind: "nvidia")],
+            uses: [
+                HostUse(address: gpu, kind: "framebuffer-console", detail: "fb0 (nvidia-drmdrmfb) carries the console"),
+                HostUse(address: audio, kind: "mounted", detail: "/srv (ext4) on sdb1"),
+            ])
         let r = Self.refusals(Self.planner(s).enable([.address(gpu)]))
         #expect(Set(r.map(\.kind)) == [.console, .hostInUse])
         #expect(r.contains { $0.kind == .hostInUse && $0.holder == "pid 812 (nvidia-persiste) has /dev/nvidia0 open" })
@@ -174,8 +178,13 @@ struct PassthroughPlannerTests {
         let (t, h) = try HostTrees.vgpuHost()
         defer { t.cleanup() }
         let gpu = Self.a(h.rtx8000)
-        let s = try Self.snapshot(t, holders: [DeviceHolder(address: gpu, pid: 4242, process: "qemu-system-x86", node: "/dev/vfio/7",
-                                                            kind: "vfio-group", guest: "db1")])
+        let s = try Self.snapshot(
+            t,
+            holders: [
+                DeviceHolder(
+                    address: gpu, pid: 4242, process: "qemu-system-x86", node: "/dev/vfio/7",
+                    kind: "vfio-group", guest: "db1")
+            ])
         let r = Self.refusals(Self.planner(s).enable([.address(gpu)]))
         #expect(r.map(\.kind) == [.assignedToVM])
         #expect(r[0].holder == "pid 4242 (qemu-system-x86, guest db1) holds /dev/vfio/7")
@@ -222,8 +231,11 @@ struct PassthroughPlannerTests {
         let (t, h) = try HostTrees.sriovNICHost()
         defer { t.cleanup() }
         let s = try Self.snapshot(t)
-        let r = Self.refusals(Self.planner(s).enable([.address(Self.a("0000:ee:00.0")), .instance("dsn:nope"), .label("Nope"),
-                                                      .address(Self.a(h.rootPorts[0])), .address(Self.a(h.fellOff!))]))
+        let r = Self.refusals(
+            Self.planner(s).enable([
+                .address(Self.a("0000:ee:00.0")), .instance("dsn:nope"), .label("Nope"),
+                .address(Self.a(h.rootPorts[0])), .address(Self.a(h.fellOff!)),
+            ]))
         #expect(r.map(\.kind) == [.noSuchDevice, .noSuchDevice, .noSuchDevice, .notAssignable, .unresponsive])
     }
 
@@ -234,8 +246,12 @@ struct PassthroughPlannerTests {
         let s = try Self.snapshot(t)
         let gpu = Self.a(h.rtx6000)
         let plan = try Self.plan(Self.planner(s).disable([.address(gpu)], previous: [gpu: "nvidia"]))
-        #expect(plan.functions.map(\.action) == [.release(driver: "nvidia"), .release(driver: nil), .release(driver: nil), .release(driver: nil)])
-        let held = try Self.snapshot(t, holders: [DeviceHolder(address: gpu, pid: 9, process: "qemu-system-x86", node: "/dev/vfio/9", kind: "vfio-group")])
+        #expect(
+            plan.functions.map(\.action) == [
+                .release(driver: "nvidia"), .release(driver: nil), .release(driver: nil), .release(driver: nil),
+            ])
+        let held = try Self.snapshot(
+            t, holders: [DeviceHolder(address: gpu, pid: 9, process: "qemu-system-x86", node: "/dev/vfio/9", kind: "vfio-group")])
         #expect(Self.refusals(Self.planner(held).disable([.address(gpu)])).map(\.kind) == [.assignedToVM])
     }
 
@@ -244,8 +260,9 @@ struct PassthroughPlannerTests {
     @Test("modules.alias: the most specific vfio_pci match wins; vfio-pci otherwise; garbage named once")
     func aliasMatching() {
         var w: [ProbeWarning] = []
-        let idx = VFIOModuleAliases.parse(Self.aliasText + "\r\nalias vfio_pci:v000015B3d0000101Esv000015B3sd*bc*sc*i* cx_exact\r\ngarbage here\nalso bad\n",
-                                          path: "/m/modules.alias", warnings: &w)
+        let idx = VFIOModuleAliases.parse(
+            Self.aliasText + "\r\nalias vfio_pci:v000015B3d0000101Esv000015B3sd*bc*sc*i* cx_exact\r\ngarbage here\nalso bad\n",
+            path: "/m/modules.alias", warnings: &w)
         #expect(idx.entries.count == 4, "pci: aliases are not VFIO's")
         #expect(idx.module(forModalias: "vfio_pci:v000015B3d0000101Esv000015B3sd00000040bc02sc00i00") == "cx_exact")
         #expect(idx.module(forModalias: "vfio_pci:v000015B3d0000101Esv00001234sd00000040bc02sc00i00") == "mlx5_vfio_pci")
@@ -253,7 +270,8 @@ struct PassthroughPlannerTests {
         #expect(VFIOModuleAliases(entries: []).module(forModalias: "vfio_pci:vX") == "vfio_pci")
         #expect(w.count == 1)
         #expect(w.first?.message.contains("/m/modules.alias line") == true && w.first?.message.contains("2 such lines") == true)
-        var f = PCIFunction(address: Self.a("0000:17:00.1"), vendor: "15b3", device: "101e", classCode: ClassCode(base: "02", sub: "00", progIf: "00"))
+        var f = PCIFunction(
+            address: Self.a("0000:17:00.1"), vendor: "15b3", device: "101e", classCode: ClassCode(base: "02", sub: "00", progIf: "00"))
         f.subsystemVendor = "15b3"
         f.subsystemDevice = "0040"
         #expect(VFIOModuleAliases.modalias(f) == "vfio_pci:v000015B3d0000101Esv000015B3sd00000040bc02sc00i00")

@@ -20,7 +20,8 @@ private typealias F = DeviceFixtures
 
 private let gpu = "0000:3b:00.0"
 
-private func gpuSnapshot(_ change: (inout PCIFunction, inout HostFacts) -> Void, extra: [PCIFunction] = [], iommu: Bool? = true) -> Snapshot {
+private func gpuSnapshot(_ change: (inout PCIFunction, inout HostFacts) -> Void, extra: [PCIFunction] = [], iommu: Bool? = true) -> Snapshot
+{
     var f = F.function(gpu, "10de", "1eb8", class: 0x030200, group: 10)
     var h = F.host
     change(&f, &h)
@@ -44,17 +45,22 @@ let readinessCases: [ReadinessCase] = [
         gpuSnapshot { f, _ in f.driver = "nvidia" }
     },
     .init(code: "companion-not-bound", severity: .binding, state: .readyAfterBinding, mentions: ["0000:3b:00.1 (snd_hda_intel)"]) {
-        gpuSnapshot({ f, _ in f.gpu?.companions = [Companion(address: F.addr("0000:3b:00.1"), role: "audio", classCode: "040300")] },
-                    extra: [F.function("0000:3b:00.1", "10de", "10fa", class: 0x040300, driver: "snd_hda_intel", group: 10)])
+        gpuSnapshot(
+            { f, _ in f.gpu?.companions = [Companion(address: F.addr("0000:3b:00.1"), role: "audio", classCode: "040300")] },
+            extra: [F.function("0000:3b:00.1", "10de", "10fa", class: 0x040300, driver: "snd_hda_intel", group: 10)])
     },
     .init(code: "no-reset-method", severity: .risk, state: .ready, mentions: ["reset_method is empty"]) {
         gpuSnapshot { f, _ in f.resetMethods = [] }
     },
     .init(code: "no-reset-method", severity: .risk, state: .ready, mentions: ["no FLR", "NoSoftRst+"]) {
-        gpuSnapshot { f, _ in f.resetMethods = nil; f.capabilities?.flr = false; f.capabilities?.pmNoSoftReset = true }
+        gpuSnapshot { f, _ in
+            f.resetMethods = nil; f.capabilities?.flr = false; f.capabilities?.pmNoSoftReset = true
+        }
     },
     .init(code: "reset-unknown", severity: .info, state: .ready, mentions: ["run as root"]) {
-        gpuSnapshot { f, _ in f.resetMethods = nil; f.capabilities = nil; f.configSpace = ConfigSpaceAccess(readableBytes: 64, source: .sysfs) }
+        gpuSnapshot { f, _ in
+            f.resetMethods = nil; f.capabilities = nil; f.configSpace = ConfigSpaceAccess(readableBytes: 64, source: .sysfs)
+        }
     },
     .init(code: "config-unreadable", severity: .info, state: .ready, mentions: ["capabilities not readable, run as root"]) {
         gpuSnapshot { f, _ in f.configSpace = ConfigSpaceAccess(readableBytes: 64, source: .sysfs) }
@@ -66,21 +72,27 @@ let readinessCases: [ReadinessCase] = [
     .init(code: "boot-vga", severity: .blocker, state: .notReady, mentions: ["boot VGA"]) {
         gpuSnapshot { f, _ in f.bootVGA = true }
     },
-    .init(code: "host-root-filesystem", severity: .blocker, state: .notReady, mentions: ["0000:3b:00.0 holds the host's root file system"]) {
+    .init(code: "host-root-filesystem", severity: .blocker, state: .notReady, mentions: ["0000:3b:00.0 holds the host's root file system"])
+    {
         gpuSnapshot { f, h in h.rootFilesystemDevices = [f.address] }
     },
     .init(code: "host-root-filesystem", severity: .blocker, state: .notReady, mentions: ["0000:3b:00.3 (same IOMMU group)"]) {
-        gpuSnapshot({ _, h in h.rootFilesystemDevices = [F.addr("0000:3b:00.3")] },
-                    extra: [F.function("0000:3b:00.3", "144d", "a808", class: 0x010802, driver: "nvme", group: 10)])
+        gpuSnapshot(
+            { _, h in h.rootFilesystemDevices = [F.addr("0000:3b:00.3")] },
+            extra: [F.function("0000:3b:00.3", "144d", "a808", class: 0x010802, driver: "nvme", group: 10)])
     },
     .init(code: "host-default-route", severity: .blocker, state: .notReady, mentions: ["default route"]) {
         gpuSnapshot { f, h in h.defaultRouteDevices = [f.address] }
     },
     .init(code: "no-interrupt-remapping", severity: .blocker, state: .notReady, mentions: ["allow_unsafe_interrupts"]) {
-        gpuSnapshot { _, h in h.interruptRemapping = false; h.unsafeInterruptsAllowed = false }
+        gpuSnapshot { _, h in
+            h.interruptRemapping = false; h.unsafeInterruptsAllowed = false
+        }
     },
     .init(code: "unsafe-interrupts", severity: .risk, state: .ready, mentions: ["allow_unsafe_interrupts=1"]) {
-        gpuSnapshot { _, h in h.interruptRemapping = false; h.unsafeInterruptsAllowed = true }
+        gpuSnapshot { _, h in
+            h.interruptRemapping = false; h.unsafeInterruptsAllowed = true
+        }
     },
     .init(code: "acs-override", severity: .risk, state: .ready, mentions: ["pcie_acs_override=downstream,multifunction"]) {
         gpuSnapshot { _, h in h.acsOverride = "downstream,multifunction" }
@@ -100,13 +112,19 @@ let readinessCases: [ReadinessCase] = [
     },
     // A companion in use by the host counts too (its audio function held by a sound server).
     .init(code: "host-in-use", severity: .blocker, state: .notReady, mentions: ["eth4 is up"]) {
-        gpuSnapshot({ _, h in h.hostUses = [HostUse(address: F.addr("0000:3b:00.3"), kind: "network-up", detail: "eth4 is up with 10.1.0.0/16")] },
-                    extra: [F.function("0000:3b:00.3", "8086", "1521", class: 0x020000, driver: "vfio-pci", group: 10)])
+        gpuSnapshot(
+            { _, h in h.hostUses = [HostUse(address: F.addr("0000:3b:00.3"), kind: "network-up", detail: "eth4 is up with 10.1.0.0/16")] },
+            extra: [F.function("0000:3b:00.3", "8086", "1521", class: 0x020000, driver: "vfio-pci", group: 10)])
     },
-    .init(code: "assigned-to-vm", severity: .blocker, state: .notReady, mentions: ["pid 777 (qemu-system-x86, guest web-1)", "/dev/vfio/10"]) {
+    .init(
+        code: "assigned-to-vm", severity: .blocker, state: .notReady, mentions: ["pid 777 (qemu-system-x86, guest web-1)", "/dev/vfio/10"]
+    ) {
         gpuSnapshot { f, h in
-            h.deviceHolders = [DeviceHolder(address: f.address, pid: 777, process: "qemu-system-x86", node: "/dev/vfio/10",
-                                            kind: "vfio-group", guest: "web-1")]
+            h.deviceHolders = [
+                DeviceHolder(
+                    address: f.address, pid: 777, process: "qemu-system-x86", node: "/dev/vfio/10",
+                    kind: "vfio-group", guest: "web-1")
+            ]
         }
     },
     .init(code: "usage-unknown", severity: .risk, state: .ready, mentions: ["3 processes could not be read"]) {
@@ -127,38 +145,47 @@ let readinessCases: [ReadinessCase] = [
         }
     },
     .init(code: "offered-as-vfs", severity: .blocker, state: .notReady, mentions: ["2 SR-IOV VFs enabled", "sriov_numvfs"]) {
-        gpuSnapshot({ f, _ in
-            f.classCode = ClassCode(value: 0x020000)
-            f.gpu = nil
-            f.driver = "mlx5_core"
-            f.sriov = SRIOVState(totalVFs: 8, numVFs: 2, virtualFunctions: [F.addr("0000:3b:00.2"), F.addr("0000:3b:00.3")])
-        }, extra: ["0000:3b:00.2", "0000:3b:00.3"].enumerated().map { i, a in
-            var vf = F.function(a, "15b3", "101e", class: 0x020000, group: 11 + i)
-            vf.physicalFunction = F.addr(gpu)
-            return vf
-        })
+        gpuSnapshot(
+            { f, _ in
+                f.classCode = ClassCode(value: 0x020000)
+                f.gpu = nil
+                f.driver = "mlx5_core"
+                f.sriov = SRIOVState(totalVFs: 8, numVFs: 2, virtualFunctions: [F.addr("0000:3b:00.2"), F.addr("0000:3b:00.3")])
+            },
+            extra: ["0000:3b:00.2", "0000:3b:00.3"].enumerated().map { i, a in
+                var vf = F.function(a, "15b3", "101e", class: 0x020000, group: 11 + i)
+                vf.physicalFunction = F.addr(gpu)
+                return vf
+            })
     },
     .init(code: "vgpu-full", severity: .blocker, state: .notReady, mentions: ["can create no more instances"]) {
         gpuSnapshot { f, _ in
             f.driver = "nvidia"
-            f.mdevTypes = [MdevType(id: "nvidia-223", name: "GRID T4-16Q", description: "framebuffer=16384M, max_instance=1",
-                                    availableInstances: 0, instances: 1)]
+            f.mdevTypes = [
+                MdevType(
+                    id: "nvidia-223", name: "GRID T4-16Q", description: "framebuffer=16384M, max_instance=1",
+                    availableInstances: 0, instances: 1)
+            ]
         }
     },
 ]
 
 /// A PF whose VFs carry NVIDIA's vGPU files: the VF is a slot, never offered itself.
 let vgpuSlotCase = ReadinessCase(code: "vgpu-slot", severity: .blocker, state: .notReady, mentions: ["vGPU slot of 0000:3b:00.0"]) {
-    gpuSnapshot({ f, _ in
-        f.driver = "nvidia"
-        f.sriov = SRIOVState(totalVFs: 16, numVFs: 1, virtualFunctions: [F.addr("0000:3b:00.4")])
-    }, extra: [{
-        var vf = F.function("0000:3b:00.4", "10de", "1eb8", class: 0x030200, driver: "nvidia", group: 12)
-        vf.physicalFunction = F.addr(gpu)
-        vf.gpu?.creatableVGPUTypes = [VGPUType(id: "1155", name: "NVIDIA L40S-8Q")]
-        vf.gpu?.currentVGPUType = "0"
-        return vf
-    }()])
+    gpuSnapshot(
+        { f, _ in
+            f.driver = "nvidia"
+            f.sriov = SRIOVState(totalVFs: 16, numVFs: 1, virtualFunctions: [F.addr("0000:3b:00.4")])
+        },
+        extra: [
+            {
+                var vf = F.function("0000:3b:00.4", "10de", "1eb8", class: 0x030200, driver: "nvidia", group: 12)
+                vf.physicalFunction = F.addr(gpu)
+                vf.gpu?.creatableVGPUTypes = [VGPUType(id: "1155", name: "NVIDIA L40S-8Q")]
+                vf.gpu?.currentVGPUType = "0"
+                return vf
+            }()
+        ])
 }
 
 @Suite("Agent readiness")
@@ -170,7 +197,9 @@ struct AgentReadinessTests {
         let r = try #require(d.readiness.reasons.first { $0.code == c.code }, "reasons: \(d.readiness.reasons.map(\.code))")
         #expect(r.severity == c.severity)
         #expect(d.readiness.state == c.state)
-        for m in c.mentions { #expect(r.message.contains(m) || d.readiness.remediation.joined(separator: "\n").contains(m), "\(m) not in \(r.message)") }
+        for m in c.mentions {
+            #expect(r.message.contains(m) || d.readiness.remediation.joined(separator: "\n").contains(m), "\(m) not in \(r.message)")
+        }
     }
 
     @Test("a vGPU card's VF is a slot: never offered itself; the card offers the profile")
@@ -238,17 +267,24 @@ struct AgentReadinessTests {
 
     @Test("binding remediation names driverctl for the device, its companion and the group offender")
     func bindingRemediation() throws {
-        let snap = gpuSnapshot({ f, _ in
-            f.driver = "nouveau"
-            f.gpu?.companions = [Companion(address: F.addr("0000:3b:00.1"), role: "audio", classCode: "040300")]
-        }, extra: [F.function("0000:3b:00.1", "10de", "10fa", class: 0x040300, driver: "snd_hda_intel", group: 10),
-                   F.function("0000:3c:00.0", "8086", "1533", class: 0x020000, driver: "igb", group: 10)])
+        let snap = gpuSnapshot(
+            { f, _ in
+                f.driver = "nouveau"
+                f.gpu?.companions = [Companion(address: F.addr("0000:3b:00.1"), role: "audio", classCode: "040300")]
+            },
+            extra: [
+                F.function("0000:3b:00.1", "10de", "10fa", class: 0x040300, driver: "snd_hda_intel", group: 10),
+                F.function("0000:3c:00.0", "8086", "1533", class: 0x020000, driver: "igb", group: 10),
+            ])
         let d = try #require(F.descriptors(snap).descriptor(at: F.addr(gpu)))
         #expect(d.readiness.state == .readyAfterBinding)
-        #expect(d.readiness.remediation == ["modprobe vfio-pci",
-                                            "driverctl set-override 0000:3b:00.0 vfio-pci",
-                                            "driverctl set-override 0000:3b:00.1 vfio-pci",
-                                            "driverctl set-override 0000:3c:00.0 vfio-pci"])
+        #expect(
+            d.readiness.remediation == [
+                "modprobe vfio-pci",
+                "driverctl set-override 0000:3b:00.0 vfio-pci",
+                "driverctl set-override 0000:3b:00.1 vfio-pci",
+                "driverctl set-override 0000:3c:00.0 vfio-pci",
+            ])
         // The companion travels with the GPU: no descriptor of its own.
         #expect(F.descriptors(snap).descriptor(at: F.addr("0000:3b:00.1")) == nil)
     }
@@ -257,9 +293,13 @@ struct AgentReadinessTests {
     func bridgesDoNotCount() throws {
         var bridge = F.function("0000:3a:00.0", "8086", "2030", class: 0x060400, driver: "pcieport", group: 10)
         bridge.headerType = 1
-        let snap = gpuSnapshot({ _, _ in }, extra: [bridge,
-            F.function("0000:3b:00.4", "10de", "0001", class: 0x020000, driver: "pci-stub", group: 10),
-            F.function("0000:3b:00.5", "10de", "0002", class: 0x020000, driver: nil, group: 10)])
+        let snap = gpuSnapshot(
+            { _, _ in },
+            extra: [
+                bridge,
+                F.function("0000:3b:00.4", "10de", "0001", class: 0x020000, driver: "pci-stub", group: 10),
+                F.function("0000:3b:00.5", "10de", "0002", class: 0x020000, driver: nil, group: 10),
+            ])
         let set = F.descriptors(snap)
         let d = try #require(set.descriptor(at: F.addr(gpu)))
         #expect(!d.readiness.reasons.contains { $0.code == "group-not-viable" })

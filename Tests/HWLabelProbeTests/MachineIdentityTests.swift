@@ -18,11 +18,15 @@ struct MachineIdentityTests {
         let dir = try Self.roots()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "0123456789abcdef0123456789abcdef\n".write(toFile: dir + "/etc/machine-id", atomically: true, encoding: .utf8)
-        try " 6f1c2a7e-0000-4000-8000-000000000001\r\n".write(toFile: dir + "/proc/sys/kernel/random/boot_id",
-                                                             atomically: true, encoding: .utf8)
+        try " 6f1c2a7e-0000-4000-8000-000000000001\r\n".write(
+            toFile: dir + "/proc/sys/kernel/random/boot_id",
+            atomically: true, encoding: .utf8)
         let id = MachineIdentity.read(HostPaths(sys: dir + "/sys", proc: dir + "/proc", dev: nil, etc: dir + "/etc"))
-        #expect(id == MachineIdentity(machineID: "0123456789abcdef0123456789abcdef",
-                                      bootID: "6f1c2a7e-0000-4000-8000-000000000001"))
+        #expect(
+            id
+                == MachineIdentity(
+                    machineID: "0123456789abcdef0123456789abcdef",
+                    bootID: "6f1c2a7e-0000-4000-8000-000000000001"))
     }
 
     @Test("a root that is not given, a missing, empty or unreadable file: nil")

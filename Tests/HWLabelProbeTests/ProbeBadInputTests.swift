@@ -10,16 +10,20 @@ import Testing
 struct ProbeBadInputTests {
     /// A healthy neighbour: every bad-input tree also holds it, and it must come through intact.
     static func healthy(_ t: TreeBuilder) throws {
-        let cfg = ConfigSpace(vendor: 0x1af4, device: 0x1041, classCode: 0x020000, subsystemVendor: 0x1af4,
-                              subsystemDevice: 0x1100, express: nil)
-        try t.add(.init(address: "0000:00:03.0", vendor: "1af4", device: "1041", classCode: "020000",
-                        config: cfg.bytes(), driver: "virtio-pci"))
+        let cfg = ConfigSpace(
+            vendor: 0x1af4, device: 0x1041, classCode: 0x020000, subsystemVendor: 0x1af4,
+            subsystemDevice: 0x1100, express: nil)
+        try t.add(
+            .init(
+                address: "0000:00:03.0", vendor: "1af4", device: "1041", classCode: "020000",
+                config: cfg.bytes(), driver: "virtio-pci"))
     }
 
     static func nic(_ address: String, config: [UInt8]? = nil, attributes: [String: String] = [:]) -> TreeBuilder.Function {
-        .init(address: address, vendor: "8086", device: "1533", classCode: "020000", revision: "03",
-              config: config ?? ConfigSpace(vendor: 0x8086, device: 0x1533, classCode: 0x020000, revision: 3, flr: true).bytes(),
-              attributes: attributes)
+        .init(
+            address: address, vendor: "8086", device: "1533", classCode: "020000", revision: "03",
+            config: config ?? ConfigSpace(vendor: 0x8086, device: 0x1533, classCode: 0x020000, revision: 3, flr: true).bytes(),
+            attributes: attributes)
     }
 
     static func scan(_ t: TreeBuilder, sourceLocation: SourceLocation = #_sourceLocation) throws -> Snapshot {
@@ -41,11 +45,12 @@ struct ProbeBadInputTests {
         defer { t.cleanup() }
         try Self.healthy(t)
         try t.add(Self.nic("0000:00:04.0"))
-        let (file, value) = switch g {
-        case .vendor: ("vendor", "zz\n")
-        case .device: ("device", "0x10de0x\n")
-        case .classTrailingJunk: ("class", "0x020000 junk\n")
-        }
+        let (file, value) =
+            switch g {
+            case .vendor: ("vendor", "zz\n")
+            case .device: ("device", "0x10de0x\n")
+            case .classTrailingJunk: ("class", "0x020000 junk\n")
+            }
         try t.attr("0000:00:04.0", file, value)
         let s = try Self.scan(t)
         #expect(s.function(at: PCIAddress("0000:00:04.0")!) == nil)
@@ -94,8 +99,10 @@ struct ProbeBadInputTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try Self.healthy(t)
-        let full = ConfigSpace(vendor: 0x8086, device: 0x1533, classCode: 0x020000, subsystemVendor: 0x8086,
-                               subsystemDevice: 0x0001, flr: true).bytes()
+        let full = ConfigSpace(
+            vendor: 0x8086, device: 0x1533, classCode: 0x020000, subsystemVendor: 0x8086,
+            subsystemDevice: 0x0001, flr: true
+        ).bytes()
         try t.add(Self.nic("0000:00:04.0", config: Array(full.prefix(64))))
         let s = try Self.scan(t)
         let f = try #require(s.function(at: PCIAddress("0000:00:04.0")!))
@@ -112,8 +119,9 @@ struct ProbeBadInputTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try Self.healthy(t)
-        var cfg = ConfigSpace(vendor: 0x8086, device: 0x1533, classCode: 0x020000, flr: true, aer: true,
-                              acs: (0x1f, 0x1f), dsn: 0x0102_0304_0506_0708)
+        var cfg = ConfigSpace(
+            vendor: 0x8086, device: 0x1533, classCode: 0x020000, flr: true, aer: true,
+            acs: (0x1f, 0x1f), dsn: 0x0102_0304_0506_0708)
         cfg.chainFault = c == .loop ? .loop : .pointerBelow100
         try t.add(Self.nic("0000:00:04.0", config: cfg.bytes()))
         let s = try Self.scan(t)
@@ -153,8 +161,10 @@ struct ProbeBadInputTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try Self.healthy(t)
-        try t.add(.init(address: "0000:00:04.0", vendor: "ffff", device: "ffff", classCode: "ffffff", revision: "ff",
-                        config: [UInt8](repeating: 0xff, count: 256)))
+        try t.add(
+            .init(
+                address: "0000:00:04.0", vendor: "ffff", device: "ffff", classCode: "ffffff", revision: "ff",
+                config: [UInt8](repeating: 0xff, count: 256)))
         let s = try Self.scan(t)
         #expect(s.function(at: PCIAddress("0000:00:04.0")!) == nil)
         #expect(Self.warned(s, "0000:00:04.0", file: "vendor"))
@@ -244,8 +254,9 @@ struct ProbeBadInputTests {
 
     @Test("sysfs root that does not exist: CLI exits 3 with the path")
     func missingRootCLI() throws {
-        let r = try ProbeTestSupport.run(try ProbeTestSupport.hwlabelBinary(),
-                                         ["inventory", "--format", "json", "--sysfs-root", "/nonexistent-hwlabel/sys"])
+        let r = try ProbeTestSupport.run(
+            try ProbeTestSupport.hwlabelBinary(),
+            ["inventory", "--format", "json", "--sysfs-root", "/nonexistent-hwlabel/sys"])
         #expect(r.status == 3)
         #expect(r.stderr.contains("/nonexistent-hwlabel/sys/bus/pci/devices"))
         #expect(r.stdout.isEmpty)
@@ -254,8 +265,9 @@ struct ProbeBadInputTests {
     @Test("unreadable dump: ProbeError.dumpUnreadable, CLI exits 3")
     func missingDump() throws {
         #expect(throws: ProbeError.self) { try Probe().snapshot(.dump(file: "/nonexistent-hwlabel.lspci")) }
-        let r = try ProbeTestSupport.run(try ProbeTestSupport.hwlabelBinary(),
-                                         ["list", "--pci-dump", "/nonexistent-hwlabel.lspci"])
+        let r = try ProbeTestSupport.run(
+            try ProbeTestSupport.hwlabelBinary(),
+            ["list", "--pci-dump", "/nonexistent-hwlabel.lspci"])
         #expect(r.status == 3)
     }
 

@@ -28,12 +28,14 @@ struct ProbeDumpFixtureTests {
         // header type 7f"; we skip it and name it in the warnings instead of inventing facts.
         let dead = listed.filter { $0.vendorID == "ffff" }
         for d in dead {
-            #expect(snap.warnings.contains { $0.address == d.address && $0.message.contains("vendor ffff") },
-                    "\(name): skipped \(d.address) not named in warnings")
+            #expect(
+                snap.warnings.contains { $0.address == d.address && $0.message.contains("vendor ffff") },
+                "\(name): skipped \(d.address) not named in warnings")
         }
         let expected = listed.filter { $0.vendorID != "ffff" }
-        #expect(snap.functions.map(\.address.description) == expected.map(\.address).sorted(),
-                "\(name): address set")
+        #expect(
+            snap.functions.map(\.address.description) == expected.map(\.address).sorted(),
+            "\(name): address set")
         // Ordered by address.
         #expect(snap.functions.map(\.address) == snap.functions.map(\.address).sorted())
 
@@ -57,8 +59,9 @@ struct ProbeDumpFixtureTests {
     @Test("lspci text parser sees the features the fixture index lists", .tags(.probeFixtures))
     func parserIsNotVacuous() throws {
         func parse(_ name: String) throws -> [LspciFunction] {
-            let r = try ProbeTestSupport.run(try ProbeLspciCompare.lspci(),
-                                             ["-F", ProbeTestSupport.fixtures + "/lspci/" + name, "-vvv", "-nn", "-D"])
+            let r = try ProbeTestSupport.run(
+                try ProbeLspciCompare.lspci(),
+                ["-F", ProbeTestSupport.fixtures + "/lspci/" + name, "-vvv", "-nn", "-D"])
             return LspciListing.parse(r.stdout)
         }
         let asus = try parse("asus-alderlake-laptop-rtx3070ti-irisxe-sriov-gl9755.lspci-vvxxxx")
@@ -80,8 +83,10 @@ struct ProbeDumpFixtureTests {
     /// parser bug common to lspci's text and ours cannot hide them.
     @Test("asus-alderlake: FLR, SR-IOV, ReBAR, DSN pinned", .tags(.probeFixtures))
     func alderLakePinned() throws {
-        let snap = try Probe().snapshot(.dump(file: ProbeTestSupport.fixtures
-            + "/lspci/asus-alderlake-laptop-rtx3070ti-irisxe-sriov-gl9755.lspci-vvxxxx"))
+        let snap = try Probe().snapshot(
+            .dump(
+                file: ProbeTestSupport.fixtures
+                    + "/lspci/asus-alderlake-laptop-rtx3070ti-irisxe-sriov-gl9755.lspci-vvxxxx"))
         #expect(snap.functions.count == 28) // 29 in lspci, minus the all-FF GL9755 at 2f:00.0
         let igpu = try #require(snap.function(at: PCIAddress("0000:00:02.0")!))
         #expect(igpu.capabilities?.sriov?.totalVFs == 7)
@@ -124,8 +129,10 @@ struct ProbeDumpFixtureTests {
     func dumpUpstreamBridges() throws {
         let file = ProbeTestSupport.fixtures + "/lspci/asus-alderlake-laptop-rtx3070ti-irisxe-sriov-gl9755.lspci-vvxxxx"
         let s = try Probe().snapshot(.dump(file: file))
-        let expected = ["0000:01:00.0": "0000:00:01.0", "0000:01:00.1": "0000:00:01.0", "0000:02:00.0": "0000:00:06.0",
-                        "0000:03:00.0": "0000:00:06.2", "0000:2e:00.0": "0000:00:1c.0"]
+        let expected = [
+            "0000:01:00.0": "0000:00:01.0", "0000:01:00.1": "0000:00:01.0", "0000:02:00.0": "0000:00:06.0",
+            "0000:03:00.0": "0000:00:06.2", "0000:2e:00.0": "0000:00:1c.0",
+        ]
         for (child, parent) in expected {
             #expect(s.function(at: PCIAddress(child)!)?.upstreamBridge?.description == parent, "\(child)")
         }

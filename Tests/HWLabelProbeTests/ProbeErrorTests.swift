@@ -21,7 +21,8 @@ struct ProbeErrorTests {
 
     @Test("scan errors keep their words; a dump's file error is its cause")
     func scanErrors() {
-        #expect(ProbeError.sysfsRootMissing("/t/bus/pci/devices").description
+        #expect(
+            ProbeError.sysfsRootMissing("/t/bus/pci/devices").description
                 == "no PCI devices directory at /t/bus/pci/devices: not a sysfs root")
         #expect(ProbeError.libpci("Cannot open /t/bus/pci/devices").description == "libpci: Cannot open /t/bus/pci/devices")
         #expect(ProbeError.enumeration("udev_new failed").description == "cannot enumerate PCI devices: udev_new failed")

@@ -14,18 +14,22 @@ struct ProbeHostTreesTests {
     /// probe, takes a VF's and a dead function's IDs from sysfs, not from config space);
     /// `-vvv` decodes the same capabilities for every function but `notDecoded` (VFs, whose
     /// first dword reads ones, and functions that read all ones).
-    static func compareWithLspci(_ t: TreeBuilder, _ snap: Snapshot, context: String,
-                                 notDecoded: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func compareWithLspci(
+        _ t: TreeBuilder, _ snap: Snapshot, context: String,
+        notDecoded: Set<String>, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let lspci = try ProbeLspciCompare.lspci()
         let base = ["-A", "linux-sysfs", "-O", "sysfs.path=\(t.sysRoot)/bus/pci"]
         let r = try ProbeTestSupport.run(lspci, base + ["-nn", "-k", "-D"])
         try #require(r.status == 0, "\(context): lspci -nn -k -D failed: \(r.stderr)", sourceLocation: sourceLocation)
         let listed = LspciListing.parse(r.stdout)
-        #expect(listed.map(\.address).sorted() == snap.functions.map(\.address.description), "\(context): address set",
-                sourceLocation: sourceLocation)
-        #expect(Set(listed.map { "\($0.address) \($0.vendorID):\($0.deviceID) \($0.classID) \($0.driver ?? "-")" })
-                    == Set(snap.functions.map { "\($0.address) \($0.vendor):\($0.device) \($0.classCode.baseAndSub) \($0.driver ?? "-")" }),
-                "\(context): IDs, class and driver", sourceLocation: sourceLocation)
+        #expect(
+            listed.map(\.address).sorted() == snap.functions.map(\.address.description), "\(context): address set",
+            sourceLocation: sourceLocation)
+        #expect(
+            Set(listed.map { "\($0.address) \($0.vendorID):\($0.deviceID) \($0.classID) \($0.driver ?? "-")" })
+                == Set(snap.functions.map { "\($0.address) \($0.vendor):\($0.device) \($0.classCode.baseAndSub) \($0.driver ?? "-")" }),
+            "\(context): IDs, class and driver", sourceLocation: sourceLocation)
         let byAddress = Dictionary(uniqueKeysWithValues: listed.map { ($0.address, $0) })
         for f in snap.functions {
             let l = try #require(byAddress[f.address.description], sourceLocation: sourceLocation)
@@ -40,8 +44,9 @@ struct ProbeHostTreesTests {
             ProbeLspciCompare.capabilities(f, l, context: context, sourceLocation: sourceLocation)
             compared += 1
         }
-        #expect(compared == snap.functions.count - notDecoded.count, "\(context): every ordinary function decoded",
-                sourceLocation: sourceLocation)
+        #expect(
+            compared == snap.functions.count - notDecoded.count, "\(context): every ordinary function decoded",
+            sourceLocation: sourceLocation)
     }
 
     static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
@@ -59,7 +64,10 @@ struct ProbeHostTreesTests {
         #expect(snap.warnings.isEmpty, "\(snap.warnings)")
 
         let gpus = h.gpus.map { snap.function(at: Self.addr($0))! }
-        #expect(gpus.allSatisfy { $0.vendor == "10de" && $0.device == "2330" && $0.subsystemDevice == "16c1" && $0.classCode.baseAndSub == "0302" })
+        #expect(
+            gpus.allSatisfy {
+                $0.vendor == "10de" && $0.device == "2330" && $0.subsystemDevice == "16c1" && $0.classCode.baseAndSub == "0302"
+            })
         #expect(gpus.map(\.driver) == ["nvidia"] + Array(repeating: "vfio-pci", count: 7))
         #expect(gpus.map(\.numaNode) == [0, 0, 0, 0, 1, 1, 1, 1])
         #expect(gpus.map { $0.upstreamBridge?.description } == h.switchDownstreamPorts)
@@ -97,7 +105,10 @@ struct ProbeHostTreesTests {
 
         let switches = h.nvswitches.map { snap.function(at: Self.addr($0))! }
         #expect(switches.count == 4)
-        #expect(switches.allSatisfy { $0.device == "22a3" && $0.classCode.baseAndSub == "0680" && $0.headerType == 0 && $0.driver == "nvidia-nvswitch" })
+        #expect(
+            switches.allSatisfy {
+                $0.device == "22a3" && $0.classCode.baseAndSub == "0680" && $0.headerType == 0 && $0.driver == "nvidia-nvswitch"
+            })
         #expect(switches.map { $0.upstreamBridge?.description } == h.nvswitchDownstreamPorts)
         #expect(h.nics.map { snap.function(at: Self.addr($0))?.upstreamBridge?.description } == h.nicDownstreamPorts)
         #expect(h.nics.allSatisfy { snap.function(at: Self.addr($0))?.sriov?.numVFs == 0 })
@@ -165,8 +176,11 @@ struct ProbeHostTreesTests {
 
         // NVIDIA vendor-specific VFIO vGPU files.
         let free0 = try #require(snap.function(at: Self.addr(h.l40sVFs[0][5]))?.gpu)
-        #expect(free0.creatableVGPUTypes?.map(\.name) == ["NVIDIA L40S-1Q", "NVIDIA L40S-2Q", "NVIDIA L40S-4Q", "NVIDIA L40S-8Q",
-                                                         "NVIDIA L40S-12Q", "NVIDIA L40S-16Q", "NVIDIA L40S-24Q", "NVIDIA L40S-48Q"])
+        #expect(
+            free0.creatableVGPUTypes?.map(\.name) == [
+                "NVIDIA L40S-1Q", "NVIDIA L40S-2Q", "NVIDIA L40S-4Q", "NVIDIA L40S-8Q",
+                "NVIDIA L40S-12Q", "NVIDIA L40S-16Q", "NVIDIA L40S-24Q", "NVIDIA L40S-48Q",
+            ])
         #expect(free0.creatableVGPUTypes?.first?.id == "1155")
         #expect(free0.currentVGPUType == "0")
         #expect(h.runningVFs == Array(h.l40sVFs[1].prefix(3)))
@@ -208,8 +222,9 @@ struct ProbeHostTreesTests {
         #expect(q6.gpu?.companions.map(\.address.description) == h.rtx6000Companions)
         #expect(q6.gpu?.companions.map(\.role) == ["audio", "usb", "ucsi"])
         #expect(([h.rtx6000] + h.rtx6000Companions).allSatisfy { snap.function(at: Self.addr($0))?.driver == "vfio-pci" })
-        #expect(([h.rtx8000] + h.rtx8000Companions).map { snap.function(at: Self.addr($0))?.driver }
-                    == ["nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu"])
+        #expect(
+            ([h.rtx8000] + h.rtx8000Companions).map { snap.function(at: Self.addr($0))?.driver }
+                == ["nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu"])
         #expect(snap.iommu.group(q6.iommuGroup!)?.devices.map(\.description) == [h.rtx6000] + h.rtx6000Companions)
         #expect(snap.iommu.group(q8.iommuGroup!)?.devices.count == 4)
         #expect(q6.bootVGA == false && q8.gpu?.drmCards == ["card0"])
@@ -255,8 +270,11 @@ struct ProbeHostTreesTests {
         #expect(pf.driver == "mlx5_core" && pf.device == "1021" && pf.classCode.baseAndSub == "0200")
         #expect(pf.sriov?.totalVFs == 16 && pf.sriov?.numVFs == 8 && pf.sriov?.vfDevice == "101e")
         #expect(pf.sriov?.virtualFunctions.map(\.description) == h.cx7VFs)
-        #expect(h.cx7VFs == ["0000:17:00.1", "0000:17:00.2", "0000:17:00.3", "0000:17:00.4",
-                             "0000:17:00.5", "0000:17:00.6", "0000:17:00.7", "0000:17:01.0"])
+        #expect(
+            h.cx7VFs == [
+                "0000:17:00.1", "0000:17:00.2", "0000:17:00.3", "0000:17:00.4",
+                "0000:17:00.5", "0000:17:00.6", "0000:17:00.7", "0000:17:01.0",
+            ])
         #expect(pf.capabilities?.sriov?.numVFs == 8 && pf.capabilities?.ari == true)
         let vfs = h.cx7VFs.map { snap.function(at: Self.addr($0))! }
         #expect(vfs.allSatisfy { $0.vendor == "15b3" && $0.device == "101e" && $0.physicalFunction?.description == h.cx7[0] })
@@ -308,15 +326,20 @@ struct ProbeHostTreesTests {
 
     @Test("TreeBuilder: VF addresses, creatable_vgpu_types text, resource lines")
     func builderPieces() {
-        #expect(TreeBuilder.vfAddresses(pf: "0001:c8:00.0", count: 3, offset: 2, stride: 1) == ["0001:c8:00.2", "0001:c8:00.3", "0001:c8:00.4"])
+        #expect(
+            TreeBuilder.vfAddresses(pf: "0001:c8:00.0", count: 3, offset: 2, stride: 1) == ["0001:c8:00.2", "0001:c8:00.3", "0001:c8:00.4"])
         #expect(TreeBuilder.vfAddresses(pf: "0000:17:00.0", count: 2, offset: 0x100, stride: 2) == ["0000:18:00.0", "0000:18:00.2"])
-        #expect(TreeBuilder.creatableVGPUTypesText([.init(id: 1155, name: "NVIDIA L40S-1Q")]) == "ID    : vGPU Name\n1155  : NVIDIA L40S-1Q\n")
+        #expect(
+            TreeBuilder.creatableVGPUTypesText([.init(id: 1155, name: "NVIDIA L40S-1Q")]) == "ID    : vGPU Name\n1155  : NVIDIA L40S-1Q\n")
         #expect(TreeBuilder.creatableVGPUTypesText([]) == "ID    : vGPU Name\n")
         let lines = TreeBuilder.resourceLines([.mem64Pref(2, 0x1000_0000, 256 << 20)])
         #expect(lines.count == 13 && lines[2] == "0x0000000010000000 0x000000001fffffff 0x000000000014220c")
-        #expect(TreeBuilder.ueventBody(address: "0000:3b:00.0", vendor: "10de", device: "1eb8", classCode: "030200",
-                                       subsystemVendor: "10de", subsystemDevice: "12a2")
-                == "PCI_CLASS=30200\nPCI_ID=10DE:1EB8\nPCI_SUBSYS_ID=10DE:12A2\nPCI_SLOT_NAME=0000:3b:00.0\nMODALIAS=pci:v000010DEd00001EB8sv000010DEsd000012A2bc03sc02i00\n")
+        #expect(
+            TreeBuilder.ueventBody(
+                address: "0000:3b:00.0", vendor: "10de", device: "1eb8", classCode: "030200",
+                subsystemVendor: "10de", subsystemDevice: "12a2")
+                == "PCI_CLASS=30200\nPCI_ID=10DE:1EB8\nPCI_SUBSYS_ID=10DE:12A2\nPCI_SLOT_NAME=0000:3b:00.0\nMODALIAS=pci:v000010DEd00001EB8sv000010DEsd000012A2bc03sc02i00\n"
+        )
         let vf = ConfigSpace(vendor: 0x10de, device: 0x26b9, classCode: 0x030200, virtualFunction: true).bytes()
         #expect(Array(vf.prefix(4)) == [0xff, 0xff, 0xff, 0xff] && vf[0x34] == 0x40 && vf[0x0e] == 0)
     }

@@ -95,7 +95,7 @@ struct ProbeHostileDumpTests {
         defer { ProbeTestSupport.removeTemp(dir) }
         var lines = try Self.lines(Self.fsl)
         let h = Self.headerIndices(lines)
-        let block = Array(lines[h[1]..<h[2]])  // the second device, its blank line included
+        let block = Array(lines[h[1]..<h[2]]) // the second device, its blank line included
         let dupLine = lines.count + 2
         lines += [""] + block
         let file = try Self.write(lines, in: dir)
@@ -103,8 +103,11 @@ struct ProbeHostileDumpTests {
         let s = try Probe().snapshot(.dump(file: file))
         #expect(s.functions == good.functions)
         let a = PCIAddress(lines[h[1]].split(separator: " ")[0])!
-        #expect(s.warnings.contains { $0.address == a.description && $0.message.contains("\(file):\(dupLine):")
-            && $0.message.contains("first at line \(h[1] + 1)") }, "\(s.warnings)")
+        #expect(
+            s.warnings.contains {
+                $0.address == a.description && $0.message.contains("\(file):\(dupLine):")
+                    && $0.message.contains("first at line \(h[1] + 1)")
+            }, "\(s.warnings)")
         let r = try Self.inventory(file)
         #expect(r.status == 0 && r.addresses == good.functions.map(\.address.description))
         let ids = (r.json?["descriptors"] as? [[String: Any]] ?? []).map { "\($0["instance"] ?? "")" }
@@ -113,8 +116,9 @@ struct ProbeHostileDumpTests {
     }
 
     /// Today: `00:25.0` and `00:03.8` headers were emitted as schema-violating addresses.
-    @Test("a header with device over 1f or function over 7 is dropped with its line named",
-          arguments: ["25.0", "ff.0", "03.8", "03.9"])
+    @Test(
+        "a header with device over 1f or function over 7 is dropped with its line named",
+        arguments: ["25.0", "ff.0", "03.8", "03.9"])
     func impossibleAddress(_ devFn: String) throws {
         let dir = try ProbeTestSupport.makeTemp("dump")
         defer { ProbeTestSupport.removeTemp(dir) }
@@ -167,8 +171,9 @@ struct ProbeHostileDumpTests {
         let s = try Probe().snapshot(.dump(file: file))
         #expect(s.functions.map(\.address) == good.functions.map(\.address).filter { $0 != victim })
         for f in s.functions { #expect(f == good.function(at: f.address), "\(f.address) changed") }
-        #expect(s.warnings.contains { $0.message.contains("\(file):\(v + 2):") && $0.message.contains("header is missing") },
-                "\(s.warnings)")
+        #expect(
+            s.warnings.contains { $0.message.contains("\(file):\(v + 2):") && $0.message.contains("header is missing") },
+            "\(s.warnings)")
     }
 
     // MARK: bad bytes

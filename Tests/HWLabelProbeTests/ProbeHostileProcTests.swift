@@ -13,8 +13,10 @@ struct ProbeHostileProcTests {
         try Probe().snapshot(.sysfs(root: t.sysRoot, paths: HostPaths(sys: t.sysRoot, proc: proc, dev: nil, etc: nil)))
     }
 
-    static let procFiles = ["self/mountinfo", "swaps", "net/route", "net/ipv6_route", "net/if_inet6", "cpuinfo",
-                            "cmdline", "sys/kernel/hostname", "sys/kernel/random/boot_id", "sys/kernel/osrelease"]
+    static let procFiles = [
+        "self/mountinfo", "swaps", "net/route", "net/ipv6_route", "net/if_inet6", "cpuinfo",
+        "cmdline", "sys/kernel/hostname", "sys/kernel/random/boot_id", "sys/kernel/osrelease",
+    ]
 
     /// Today's hang: `--proc-root` with a FIFO for any of these blocked the run in open(2).
     @Test("a FIFO in --proc-root: named in a warning, inventory exits 0 in time", arguments: procFiles)
@@ -27,8 +29,10 @@ struct ProbeHostileProcTests {
         let p = proc + "/" + file
         unlink(p)
         #expect(mkfifo(p, 0o644) == 0)
-        let r = try ProbeHostileSysfsTests.hwlabel(["inventory", "--sysfs-root", t.sysRoot, "--proc-root", proc,
-                                                    "--format", "json"])
+        let r = try ProbeHostileSysfsTests.hwlabel([
+            "inventory", "--sysfs-root", t.sysRoot, "--proc-root", proc,
+            "--format", "json",
+        ])
         #expect(!r.timedOut && !r.signalled && r.status == 0, "rc \(r.status): \(r.stderr.suffix(300))")
         #expect(ProbeHostileSysfsTests.runWarned(r, address: nil, file: file, "FIFO"), "\(r.warnings)")
         #expect(r.addresses.contains(ProbeUsageTests.nvme))
@@ -72,7 +76,8 @@ struct ProbeHostileProcTests {
         #expect(MountTable.parseMountInfo(mounts).count == 2)
         let swaps = "Filename\tType\tSize\tUsed\tPriority\n/dev/nvme0n1p4 partition 1 0 -2\n"
         #expect(MountTable.parseSwaps(swaps.replacingOccurrences(of: "\n", with: "\r\n")) == MountTable.parseSwaps(swaps))
-        let route = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\neth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+        let route =
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\neth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
         #expect(ProcNet.parseIPv4Routes(route.replacingOccurrences(of: "\n", with: "\r\n"))["eth0"]?.first?.isDefault == true)
         let u = SysfsFunctionReader.Uevent("PCI_CLASS=20000\r\nPCI_ID=8086:1533\r\nDRIVER=igb\r\n")
         #expect(u.vendor == 0x8086 && u.device == 0x1533 && u.classCode == 0x20000 && u.driver == "igb" && u.malformed.isEmpty)

@@ -14,9 +14,10 @@ struct ProbeHostileSysfsTests {
     /// A conventional-PCI NIC (no Express capability), so link speed and width come from the
     /// sysfs files rather than config space.
     static func conventional(_ attributes: [String: String] = [:]) -> TreeBuilder.Function {
-        .init(address: target, vendor: "8086", device: "1533", classCode: "020000", revision: "03",
-              config: ConfigSpace(vendor: 0x8086, device: 0x1533, classCode: 0x020000, revision: 3, express: nil).bytes(),
-              iommuGroup: 7, attributes: attributes, uevent: true)
+        .init(
+            address: target, vendor: "8086", device: "1533", classCode: "020000", revision: "03",
+            config: ConfigSpace(vendor: 0x8086, device: 0x1533, classCode: 0x020000, revision: 3, express: nil).bytes(),
+            iommuGroup: 7, attributes: attributes, uevent: true)
     }
 
     static func warned(_ s: Snapshot, _ file: String, _ words: String) -> Bool {
@@ -60,9 +61,10 @@ struct ProbeHostileSysfsTests {
         p.waitUntilExit()
         try out.close()
         try err.close()
-        return Run(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal, timedOut: timedOut,
-                   stdout: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/out"))) ?? Data(),
-                   stderr: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/err"))) ?? Data(), as: UTF8.self))
+        return Run(
+            status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal, timedOut: timedOut,
+            stdout: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/out"))) ?? Data(),
+            stderr: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/err"))) ?? Data(), as: UTF8.self))
     }
 
     /// `inventory --format json` on a tree: exits 0 in time, not killed, schema-valid, and the
@@ -87,15 +89,21 @@ struct ProbeHostileSysfsTests {
 
     /// Today's crash: `String(Int(v))` of a Double from `current_link_speed` trapped (SIGILL)
     /// on `inf`, `1e19`, 2^63. Every one is null plus a warning; good speeds still normalise.
-    @Test("link speeds that are not speeds: null and a warning, no crash",
-          arguments: ["inf", "-inf", "nan", "1e19", "9223372036854775808", "18446744073709551616", "1e-05",
-                      "0x1p3", "-8.0", "0", "8.0.0", "12345", "8,0", ""])
+    @Test(
+        "link speeds that are not speeds: null and a warning, no crash",
+        arguments: [
+            "inf", "-inf", "nan", "1e19", "9223372036854775808", "18446744073709551616", "1e-05",
+            "0x1p3", "-8.0", "0", "8.0.0", "12345", "8,0", "",
+        ])
     func badLinkSpeed(_ v: String) throws {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try ProbeBadInputTests.healthy(t)
-        try t.add(Self.conventional(["current_link_speed": "\(v) GT/s PCIe", "max_link_speed": v + " GT/s",
-                                     "current_link_width": "4", "max_link_width": "8"]))
+        try t.add(
+            Self.conventional([
+                "current_link_speed": "\(v) GT/s PCIe", "max_link_speed": v + " GT/s",
+                "current_link_width": "4", "max_link_width": "8",
+            ]))
         let s = try ProbeBadInputTests.scan(t)
         let f = try #require(s.function(at: PCIAddress(Self.target)!))
         #expect(f.link?.currentSpeed == nil && f.link?.maxSpeed == nil)
@@ -104,12 +112,14 @@ struct ProbeHostileSysfsTests {
         #expect(Self.warned(s, "max_link_speed", "not a link speed"), "\(s.warnings)")
     }
 
-    @Test("the kernel's speed strings normalise as lspci prints them; garbage does not", arguments: [
-        ("2.5 GT/s PCIe", "2.5GT/s"), ("5.0 GT/s PCIe", "5GT/s"), ("8.0 GT/s PCIe", "8GT/s"), ("16.0 GT/s PCIe", "16GT/s"),
-        ("32.0 GT/s PCIe", "32GT/s"), ("64.0 GT/s PCIe", "64GT/s"), ("2.5 GT/s", "2.5GT/s"), ("5 GT/s", "5GT/s"),
-        ("0.5 GT/s", "0.5GT/s"), ("inf GT/s PCIe", nil), ("1e19 GT/s", nil), ("nan GT/s", nil), ("Unknown", nil),
-        ("33 MHz PCI", nil), ("8.0 GT/s PCIe extra", nil), ("8.0  GT/s", nil), ("10000 GT/s", nil), ("0.0 GT/s", nil),
-    ] as [(String, String?)])
+    @Test(
+        "the kernel's speed strings normalise as lspci prints them; garbage does not",
+        arguments: [
+            ("2.5 GT/s PCIe", "2.5GT/s"), ("5.0 GT/s PCIe", "5GT/s"), ("8.0 GT/s PCIe", "8GT/s"), ("16.0 GT/s PCIe", "16GT/s"),
+            ("32.0 GT/s PCIe", "32GT/s"), ("64.0 GT/s PCIe", "64GT/s"), ("2.5 GT/s", "2.5GT/s"), ("5 GT/s", "5GT/s"),
+            ("0.5 GT/s", "0.5GT/s"), ("inf GT/s PCIe", nil), ("1e19 GT/s", nil), ("nan GT/s", nil), ("Unknown", nil),
+            ("33 MHz PCI", nil), ("8.0 GT/s PCIe extra", nil), ("8.0  GT/s", nil), ("10000 GT/s", nil), ("0.0 GT/s", nil),
+        ] as [(String, String?)])
     func speedTable(_ input: String, _ want: String?) {
         #expect(SysfsFunctionReader.normaliseSpeed(input) == want)
     }
@@ -128,17 +138,21 @@ struct ProbeHostileSysfsTests {
 
     /// Every number read from a file is range-checked before it is converted or emitted: what
     /// is out of range is null (the schema's minimums hold) and named.
-    @Test("numbers out of range: null and a warning naming the file", arguments: [
-        ("numa_node", "99999999999999999999"), ("numa_node", "-7"), ("numa_node", "1e3"), ("numa_node", "+1"),
-        ("current_link_width", "-4"), ("current_link_width", "64"), ("max_link_width", "1e19"),
-        ("sriov_totalvfs", "-1"), ("sriov_totalvfs", "70000"), ("sriov_numvfs", "9223372036854775808"),
-    ] as [(String, String)])
+    @Test(
+        "numbers out of range: null and a warning naming the file",
+        arguments: [
+            ("numa_node", "99999999999999999999"), ("numa_node", "-7"), ("numa_node", "1e3"), ("numa_node", "+1"),
+            ("current_link_width", "-4"), ("current_link_width", "64"), ("max_link_width", "1e19"),
+            ("sriov_totalvfs", "-1"), ("sriov_totalvfs", "70000"), ("sriov_numvfs", "9223372036854775808"),
+        ] as [(String, String)])
     func numbersOutOfRange(_ file: String, _ value: String) throws {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try ProbeBadInputTests.healthy(t)
-        var fn = Self.conventional(["current_link_speed": "5.0 GT/s PCIe", "current_link_width": "4", "max_link_width": "4",
-                                    "sriov_totalvfs": "8", "sriov_numvfs": "0"])
+        var fn = Self.conventional([
+            "current_link_speed": "5.0 GT/s PCIe", "current_link_width": "4", "max_link_width": "4",
+            "sriov_totalvfs": "8", "sriov_numvfs": "0",
+        ])
         fn.attributes[file] = value
         try t.add(fn)
         let s = try ProbeBadInputTests.scan(t)
@@ -177,9 +191,11 @@ struct ProbeHostileSysfsTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try ProbeBadInputTests.healthy(t)
-        try t.add(.init(address: Self.target, vendor: "1002", device: "6863", classCode: "030000",
-                        config: ConfigSpace(vendor: 0x1002, device: 0x6863, classCode: 0x030000).bytes(),
-                        attributes: ["mem_info_vram_total": "18446744073709551616"]))
+        try t.add(
+            .init(
+                address: Self.target, vendor: "1002", device: "6863", classCode: "030000",
+                config: ConfigSpace(vendor: 0x1002, device: 0x6863, classCode: 0x030000).bytes(),
+                attributes: ["mem_info_vram_total": "18446744073709551616"]))
         try t.mdevType(Self.target, id: "amd-1", name: "slice", description: "one", available: "-2")
         let s = try ProbeBadInputTests.scan(t)
         let f = try #require(s.function(at: PCIAddress(Self.target)!))
@@ -193,8 +209,10 @@ struct ProbeHostileSysfsTests {
 
     enum Planted: String, CaseIterable, Sendable { case fifo, devZero, directory }
 
-    static let fifoTargets = ["numa_node", "uevent", "resource", "reset_method", "current_link_speed", "max_link_width",
-                              "config", "driver_override", "local_cpulist", "label", "sriov_totalvfs", "boot_vga"]
+    static let fifoTargets = [
+        "numa_node", "uevent", "resource", "reset_method", "current_link_speed", "max_link_width",
+        "config", "driver_override", "local_cpulist", "label", "sriov_totalvfs", "boot_vga",
+    ]
 
     static func plant(_ kind: Planted, at path: String) throws {
         unlink(path)
@@ -207,15 +225,19 @@ struct ProbeHostileSysfsTests {
 
     /// Today's hang: any per-function attribute that is a FIFO blocked the whole run in open(2)
     /// (ours, or libpci's for `config` and `resource`). Now it costs that fact and a warning.
-    @Test("a FIFO or /dev/zero as a function's attribute: that fact only, named; inventory exits 0 in time",
-          arguments: fifoTargets, [Planted.fifo, .devZero])
+    @Test(
+        "a FIFO or /dev/zero as a function's attribute: that fact only, named; inventory exits 0 in time",
+        arguments: fifoTargets, [Planted.fifo, .devZero])
     func plantedAttribute(_ file: String, _ kind: Planted) throws {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try ProbeBadInputTests.healthy(t)
-        try t.add(Self.conventional(["current_link_speed": "5.0 GT/s PCIe", "max_link_width": "4", "reset_method": "flr bus",
-                                     "driver_override": "(null)", "label": "Onboard LAN", "sriov_totalvfs": "7",
-                                     "boot_vga": "0"]))
+        try t.add(
+            Self.conventional([
+                "current_link_speed": "5.0 GT/s PCIe", "max_link_width": "4", "reset_method": "flr bus",
+                "driver_override": "(null)", "label": "Onboard LAN", "sriov_totalvfs": "7",
+                "boot_vga": "0",
+            ]))
         try Self.plant(kind, at: t.dir(Self.target) + "/" + file)
         let r = try Self.inventory(t)
         // The function itself is kept: its identity comes from `uevent` or the ID files.
@@ -235,8 +257,10 @@ struct ProbeHostileSysfsTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try ProbeBadInputTests.healthy(t)
-        try t.add(.init(address: Self.target, vendor: "10de", device: "2331", classCode: "030200",
-                        config: ConfigSpace(vendor: 0x10de, device: 0x2331, classCode: 0x030200).bytes(), iommuGroup: 9))
+        try t.add(
+            .init(
+                address: Self.target, vendor: "10de", device: "2331", classCode: "030200",
+                config: ConfigSpace(vendor: 0x10de, device: 0x2331, classCode: 0x030200).bytes(), iommuGroup: 9))
         try t.mdevType(Self.target, id: "nvidia-1", name: "GRID", description: "d", available: "4")
         try t.nvidiaVGPU(Self.target, creatable: [.init(id: 1, name: "NVIDIA H100-1C")], current: 0)
         let groupType = t.sysRoot + "/kernel/iommu_groups/9/type"
@@ -289,8 +313,10 @@ struct ProbeHostileSysfsTests {
 
     @Test("resource is parsed as libpci parses it; a bad line costs the BARs, not the capabilities")
     func resourceParsing() throws {
-        let r = try SysfsResource.parse("0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200\n"
-            + "0x0000000000000000 0x0000000000000000 0x0000000000000000\n0x000000000000e000 0x000000000000e01f 0x0000000000040101\n").get()
+        let r = try SysfsResource.parse(
+            "0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200\n"
+                + "0x0000000000000000 0x0000000000000000 0x0000000000000000\n0x000000000000e000 0x000000000000e01f 0x0000000000040101\n"
+        ).get()
         #expect(r.barLines == 3 && r.sizes[0] == 0x20000 && r.bases[2] == 0xe001 && r.flags[0] == 0x40200)
         let bars = ConfigReader.bars(r, headerType: 0)
         #expect(bars.map(\.index) == [0, 2] && bars[0].kind == "memory" && bars[1].kind == "io" && bars[0].size == 0x20000)

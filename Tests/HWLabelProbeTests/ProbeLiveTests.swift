@@ -34,7 +34,8 @@ struct ProbeLiveTests {
             let numa = SysfsRoot.text("/sys/bus/pci/devices/\(f.address)/numa_node").flatMap { Int($0) }
             #expect(f.numaNode == (numa.map { $0 < 0 ? nil : $0 } ?? nil), "live \(f.address): numa")
         }
-        let noIOMMU = !FileManager.default.fileExists(atPath: "/sys/kernel/iommu_groups")
+        let noIOMMU =
+            !FileManager.default.fileExists(atPath: "/sys/kernel/iommu_groups")
             || ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/kernel/iommu_groups")) ?? []).isEmpty
         if noIOMMU {
             #expect(snap.iommu.enabled == false)

@@ -8,7 +8,9 @@ import Testing
 struct ProbeParsingTests {
     @Test("PCIAddress parses what it prints, rejects what the kernel never writes")
     func addressRoundTrip() {
-        for (d, b, dv, fn): (UInt32, UInt8, UInt8, UInt8) in [(0, 0, 0, 0), (0, 0x3b, 0x1f, 7), (0xffff, 0xff, 0, 1), (0x10000, 1, 2, 3), (1, 2, 3, 0x1f)] {
+        for (d, b, dv, fn): (UInt32, UInt8, UInt8, UInt8) in [
+            (0, 0, 0, 0), (0, 0x3b, 0x1f, 7), (0xffff, 0xff, 0, 1), (0x10000, 1, 2, 3), (1, 2, 3, 0x1f),
+        ] {
             let a = PCIAddress(domain: d, bus: b, device: dv, function: fn)
             let expected = String(format: "%04x:%02x:%02x.%x", d, b, dv, fn)
             #expect(a.description == expected)
@@ -17,9 +19,11 @@ struct ProbeParsingTests {
             #expect(PCIAddress(expected.uppercased()) == (fn < 8 ? a : nil))
         }
         #expect(PCIAddress("3b:00.1") == PCIAddress(domain: 0, bus: 0x3b, device: 0, function: 1))
-        for bad in ["", "0000:00:00", "0000:00:20.0", "0000:00:00.8", "0000:0:00.0", "000:00:00.0",
-                    "0000:00:00.0x", " 0000:00:00.0", "0000-00:00.0", "0000:00:00:0", "g000:00:00.0",
-                    "000000000:00:00.0", "0000:00:+1.0", "0000:00:00.+"] {
+        for bad in [
+            "", "0000:00:00", "0000:00:20.0", "0000:00:00.8", "0000:0:00.0", "000:00:00.0",
+            "0000:00:00.0x", " 0000:00:00.0", "0000-00:00.0", "0000:00:00:0", "g000:00:00.0",
+            "000000000:00:00.0", "0000:00:+1.0", "0000:00:00.+",
+        ] {
             #expect(PCIAddress(bad) == nil, "\(bad)")
         }
     }

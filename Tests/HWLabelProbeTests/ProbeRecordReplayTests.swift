@@ -10,11 +10,13 @@ import Testing
 struct ProbeRecordReplayTests {
     /// Attribute files the probe (or libpci) reads. Only these are copied: reading other
     /// sysfs files (`rom`, `remove`, `reset`) has side effects or fails.
-    static let files = ["vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "config",
-                        "resource", "irq", "numa_node", "local_cpulist", "local_cpus", "driver_override",
-                        "reset_method", "boot_vga", "label", "current_link_speed", "current_link_width",
-                        "max_link_speed", "max_link_width", "sriov_totalvfs", "sriov_numvfs", "sriov_vf_device",
-                        "modalias", "uevent", "enable", "msi_bus", "d3cold_allowed", "ari_enabled"]
+    static let files = [
+        "vendor", "device", "class", "revision", "subsystem_vendor", "subsystem_device", "config",
+        "resource", "irq", "numa_node", "local_cpulist", "local_cpus", "driver_override",
+        "reset_method", "boot_vga", "label", "current_link_speed", "current_link_width",
+        "max_link_speed", "max_link_width", "sriov_totalvfs", "sriov_numvfs", "sriov_vf_device",
+        "modalias", "uevent", "enable", "msi_bus", "d3cold_allowed", "ari_enabled",
+    ]
     static let links = ["driver", "iommu_group", "physfn"]
 
     /// Copies `/sys/bus/pci/devices/*` into `<dest>/sys` with the kernel's layout: real
@@ -64,8 +66,9 @@ struct ProbeRecordReplayTests {
             try fm.createDirectory(atPath: gd + "/devices", withIntermediateDirectories: true)
             try copyFile(sys + "/kernel/iommu_groups/\(g)/type", gd + "/type")
             for m in (try? fm.contentsOfDirectory(atPath: sys + "/kernel/iommu_groups/\(g)/devices")) ?? [] {
-                try? fm.createSymbolicLink(atPath: gd + "/devices/" + m,
-                                           withDestinationPath: SysfsRoot.linkTarget(sys + "/kernel/iommu_groups/\(g)/devices/" + m) ?? "")
+                try? fm.createSymbolicLink(
+                    atPath: gd + "/devices/" + m,
+                    withDestinationPath: SysfsRoot.linkTarget(sys + "/kernel/iommu_groups/\(g)/devices/" + m) ?? "")
             }
         }
         if fm.fileExists(atPath: sys + "/kernel/iommu_groups") {

@@ -11,8 +11,10 @@ import Testing
 /// prints IDs, names, subsystem and driver. The NFD tree aborts lspci in both modes.
 @Suite("Probe: sysfs fixtures vs lspci")
 struct ProbeSysfsFixtureTests {
-    static let readable = ["ghw-kvm-guest-tesla-p100", "ghw-ryzen-radeon-hd6670", "ghw-thinkpad-x1-carbon-gen10",
-                           "procfs-renoir-e810-vega10"]
+    static let readable = [
+        "ghw-kvm-guest-tesla-p100", "ghw-ryzen-radeon-hd6670", "ghw-thinkpad-x1-carbon-gen10",
+        "procfs-renoir-e810-vega10",
+    ]
 
     static func root(_ name: String) -> String { ProbeTestSupport.fixtures + "/sysfs/" + name + "/sys" }
 
@@ -65,8 +67,9 @@ struct ProbeSysfsFixtureTests {
     @Test("NFD tree: lspci aborts, we skip 00:1f.2 and keep the other ten", .tags(.probeFixtures))
     func nfdTree() throws {
         let root = Self.root("nfd-xeon-c620-rootfs-1")
-        let r = try ProbeTestSupport.run(try ProbeLspciCompare.lspci(),
-                                         ["-A", "linux-sysfs", "-O", "sysfs.path=\(root)/bus/pci", "-nn", "-D"])
+        let r = try ProbeTestSupport.run(
+            try ProbeLspciCompare.lspci(),
+            ["-A", "linux-sysfs", "-O", "sysfs.path=\(root)/bus/pci", "-nn", "-D"])
         #expect(r.status != 0, "lspci no longer aborts on the NFD tree: compare it instead")
         #expect(r.stderr.contains("0000:00:1f.2/vendor"))
         let snap = try Probe().snapshot(.sysfs(root: root))
@@ -80,8 +83,9 @@ struct ProbeSysfsFixtureTests {
         #expect(nic.sriov?.totalVFs == 32 && nic.sriov?.numVFs == 0)
         let vga = try #require(snap.functions.first { $0.vendor == "1a03" })
         #expect(vga.bootVGA == true)
-        #expect(Set(snap.functions.compactMap(\.resetMethods).map { $0.joined(separator: " ") })
-                    .isSuperset(of: ["flr bus"]))
+        #expect(
+            Set(snap.functions.compactMap(\.resetMethods).map { $0.joined(separator: " ") })
+                .isSuperset(of: ["flr bus"]))
         // Flattened `iommu_group` directory: names no group, so unknown rather than guessed.
         #expect(snap.functions.allSatisfy { $0.iommuGroup == nil })
         // Only 64 config bytes: capabilities unknown, not "no FLR".

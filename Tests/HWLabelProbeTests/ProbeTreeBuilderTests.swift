@@ -14,27 +14,36 @@ struct ProbeTreeBuilderTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try t.add(Self.rootPort)
-        let gpuCfg = ConfigSpace(vendor: 0x10de, device: 0x1eb8, classCode: 0x030200, revision: 0xa1,
-                                 multiFunction: true, subsystemVendor: 0x10de, subsystemDevice: 0x12a2,
-                                 flr: true, link: (3, 16, 3, 16), aer: true, dsn: 0x0011_22ff_fe33_4455)
-        try t.add(.init(address: "0000:01:00.0", vendor: "10de", device: "1eb8", classCode: "030200", revision: "a1",
-                        subsystemVendor: "10de", subsystemDevice: "12a2", config: gpuCfg.bytes(), driver: "nvidia",
-                        numaNode: "0", parent: "0000:00:01.0",
-                        resource: ["0x00000000fa000000 0x00000000faffffff 0x0000000000040200",
-                                   "0x0000000000000000 0x0000000000000000 0x0000000000000000",
-                                   "0x0000038000000000 0x000003800fffffff 0x000000000014220c",
-                                   "0x0000000000000000 0x0000000000000000 0x0000000000000000",
-                                   "0x0000000000000000 0x0000000000000000 0x0000000000000000",
-                                   "0x0000000000000000 0x0000000000000000 0x0000000000000000",
-                                   "0x0000000000000000 0x0000000000000000 0x0000000000000000"]))
+        let gpuCfg = ConfigSpace(
+            vendor: 0x10de, device: 0x1eb8, classCode: 0x030200, revision: 0xa1,
+            multiFunction: true, subsystemVendor: 0x10de, subsystemDevice: 0x12a2,
+            flr: true, link: (3, 16, 3, 16), aer: true, dsn: 0x0011_22ff_fe33_4455)
+        try t.add(
+            .init(
+                address: "0000:01:00.0", vendor: "10de", device: "1eb8", classCode: "030200", revision: "a1",
+                subsystemVendor: "10de", subsystemDevice: "12a2", config: gpuCfg.bytes(), driver: "nvidia",
+                numaNode: "0", parent: "0000:00:01.0",
+                resource: [
+                    "0x00000000fa000000 0x00000000faffffff 0x0000000000040200",
+                    "0x0000000000000000 0x0000000000000000 0x0000000000000000",
+                    "0x0000038000000000 0x000003800fffffff 0x000000000014220c",
+                    "0x0000000000000000 0x0000000000000000 0x0000000000000000",
+                    "0x0000000000000000 0x0000000000000000 0x0000000000000000",
+                    "0x0000000000000000 0x0000000000000000 0x0000000000000000",
+                    "0x0000000000000000 0x0000000000000000 0x0000000000000000",
+                ]))
         for (fn, cls, dev) in [("1", "040300", "10f8"), ("2", "0c0330", "1ad8"), ("3", "0c8000", "1ad9")] {
-            let cfg = ConfigSpace(vendor: 0x10de, device: UInt16(dev, radix: 16)!, classCode: UInt32(cls, radix: 16)!,
-                                  revision: 0xa1, multiFunction: true, subsystemVendor: 0x10de, subsystemDevice: 0x12a2)
-            try t.add(.init(address: "0000:01:00.\(fn)", vendor: "10de", device: dev, classCode: cls, revision: "a1",
-                            subsystemVendor: "10de", subsystemDevice: "12a2", config: cfg.bytes(), parent: "0000:00:01.0"))
+            let cfg = ConfigSpace(
+                vendor: 0x10de, device: UInt16(dev, radix: 16)!, classCode: UInt32(cls, radix: 16)!,
+                revision: 0xa1, multiFunction: true, subsystemVendor: 0x10de, subsystemDevice: 0x12a2)
+            try t.add(
+                .init(
+                    address: "0000:01:00.\(fn)", vendor: "10de", device: dev, classCode: cls, revision: "a1",
+                    subsystemVendor: "10de", subsystemDevice: "12a2", config: cfg.bytes(), parent: "0000:00:01.0"))
         }
-        try t.mdevType("0000:01:00.0", id: "nvidia-222", name: "GRID T4-1B", description: "num_heads=4, frl_config=45",
-                       available: "16")
+        try t.mdevType(
+            "0000:01:00.0", id: "nvidia-222", name: "GRID T4-1B", description: "num_heads=4, frl_config=45",
+            available: "16")
         try t.mdevType("0000:01:00.0", id: "nvidia-230", name: "GRID T4-16Q", description: "num_heads=4", available: "1")
         try t.drm("0000:01:00.0", nodes: ["card0", "renderD128"])
         try t.attr("0000:01:00.0", "boot_vga", "0\n")
@@ -83,17 +92,22 @@ struct ProbeTreeBuilderTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try t.add(Self.rootPort)
-        let pf = ConfigSpace(vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 2, flr: true,
-                             acs: (0x1f, 0), sriov: (total: 64, initial: 64, num: 2, vfDevice: 0x1889), ari: true)
-        try t.add(.init(address: "0000:3b:00.0", vendor: "8086", device: "159b", classCode: "020000", revision: "02",
-                        subsystemVendor: "8086", subsystemDevice: "0003", config: pf.bytes(), driver: "ice",
-                        parent: "0000:00:01.0",
-                        attributes: ["sriov_totalvfs": "64", "sriov_numvfs": "2", "sriov_vf_device": "1889"]))
+        let pf = ConfigSpace(
+            vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 2, flr: true,
+            acs: (0x1f, 0), sriov: (total: 64, initial: 64, num: 2, vfDevice: 0x1889), ari: true)
+        try t.add(
+            .init(
+                address: "0000:3b:00.0", vendor: "8086", device: "159b", classCode: "020000", revision: "02",
+                subsystemVendor: "8086", subsystemDevice: "0003", config: pf.bytes(), driver: "ice",
+                parent: "0000:00:01.0",
+                attributes: ["sriov_totalvfs": "64", "sriov_numvfs": "2", "sriov_vf_device": "1889"]))
         let vfCfg = ConfigSpace(vendor: 0xffff, device: 0xffff, classCode: 0x020000, revision: 2, flr: true, ari: true)
         for vf in ["0000:3b:01.0", "0000:3b:01.1"] {
             // A VF's config reads vendor/device ffff (SR-IOV spec); sysfs gives the real IDs.
-            try t.add(.init(address: vf, vendor: "8086", device: "1889", classCode: "020000", revision: "02",
-                            config: vfCfg.bytes(), driver: vf.hasSuffix("0") ? "iavf" : "vfio-pci", parent: "0000:00:01.0"))
+            try t.add(
+                .init(
+                    address: vf, vendor: "8086", device: "1889", classCode: "020000", revision: "02",
+                    config: vfCfg.bytes(), driver: vf.hasSuffix("0") ? "iavf" : "vfio-pci", parent: "0000:00:01.0"))
         }
         try t.linkVFs(pf: "0000:3b:00.0", vfs: ["0000:3b:01.0", "0000:3b:01.1"])
         let snap = try Probe().snapshot(.sysfs(root: t.sysRoot))
@@ -118,15 +132,22 @@ struct ProbeTreeBuilderTests {
         let t = try TreeBuilder()
         defer { t.cleanup() }
         try t.add(Self.rootPort)
-        let pf = ConfigSpace(vendor: 0x10de, device: 0x2236, classCode: 0x030200, revision: 0xa1, multiFunction: true,
-                             sriov: (total: 16, initial: 16, num: 16, vfDevice: 0x2236))
-        try t.add(.init(address: "0000:41:00.0", vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
-                        config: pf.bytes(), driver: "nvidia", parent: "0000:00:01.0",
-                        attributes: ["sriov_totalvfs": "16", "sriov_numvfs": "2"]))
+        let pf = ConfigSpace(
+            vendor: 0x10de, device: 0x2236, classCode: 0x030200, revision: 0xa1, multiFunction: true,
+            sriov: (total: 16, initial: 16, num: 16, vfDevice: 0x2236))
+        try t.add(
+            .init(
+                address: "0000:41:00.0", vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
+                config: pf.bytes(), driver: "nvidia", parent: "0000:00:01.0",
+                attributes: ["sriov_totalvfs": "16", "sriov_numvfs": "2"]))
         for (i, vf) in ["0000:41:00.4", "0000:41:00.5"].enumerated() {
-            try t.add(.init(address: vf, vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
-                            driver: "nvidia", parent: "0000:00:01.0"))
-            try t.attr(vf, "nvidia/creatable_vgpu_types", """
+            try t.add(
+                .init(
+                    address: vf, vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
+                    driver: "nvidia", parent: "0000:00:01.0"))
+            try t.attr(
+                vf, "nvidia/creatable_vgpu_types",
+                """
                 ID    : vGPU Name
                 557   : NVIDIA A10-1B
                 558   : NVIDIA A10-2B
@@ -137,8 +158,11 @@ struct ProbeTreeBuilderTests {
         try t.linkVFs(pf: "0000:41:00.0", vfs: ["0000:41:00.4", "0000:41:00.5"])
         let snap = try Probe().snapshot(.sysfs(root: t.sysRoot))
         let vf0 = try #require(snap.function(at: PCIAddress("0000:41:00.4")!))
-        #expect(vf0.gpu?.creatableVGPUTypes == [VGPUType(id: "557", name: "NVIDIA A10-1B"),
-                                                VGPUType(id: "558", name: "NVIDIA A10-2B")])
+        #expect(
+            vf0.gpu?.creatableVGPUTypes == [
+                VGPUType(id: "557", name: "NVIDIA A10-1B"),
+                VGPUType(id: "558", name: "NVIDIA A10-2B"),
+            ])
         #expect(vf0.gpu?.currentVGPUType == "0")
         #expect(vf0.physicalFunction?.description == "0000:41:00.0")
         let vf1 = try #require(snap.function(at: PCIAddress("0000:41:00.5")!))
@@ -158,10 +182,13 @@ struct ProbeTreeBuilderTests {
         try t.add(Self.rootPort)
         try t.group(1, add: "0000:00:01.0")
         for (fn, cls, drv) in [("0", "030000", "vfio-pci"), ("1", "040300", "snd_hda_intel")] {
-            let cfg = ConfigSpace(vendor: 0x1002, device: fn == "0" ? 0x73bf : 0xab28,
-                                  classCode: UInt32(cls, radix: 16)!, multiFunction: true)
-            try t.add(.init(address: "0000:02:00.\(fn)", vendor: "1002", device: fn == "0" ? "73bf" : "ab28",
-                            classCode: cls, config: cfg.bytes(), driver: drv, iommuGroup: 7, parent: "0000:00:01.0"))
+            let cfg = ConfigSpace(
+                vendor: 0x1002, device: fn == "0" ? 0x73bf : 0xab28,
+                classCode: UInt32(cls, radix: 16)!, multiFunction: true)
+            try t.add(
+                .init(
+                    address: "0000:02:00.\(fn)", vendor: "1002", device: fn == "0" ? "73bf" : "ab28",
+                    classCode: cls, config: cfg.bytes(), driver: drv, iommuGroup: 7, parent: "0000:00:01.0"))
         }
         try t.sysFile("class/iommu/dmar0/.keep", "")
         let snap = try Probe().snapshot(.sysfs(root: t.sysRoot))

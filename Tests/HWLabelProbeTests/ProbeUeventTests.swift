@@ -52,8 +52,9 @@ struct ProbeUeventTests {
 
     @Test("the kernel's format: 5-digit class, upper-case IDs, DRIVER only when bound")
     func parsesKernelFormat() {
-        let u = Uevent("DRIVER=xhci_hcd\nPCI_CLASS=C0330\nPCI_ID=8086:A36D\nPCI_SUBSYS_ID=1028:0869\n"
-                       + "PCI_SLOT_NAME=0000:00:14.0\nMODALIAS=pci:v00008086d0000A36Dsv00001028sd00000869bc0Csc03i30\n")
+        let u = Uevent(
+            "DRIVER=xhci_hcd\nPCI_CLASS=C0330\nPCI_ID=8086:A36D\nPCI_SUBSYS_ID=1028:0869\n"
+                + "PCI_SLOT_NAME=0000:00:14.0\nMODALIAS=pci:v00008086d0000A36Dsv00001028sd00000869bc0Csc03i30\n")
         #expect(u.vendor == 0x8086 && u.device == 0xa36d)
         #expect(u.classCode == 0x0c0330)
         #expect(u.subsystemVendor == 0x1028 && u.subsystemDevice == 0x0869)
@@ -71,7 +72,8 @@ struct ProbeUeventTests {
     }
 
     static func tree(uevent: String, files: [String: String] = [:], driver: String? = "e1000e")
-        throws -> (TreeBuilder, Snapshot) {
+        throws -> (TreeBuilder, Snapshot)
+    {
         let t = try TreeBuilder()
         try ProbeBadInputTests.healthy(t)
         var f = ProbeBadInputTests.nic("0000:00:04.0")
@@ -91,15 +93,16 @@ struct ProbeUeventTests {
         let f = try #require(s.function(at: PCIAddress("0000:00:04.0")!))
         #expect(f.vendor == "8086" && f.device == "1533" && f.classCode.description == "020000")
         #expect(f.subsystemVendor == "8086" && f.subsystemDevice == "0001")
-        #expect(f.driver == "e1000e")  // no DRIVER= line: the link
+        #expect(f.driver == "e1000e") // no DRIVER= line: the link
         #expect(ProbeBadInputTests.warned(s, "0000:00:04.0", file: "uevent"), "\(s.warnings)")
         #expect(f.capabilities?.flr == true)
     }
 
     @Test("a good uevent is used: vendor file garbage, function still read, no warning")
     func ueventPreferredOverFiles() throws {
-        let (t, s) = try Self.tree(uevent: "DRIVER=igb\nPCI_CLASS=20000\nPCI_ID=8086:1533\nPCI_SUBSYS_ID=17AA:2233\n",
-                                   files: ["vendor": "zz\n"])
+        let (t, s) = try Self.tree(
+            uevent: "DRIVER=igb\nPCI_CLASS=20000\nPCI_ID=8086:1533\nPCI_SUBSYS_ID=17AA:2233\n",
+            files: ["vendor": "zz\n"])
         defer { t.cleanup() }
         let f = try #require(s.function(at: PCIAddress("0000:00:04.0")!))
         #expect(f.vendor == "8086" && f.device == "1533")

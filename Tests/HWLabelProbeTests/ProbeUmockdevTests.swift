@@ -35,8 +35,12 @@ struct ProbeUmockdevTests {
         let ours = try ProbeTestSupport.run(run, ["--device", file, "--", bin, "inventory", "--format", "json"])
         try #require(ours.status == 0, "hwlabel under umockdev exited \(ours.status): \(ours.stderr)")
         let doc = try JSONDecoder().decode(Doc.self, from: ours.stdoutData)
-        let theirs = try ProbeTestSupport.run(run, ["--device", file, "--", try ProbeLspciCompare.lspci(),
-                                                    "-nn", "-k", "-D", "-vvv"])
+        let theirs = try ProbeTestSupport.run(
+            run,
+            [
+                "--device", file, "--", try ProbeLspciCompare.lspci(),
+                "-nn", "-k", "-D", "-vvv",
+            ])
         try #require(theirs.status == 0, "lspci under umockdev: \(theirs.stderr)")
         let listed = LspciListing.parse(theirs.stdout)
         try #require(!listed.isEmpty)
@@ -71,9 +75,12 @@ struct ProbeUmockdevTests {
     @Test("fido2: dangling iommu_group under umockdev still names group 14", .tags(.probeFixtures))
     func fido2DanglingGroup() throws {
         let file = ProbeTestSupport.fixtures + "/umockdev/umockdev-repo__fido2.umockdev"
-        let ours = try ProbeTestSupport.run(try Self.umockdevRun(),
-                                            ["--device", file, "--", try ProbeTestSupport.hwlabelBinary(),
-                                             "inventory", "--format", "json"])
+        let ours = try ProbeTestSupport.run(
+            try Self.umockdevRun(),
+            [
+                "--device", file, "--", try ProbeTestSupport.hwlabelBinary(),
+                "inventory", "--format", "json",
+            ])
         try #require(ours.status == 0, "\(ours.stderr)")
         let doc = try JSONDecoder().decode(Doc.self, from: ours.stdoutData)
         let xhci = try #require(doc.functions.first { $0.address.description == "0000:05:00.3" })

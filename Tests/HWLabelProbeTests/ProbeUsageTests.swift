@@ -16,15 +16,21 @@ struct ProbeUsageTests {
     static func holderTree() throws -> (TreeBuilder, dev: String) {
         let t = try TreeBuilder()
         let g = ConfigSpace(vendor: 0x10de, device: 0x2236, classCode: 0x030200, multiFunction: true)
-        try t.add(.init(address: gpu, vendor: "10de", device: "2236", classCode: "030200", config: g.bytes(),
-                        driver: "vfio-pci", iommuGroup: 12))
+        try t.add(
+            .init(
+                address: gpu, vendor: "10de", device: "2236", classCode: "030200", config: g.bytes(),
+                driver: "vfio-pci", iommuGroup: 12))
         let a = ConfigSpace(vendor: 0x10de, device: 0x1aef, classCode: 0x040300, multiFunction: true)
-        try t.add(.init(address: audio, vendor: "10de", device: "1aef", classCode: "040300", config: a.bytes(),
-                        driver: "vfio-pci", iommuGroup: 12))
+        try t.add(
+            .init(
+                address: audio, vendor: "10de", device: "1aef", classCode: "040300", config: a.bytes(),
+                driver: "vfio-pci", iommuGroup: 12))
         try t.drm(gpu, nodes: ["card1", "renderD128"])
         let n = ConfigSpace(vendor: 0x8086, device: 0x1889, classCode: 0x020000)
-        try t.add(.init(address: vfioNIC, vendor: "8086", device: "1889", classCode: "020000", config: n.bytes(),
-                        driver: "vfio-pci", iommuGroup: 13))
+        try t.add(
+            .init(
+                address: vfioNIC, vendor: "8086", device: "1889", classCode: "020000", config: n.bytes(),
+                driver: "vfio-pci", iommuGroup: 13))
         try t.mkdir(t.relativeDir(vfioNIC) + "/vfio-dev/vfio3")
         let dev = t.base + "/dev"
         for node in ["vfio/12", "vfio/vfio", "vfio/devices/vfio3", "dri/renderD128", "dri/card1", "nvidiactl"] {
@@ -40,12 +46,16 @@ struct ProbeUsageTests {
     static func holder(_ files: [String], extra: [String]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try #require(ProbeTestSupport.which("python3")))
-        p.arguments = ["-c", """
-            import os, sys, time
-            files = sys.argv[1:sys.argv.index('--')]
-            fds = [os.open(f, os.O_RDONLY) for f in files]
-            time.sleep(60)
-            """] + files + ["--"] + extra
+        p.arguments =
+            [
+                "-c",
+                """
+                import os, sys, time
+                files = sys.argv[1:sys.argv.index('--')]
+                fds = [os.open(f, os.O_RDONLY) for f in files]
+                time.sleep(60)
+                """,
+            ] + files + ["--"] + extra
         p.standardInput = FileHandle.nullDevice
         try p.run()
         let want = Set(files.map { SysfsRoot.resolve($0) ?? $0 })
@@ -68,8 +78,9 @@ struct ProbeUsageTests {
     func realProcHolders() throws {
         let (t, dev) = try Self.holderTree()
         defer { t.cleanup() }
-        let vm = try Self.holder([dev + "/vfio/12", dev + "/vfio/vfio", dev + "/vfio/devices/vfio3"],
-                                 extra: ["-name", "guest=vm1,debug-threads=on"])
+        let vm = try Self.holder(
+            [dev + "/vfio/12", dev + "/vfio/vfio", dev + "/vfio/devices/vfio3"],
+            extra: ["-name", "guest=vm1,debug-threads=on"])
         defer { Self.stop(vm) }
         let app = try Self.holder([dev + "/dri/renderD128", dev + "/nvidiactl"], extra: [])
         defer { Self.stop(app) }
@@ -113,20 +124,27 @@ struct ProbeUsageTests {
         try t.mkdir("proc/4242/fd")
         try t.write(proc + "/4242/comm", "nvidia-smi\n")
         try t.write(proc + "/4242/cmdline", "nvidia-smi\0-q\0")
-        for (fd, target) in [("3", dev + "/nvidia0"), ("4", dev + "/nvidiactl"), ("5", dev + "/nvidia-uvm"),
-                             ("6", "socket:[1234]"), ("7", dev + "/nvidia1")] {
+        for (fd, target) in [
+            ("3", dev + "/nvidia0"), ("4", dev + "/nvidiactl"), ("5", dev + "/nvidia-uvm"),
+            ("6", "socket:[1234]"), ("7", dev + "/nvidia1"),
+        ] {
             #expect(symlink(target, proc + "/4242/fd/" + fd) == 0)
         }
         try t.mkdir("proc/4243") // no fd directory: a process that exited (ENOENT), not counted
         try t.mkdir("proc/self/fd")
         try t.mkdir("proc/driver/nvidia/gpus/\(Self.gpu)")
-        try t.write(proc + "/driver/nvidia/gpus/\(Self.gpu)/information",
-                    "Model: \t\t NVIDIA A10\nIRQ:   \t\t 180\nDevice Minor: \t 0\nBus Location: \t 0000:41:00.0\n")
+        try t.write(
+            proc + "/driver/nvidia/gpus/\(Self.gpu)/information",
+            "Model: \t\t NVIDIA A10\nIRQ:   \t\t 180\nDevice Minor: \t 0\nBus Location: \t 0000:41:00.0\n")
         let snap = try Probe().snapshot(.sysfs(root: t.sysRoot, paths: HostPaths(sys: t.sysRoot, proc: proc, dev: dev, etc: nil)))
         let holders = try #require(snap.host?.deviceHolders)
         // nvidia1 has no GPU with that minor; nvidiactl and nvidia-uvm are not per GPU.
-        #expect(holders == [DeviceHolder(address: PCIAddress(Self.gpu)!, pid: 4242, process: "nvidia-smi",
-                                         node: dev + "/nvidia0", kind: "nvidia")])
+        #expect(
+            holders == [
+                DeviceHolder(
+                    address: PCIAddress(Self.gpu)!, pid: 4242, process: "nvidia-smi",
+                    node: dev + "/nvidia0", kind: "nvidia")
+            ])
         #expect(snap.host?.unreadableProcesses == 0)
         #expect(snap.host?.hostUses == [])
     }
@@ -143,36 +161,41 @@ struct ProbeUsageTests {
         #expect(snap.function(at: PCIAddress(Self.vfioNIC)!)?.vfioDevice == "vfio3")
     }
 
-    @Test("EACCES and EPERM on <pid>/fd count as unreadable; a vanished process does not",
-          arguments: [(EACCES, true), (EPERM, true), (ENOENT, false), (ESRCH, false), (ENOTDIR, false)])
+    @Test(
+        "EACCES and EPERM on <pid>/fd count as unreadable; a vanished process does not",
+        arguments: [(EACCES, true), (EPERM, true), (ENOENT, false), (ESRCH, false), (ENOTDIR, false)])
     func unreadableErrno(_ e: Int32, _ counted: Bool) {
         #expect(UsageReader.deniesAccess(e) == counted)
     }
 
-    @Test("QEMU -name: guest=NAME or a plain NAME, ,, is a comma", arguments: [
-        (["qemu-system-x86_64", "-name", "guest=vm1,debug-threads=on"], "vm1"),
-        (["qemu-system-x86_64", "-name", "web,,01,process=qemu:web"], "web,01"),
-        (["qemu-kvm", "-m", "4G", "-name", "debug-threads=on,guest=a,,b"], "a,b"),
-        (["qemu-kvm", "--name", "plain"], "plain"),
-        (["qemu-kvm", "-m", "4G"], nil),
-        (["qemu-kvm", "-name"], nil),
-        (["qemu-kvm", "-name", "process=x"], nil),
-    ] as [([String], String?)])
+    @Test(
+        "QEMU -name: guest=NAME or a plain NAME, ,, is a comma",
+        arguments: [
+            (["qemu-system-x86_64", "-name", "guest=vm1,debug-threads=on"], "vm1"),
+            (["qemu-system-x86_64", "-name", "web,,01,process=qemu:web"], "web,01"),
+            (["qemu-kvm", "-m", "4G", "-name", "debug-threads=on,guest=a,,b"], "a,b"),
+            (["qemu-kvm", "--name", "plain"], "plain"),
+            (["qemu-kvm", "-m", "4G"], nil),
+            (["qemu-kvm", "-name"], nil),
+            (["qemu-kvm", "-name", "process=x"], nil),
+        ] as [([String], String?)])
     func guestName(_ args: [String], _ expected: String?) {
         let cmdline = Array(args.joined(separator: "\0").utf8) + [0]
         #expect(UsageReader.guestName(cmdline) == expected)
     }
 
-    @Test("fd link classification under a dev root", arguments: [
-        ("/x/dev/vfio/12", UsageReader.Node.vfioGroup(12)),
-        ("/x/dev/vfio/devices/vfio3", .vfioDevice("vfio3")),
-        ("/x/dev/dri/renderD128", .drm("renderD128")),
-        ("/x/dev/dri/card0", .drm("card0")),
-        ("/x/dev/nvidia7", .nvidia(7)),
-        ("/x/dev/vfio/vfio", nil), ("/x/dev/nvidiactl", nil), ("/x/dev/nvidia-uvm", nil),
-        ("/x/dev/dri/by-path", nil), ("/x/dev/vfio/devices/vfiox", nil), ("/x/devx/vfio/1", nil),
-        ("/dev/vfio/12", nil), ("socket:[99]", nil),
-    ] as [(String, UsageReader.Node?)])
+    @Test(
+        "fd link classification under a dev root",
+        arguments: [
+            ("/x/dev/vfio/12", UsageReader.Node.vfioGroup(12)),
+            ("/x/dev/vfio/devices/vfio3", .vfioDevice("vfio3")),
+            ("/x/dev/dri/renderD128", .drm("renderD128")),
+            ("/x/dev/dri/card0", .drm("card0")),
+            ("/x/dev/nvidia7", .nvidia(7)),
+            ("/x/dev/vfio/vfio", nil), ("/x/dev/nvidiactl", nil), ("/x/dev/nvidia-uvm", nil),
+            ("/x/dev/dri/by-path", nil), ("/x/dev/vfio/devices/vfiox", nil), ("/x/devx/vfio/1", nil),
+            ("/dev/vfio/12", nil), ("socket:[99]", nil),
+        ] as [(String, UsageReader.Node?)])
     func classify(_ target: String, _ node: UsageReader.Node?) {
         #expect(UsageReader.classify(target, devPrefixes: ["/x/dev/"]) == node)
     }
@@ -240,8 +263,10 @@ struct ProbeUsageTests {
         }
         // virtio puts the interface one bus layer down: <BDF>/virtio0/net/eth4.
         let v = ConfigSpace(vendor: 0x1af4, device: 0x1041, classCode: 0x020000, express: nil)
-        try t.add(.init(address: "0000:00:03.0", vendor: "1af4", device: "1041", classCode: "020000", config: v.bytes(),
-                        driver: "virtio-pci"))
+        try t.add(
+            .init(
+                address: "0000:00:03.0", vendor: "1af4", device: "1041", classCode: "020000", config: v.bytes(),
+                driver: "virtio-pci"))
         let eth4 = t.relativeDir("0000:00:03.0") + "/virtio0/net/eth4"
         try t.mkdir(eth4)
         try t.write(t.base + "/" + eth4 + "/operstate", "down\n")
@@ -268,7 +293,9 @@ struct ProbeUsageTests {
         let proc = t.base + "/proc"
         try t.mkdir("proc/self")
         try t.mkdir("proc/net")
-        try t.write(proc + "/self/mountinfo", """
+        try t.write(
+            proc + "/self/mountinfo",
+            """
             22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw
             30 22 253:0 / /var rw,relatime shared:2 - xfs /dev/mapper/vg-var rw,attr2
             31 22 0:25 / /tmp rw,nosuid shared:3 - tmpfs tmpfs rw
@@ -276,7 +303,9 @@ struct ProbeUsageTests {
             33 22 0:26 / /proc rw - proc proc rw
 
             """)
-        try t.write(proc + "/swaps", """
+        try t.write(
+            proc + "/swaps",
+            """
             Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority
             /dev/nvme0n1p4                          partition\t8388604\t\t0\t\t-2
             /var/swapfile                           file\t\t1048572\t\t0\t\t-3
@@ -285,20 +314,26 @@ struct ProbeUsageTests {
             """)
         // 10.0.2.0/24 and a default route via 10.0.2.1 on eth0 (addresses in host byte order);
         // a route on eth2, which is down.
-        try t.write(proc + "/net/route", """
+        try t.write(
+            proc + "/net/route",
+            """
             Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
             eth0\t00000000\t0102000A\t0003\t0\t0\t100\t00000000\t0\t0\t0
             eth0\t0002000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0
             eth2\t0003000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0
 
             """)
-        try t.write(proc + "/net/if_inet6", """
+        try t.write(
+            proc + "/net/if_inet6",
+            """
             00000000000000000000000000000001 01 80 10 80       lo
             fe800000000000000000000000000011 03 40 20 80     eth1
             20010db8000000000000000000000005 06 40 00 80    bond0
 
             """)
-        try t.write(proc + "/net/ipv6_route", """
+        try t.write(
+            proc + "/net/ipv6_route",
+            """
             fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth1
             fe800000000000000000000000000011 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001     eth1
             ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000003 00000000 00000001     eth1
@@ -322,11 +357,15 @@ struct ProbeUsageTests {
         #expect(Self.uses(snap, "0000:3b:00.1", "network-up").isEmpty, "only link-local IPv6 on eth1")
         #expect(Self.uses(snap, "0000:3b:00.2", "network-up").isEmpty, "eth2 is down")
         #expect(Self.uses(snap, "0000:3b:00.3", "network-up") == ["eth3 is up under bond0, which has address 2001:db8::5/64"])
-        #expect(Self.uses(snap, Self.nvme, "mounted") == ["/ (ext4) on nvme0n1p2", "/mnt/my data (ext4) on nvme0n1p2",
-                                                          "/var (xfs) on dm-0 (nvme0n1p3)"])
+        #expect(
+            Self.uses(snap, Self.nvme, "mounted") == [
+                "/ (ext4) on nvme0n1p2", "/mnt/my data (ext4) on nvme0n1p2",
+                "/var (xfs) on dm-0 (nvme0n1p3)",
+            ])
         #expect(Self.uses(snap, Self.nvme, "swap") == ["swap file /var/swapfile on nvme0n1p3", "swap on nvme0n1p4"])
         // tmpfs, proc and zram are on no function; every use names a function we listed.
-        #expect(Set(snap.host?.hostUses?.map(\.address.description) ?? [])
+        #expect(
+            Set(snap.host?.hostUses?.map(\.address.description) ?? [])
                 == [Self.gpu, Self.nic, "0000:3b:00.3", Self.nvme])
         // Per-function sysfs facts, and HostReader's facts through the same code.
         #expect(snap.function(at: PCIAddress(Self.nvme)!)?.blockDevices == ["nvme0n1"])
@@ -347,30 +386,34 @@ struct ProbeUsageTests {
         unlink(proc + "/self/mountinfo")
         try t.mkdir("proc/self/mountinfo") // read(2) on a directory: EISDIR, even as root
         let snap = try Probe().snapshot(.sysfs(root: t.sysRoot, paths: HostPaths(sys: t.sysRoot, proc: proc, dev: nil, etc: nil)))
-        #expect(snap.warnings.contains { $0.path == proc + "/self/mountinfo" && $0.message.contains("errno \(EISDIR)") },
-                "\(snap.warnings)")
+        #expect(
+            snap.warnings.contains { $0.path == proc + "/self/mountinfo" && $0.message.contains("errno \(EISDIR)") },
+            "\(snap.warnings)")
         #expect(Self.uses(snap, Self.nvme, "mounted").isEmpty)
         #expect(Self.uses(snap, Self.nvme, "swap") == ["swap on nvme0n1p4"], "no mount table: the swap file's disk is unknown")
         #expect(Self.uses(snap, Self.nic, "network-up") == ["eth0 is up with the default route"])
         #expect(snap.host?.rootFilesystemDevices == nil)
     }
 
-    @Test("procfs route and address text", arguments: [
-        ("20010db8000000000000000000000005", "2001:db8::5"),
-        ("00000000000000000000000000000001", "::1"),
-        ("20010db8000100000000000000000000", "2001:db8:1::"),
-        ("20010db8000000010000000000000001", "2001:db8:0:1::1"),
-        ("fe800000000000000210fffffe123456", "fe80::210:ffff:fe12:3456"),
-    ])
+    @Test(
+        "procfs route and address text",
+        arguments: [
+            ("20010db8000000000000000000000005", "2001:db8::5"),
+            ("00000000000000000000000000000001", "::1"),
+            ("20010db8000100000000000000000000", "2001:db8:1::"),
+            ("20010db8000000010000000000000001", "2001:db8:0:1::1"),
+            ("fe800000000000000210fffffe123456", "fe80::210:ffff:fe12:3456"),
+        ])
     func ipv6Text(_ hex32: String, _ text: String) {
         #expect(ProcNet.ipv6(hex32[...]) == text)
     }
 
     @Test("IPv4 route table: host byte order, masks as prefix lengths, the default route")
     func ipv4Routes() {
-        let r = ProcNet.parseIPv4Routes("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
-            + "eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
-            + "eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n")
+        let r = ProcNet.parseIPv4Routes(
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+                + "eth0\t00000000\t0102000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+                + "eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n")
         #expect(r["eth0"]?.map(\.destination) == ["default", "192.168.0.0/16"])
         #expect(r["eth0"]?.map(\.isDefault) == [true, false])
         #expect(ProcNet(ipv4Routes: r).defaultRouteInterfaces == ["eth0"])

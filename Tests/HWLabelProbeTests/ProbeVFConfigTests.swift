@@ -26,22 +26,30 @@ struct ProbeVFConfigTests {
     static func tree() throws -> TreeBuilder {
         let t = try TreeBuilder()
         try t.add(ProbeTreeBuilderTests.rootPort)
-        let pfCfg = ConfigSpace(vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 2, flr: true,
-                                acs: (0x1f, 0), sriov: (total: 64, initial: 64, num: 2, vfDevice: 0x1889), ari: true)
-        try t.add(.init(address: pf, vendor: "8086", device: "159b", classCode: "020000", revision: "02",
-                        subsystemVendor: "8086", subsystemDevice: "0003", config: pfCfg.bytes(), driver: "ice",
-                        parent: "0000:00:01.0",
-                        attributes: ["sriov_totalvfs": "64", "sriov_numvfs": "2", "sriov_vf_device": "1889"]))
+        let pfCfg = ConfigSpace(
+            vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 2, flr: true,
+            acs: (0x1f, 0), sriov: (total: 64, initial: 64, num: 2, vfDevice: 0x1889), ari: true)
+        try t.add(
+            .init(
+                address: pf, vendor: "8086", device: "159b", classCode: "020000", revision: "02",
+                subsystemVendor: "8086", subsystemDevice: "0003", config: pfCfg.bytes(), driver: "ice",
+                parent: "0000:00:01.0",
+                attributes: ["sriov_totalvfs": "64", "sriov_numvfs": "2", "sriov_vf_device": "1889"]))
         for (i, vf) in vfs.enumerated() {
-            let cfg = ConfigSpace(vendor: 0xffff, device: 0xffff, classCode: 0x020000, revision: 2,
-                                  subsystemVendor: 0x8086, subsystemDevice: 0x0003, pm: nil, flr: true,
-                                  link: (4, 16, 4, 8), acs: (0x1f, 0x11), ari: true, dsn: 0x0011_22ff_fe33_4450 + UInt64(i))
-            try t.add(.init(address: vf, vendor: "8086", device: "1889", classCode: "020000", revision: "02",
-                            config: cfg.bytes(), driver: "iavf", parent: "0000:00:01.0"))
+            let cfg = ConfigSpace(
+                vendor: 0xffff, device: 0xffff, classCode: 0x020000, revision: 2,
+                subsystemVendor: 0x8086, subsystemDevice: 0x0003, pm: nil, flr: true,
+                link: (4, 16, 4, 8), acs: (0x1f, 0x11), ari: true, dsn: 0x0011_22ff_fe33_4450 + UInt64(i))
+            try t.add(
+                .init(
+                    address: vf, vendor: "8086", device: "1889", classCode: "020000", revision: "02",
+                    config: cfg.bytes(), driver: "iavf", parent: "0000:00:01.0"))
         }
         try t.linkVFs(pf: pf, vfs: vfs)
-        try t.add(.init(address: dead, vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
-                        config: [UInt8](repeating: 0xff, count: 4096), parent: "0000:00:01.0"))
+        try t.add(
+            .init(
+                address: dead, vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
+                config: [UInt8](repeating: 0xff, count: 4096), parent: "0000:00:01.0"))
         try t.add(.init(address: "0000:3d:00.0", vendor: "1af4", device: "1041", classCode: "020000"))
         return t
     }
@@ -95,8 +103,11 @@ struct ProbeVFConfigTests {
         #expect(f.subsystemVendor == nil, "no subsystem from ff bytes")
         let config = t.dir(Self.dead) + "/config"
         let configPath = t.sysRoot + "/bus/pci/devices/\(Self.dead)/config"
-        #expect(snap.warnings.contains { $0.address == Self.dead && ($0.path == configPath || $0.path == config)
-                                         && $0.message.contains("all-FF") }, "\(snap.warnings)")
+        #expect(
+            snap.warnings.contains {
+                $0.address == Self.dead && ($0.path == configPath || $0.path == config)
+                    && $0.message.contains("all-FF")
+            }, "\(snap.warnings)")
     }
 
     /// `lspci -vvv` on the same tree, through the same comparison as the real captures.
@@ -153,8 +164,11 @@ struct ProbeVFConfigTests {
         #expect(snap.function(at: PCIAddress(Self.dead)!) == nil)
         let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         let n = try #require(lines.firstIndex { $0.hasPrefix("3c:00.0 ") }) + 1
-        #expect(snap.warnings.contains { $0.address == Self.dead && $0.message.contains("\(file):\(n):")
-                                         && $0.message.contains("vendor ffff") }, "\(snap.warnings)")
+        #expect(
+            snap.warnings.contains {
+                $0.address == Self.dead && $0.message.contains("\(file):\(n):")
+                    && $0.message.contains("vendor ffff")
+            }, "\(snap.warnings)")
     }
 
     @Test("dump with -nn: IDs from the header lines; the dead function kept as unresponsive")
@@ -176,13 +190,19 @@ struct ProbeVFConfigTests {
         }
     }
 
-    @Test("header line parsing", arguments: [
-        ("2f:00.0 SD Host controller [0805]: Genesys Logic, Inc GL9755 SD Host Controller [17a0:9755] (rev 01) (prog-if 01)",
-         "17a0", "9755", "080501", "01"),
-        ("0000:01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA104 [GeForce RTX 3070 Ti Laptop GPU] [10de:24a0] (rev a1) (prog-if 00 [VGA controller])",
-         "10de", "24a0", "030000", "a1"),
-        ("2f:00.0 SD Host controller: Genesys Logic, Inc GL9755 SD Host Controller (rev 01) (prog-if 01)", nil, nil, nil, "01"),
-    ] as [(String, String?, String?, String?, String?)])
+    @Test(
+        "header line parsing",
+        arguments: [
+            (
+                "2f:00.0 SD Host controller [0805]: Genesys Logic, Inc GL9755 SD Host Controller [17a0:9755] (rev 01) (prog-if 01)",
+                "17a0", "9755", "080501", "01"
+            ),
+            (
+                "0000:01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA104 [GeForce RTX 3070 Ti Laptop GPU] [10de:24a0] (rev a1) (prog-if 00 [VGA controller])",
+                "10de", "24a0", "030000", "a1"
+            ),
+            ("2f:00.0 SD Host controller: Genesys Logic, Inc GL9755 SD Host Controller (rev 01) (prog-if 01)", nil, nil, nil, "01"),
+        ] as [(String, String?, String?, String?, String?)])
     func headerLine(_ line: String, _ vendor: String?, _ device: String?, _ cls: String?, _ rev: String?) {
         let h = DumpSanitizer.Header(line: 1, text: line[...])
         #expect(h.vendor.map { hex($0, 4) } == vendor)
@@ -199,8 +219,11 @@ struct ProbeVFConfigTests {
         let file = ProbeTestSupport.fixtures + "/lspci/asus-alderlake-laptop-rtx3070ti-irisxe-sriov-gl9755.lspci-vvxxxx"
         let snap = try Probe().snapshot(.dump(file: file))
         #expect(snap.function(at: PCIAddress("0000:2f:00.0")!) == nil)
-        #expect(snap.warnings.contains { $0.address == "0000:2f:00.0" && $0.message.contains("\(file):5063:")
-                                         && $0.message.contains("whole header") }, "\(snap.warnings)")
+        #expect(
+            snap.warnings.contains {
+                $0.address == "0000:2f:00.0" && $0.message.contains("\(file):5063:")
+                    && $0.message.contains("whole header")
+            }, "\(snap.warnings)")
         #expect(snap.functions.allSatisfy { $0.unresponsive == false })
     }
 }

@@ -20,7 +20,8 @@ struct VFIOModuleAliasesTests {
 
     @Test("the running release's file is read, CRLF tolerated; the variant wins over the catch-all")
     func readsRelease() throws {
-        let text = "# Aliases extracted from modules themselves.\r\nalias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\r\n"
+        let text =
+            "# Aliases extracted from modules themselves.\r\nalias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\r\n"
             + "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\r\nalias pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_core\r\n"
         let r = try Self.root(release: "6.8.0-49-generic", alias: text)
         defer { ProbeTestSupport.removeTemp(r.base) }

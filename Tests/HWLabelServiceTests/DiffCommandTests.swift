@@ -16,8 +16,9 @@ struct DiffCommandTests {
         /// `hwlabel inventory --format json -o <dir>/<name>.json` over `source`; returns the path.
         func inventory(_ name: String, _ source: [String]) throws -> String {
             let path = dir + "/" + name + ".json"
-            let r = try ProbeTestSupport.run(try ProbeTestSupport.hwlabelBinary(),
-                                             ["inventory", "--format", "json", "-o", path] + source)
+            let r = try ProbeTestSupport.run(
+                try ProbeTestSupport.hwlabelBinary(),
+                ["inventory", "--format", "json", "-o", path] + source)
             try #require(r.status == 0, "inventory \(source): \(r.stderr)")
             return path
         }
@@ -107,10 +108,12 @@ struct DiffCommandTests {
             #expect(lines.filter { $0.hasPrefix("added ") }.count == added.count)
             #expect(lines.filter { $0.hasPrefix("removed ") }.count == removed.count)
             let fns = doc["functions"] as! [String: [[String: Any]]]
-            #expect(lines.count == added.count + removed.count + Self.entries(doc, "moved").count
+            #expect(
+                lines.count == added.count + removed.count + Self.entries(doc, "moved").count
                     + Self.entries(doc, "changed").count + fns.values.map(\.count).reduce(0, +))
             // Deterministic: the same bytes twice.
-            #expect(try Self.diff(["--format", "json", paths[i], paths[j]]).stdout
+            #expect(
+                try Self.diff(["--format", "json", paths[i], paths[j]]).stdout
                     == (try Self.diff(["--format", "json", paths[i], paths[j]]).stdout))
         }
     }
@@ -136,8 +139,11 @@ struct DiffCommandTests {
         #expect(Self.entries(doc, "added").isEmpty && Self.entries(doc, "removed").isEmpty && Self.entries(doc, "moved").isEmpty)
         let table = try Self.diff([old, new])
         #expect(table.status == 1)
-        #expect(table.stdout.split(separator: "\n").contains { $0.hasPrefix("changed  \(h.e810[1])  \(id)") && $0.hasSuffix("driver: ice -> vfio-pci") },
-                "\(table.stdout)")
+        #expect(
+            table.stdout.split(separator: "\n").contains {
+                $0.hasPrefix("changed  \(h.e810[1])  \(id)") && $0.hasSuffix("driver: ice -> vfio-pci")
+            },
+            "\(table.stdout)")
         #expect(try Self.diff([new, new]).status == 0)
     }
 
@@ -163,7 +169,8 @@ struct DiffCommandTests {
         let link = try #require(changes.first { $0["field"] as? String == "link" })
         #expect(link["old"] as? String == "16GT/s x16 (max 16GT/s x16)")
         #expect(link["new"] as? String == "16GT/s x8 (max 16GT/s x16)")
-        #expect(changes.contains { $0["field"] as? String == "readiness-reasons" && ($0["new"] as? String)?.contains("link-degraded") == true })
+        #expect(
+            changes.contains { $0["field"] as? String == "readiness-reasons" && ($0["new"] as? String)?.contains("link-degraded") == true })
     }
 
     @Test("fewer VFs enabled: the VFs that went are removed, the rest unchanged")
@@ -195,18 +202,22 @@ struct DiffCommandTests {
         let t = try TreeBuilder()
         let ports = ["0000:00:01.0", "0000:00:02.0"]
         for (i, p) in ports.enumerated() {
-            try t.addBridge(p, vendor: "8086", device: "2030", port: .rootPort, secondary: UInt8(i + 1),
-                            subordinate: UInt8(i + 1), parent: nil, iommuGroup: i)
+            try t.addBridge(
+                p, vendor: "8086", device: "2030", port: .rootPort, secondary: UInt8(i + 1),
+                subordinate: UInt8(i + 1), parent: nil, iommuGroup: i)
         }
         for (i, p) in ports.enumerated() {
             let address = String(format: "0000:%02x:00.0", i + 1)
             let serial = i == withSerial
-            let cfg = ConfigSpace(vendor: 0x10de, device: serial ? 0x1eb8 : 0x1e30, classCode: 0x030200,
-                                  subsystemVendor: 0x10de, subsystemDevice: serial ? 0x12a2 : 0x12ba, flr: true,
-                                  dsn: serial ? 0x0011_2233_4455_6677 : nil)
-            try t.add(.init(address: address, vendor: "10de", device: serial ? "1eb8" : "1e30", classCode: "030200",
-                            subsystemVendor: "10de", subsystemDevice: serial ? "12a2" : "12ba", config: cfg.bytes(),
-                            driver: "vfio-pci", iommuGroup: 10 + i, parent: p))
+            let cfg = ConfigSpace(
+                vendor: 0x10de, device: serial ? 0x1eb8 : 0x1e30, classCode: 0x030200,
+                subsystemVendor: 0x10de, subsystemDevice: serial ? 0x12a2 : 0x12ba, flr: true,
+                dsn: serial ? 0x0011_2233_4455_6677 : nil)
+            try t.add(
+                .init(
+                    address: address, vendor: "10de", device: serial ? "1eb8" : "1e30", classCode: "030200",
+                    subsystemVendor: "10de", subsystemDevice: serial ? "12a2" : "12ba", config: cfg.bytes(),
+                    driver: "vfio-pci", iommuGroup: 10 + i, parent: p))
         }
         return t
     }
@@ -243,21 +254,27 @@ struct DiffCommandTests {
         let cases: [(String, String)] = [
             (w.dir + "/missing.json", "No such file or directory"),
             (w.dir, "Is a directory"),
-            (try w.write("syntax.json", "{\n  \"schemaVersion\": \"1.1\",\n  \"descriptors\": [,]\n}\n"),
-             "not valid JSON at line 3, column 19"),
+            (
+                try w.write("syntax.json", "{\n  \"schemaVersion\": \"1.1\",\n  \"descriptors\": [,]\n}\n"),
+                "not valid JSON at line 3, column 19"
+            ),
             (try w.write("empty.json", ""), "not valid JSON at line 1, column 1"),
             (try w.write("array.json", "[]"), "not an hwlabel inventory: the top level is not a JSON object"),
             (try w.write("other.json", "{\"apiVersion\": \"v1\"}"), "not an hwlabel inventory: no \"schemaVersion\""),
-            (try w.write("major.json", "{\"schemaVersion\": \"2.0\", \"descriptors\": [], \"functions\": []}"),
-             "schema 2.0 is not one this hwlabel reads"),
+            (
+                try w.write("major.json", "{\"schemaVersion\": \"2.0\", \"descriptors\": [], \"functions\": []}"),
+                "schema 2.0 is not one this hwlabel reads"
+            ),
             (try w.write("nofunctions.json", "{\"schemaVersion\": \"1.1\", \"descriptors\": []}"), "no \"functions\" member"),
-            (try w.edited(good, as: "mistyped.json") { doc in
-                var ds = doc["descriptors"] as! [[String: Any]]
-                var r = ds[1]["readiness"] as! [String: Any]
-                r["state"] = "bogus"
-                ds[1]["readiness"] = r
-                doc["descriptors"] = ds
-            }, "descriptors[1].readiness.state: "),
+            (
+                try w.edited(good, as: "mistyped.json") { doc in
+                    var ds = doc["descriptors"] as! [[String: Any]]
+                    var r = ds[1]["readiness"] as! [String: Any]
+                    r["state"] = "bogus"
+                    ds[1]["readiness"] = r
+                    doc["descriptors"] = ds
+                }, "descriptors[1].readiness.state: "
+            ),
         ]
         for (bad, message) in cases {
             for args in [[bad, good], [good, bad], ["--format", "json", good, bad]] {

@@ -73,7 +73,7 @@ struct ExecutorTimerHeapTests {
         var seq = 0
         for round in 0..<20 {
             for _ in 0..<(round % 2 == 0 ? 1_000 : 300) {
-                let at = rng.next() % 500   // many equal deadlines
+                let at = rng.next() % 500 // many equal deadlines
                 Self.push(&heap, at: at, tag: seq)
                 model.append((at, seq))
                 seq += 1

@@ -31,9 +31,13 @@ struct GoldenOutputTests {
         for name in ProbeTestSupport.fixtureNames("sysfs") {
             let base = "sysfs/" + name
             var source = ["--sysfs-root", base + "/sys"]
-            if FileManager.default.fileExists(atPath: ProbeTestSupport.fixtures + "/" + base + "/proc") { source += ["--proc-root", base + "/proc"] }
-            inputs.append(Input(name: "sysfs-" + name, directory: ProbeTestSupport.fixtures, source: source,
-                                sysfsRoot: ProbeTestSupport.fixtures + "/" + base + "/sys"))
+            if FileManager.default.fileExists(atPath: ProbeTestSupport.fixtures + "/" + base + "/proc") {
+                source += ["--proc-root", base + "/proc"]
+            }
+            inputs.append(
+                Input(
+                    name: "sysfs-" + name, directory: ProbeTestSupport.fixtures, source: source,
+                    sysfsRoot: ProbeTestSupport.fixtures + "/" + base + "/sys"))
         }
         for name in ProbeTestSupport.fixtureNames("lspci") {
             inputs.append(Input(name: "lspci-" + name, directory: ProbeTestSupport.fixtures, source: ["--pci-dump", "lspci/" + name]))
@@ -50,11 +54,12 @@ struct GoldenOutputTests {
 
     @Test("kernel-shaped host trees, with an instance label and a rule", arguments: ["hgx-h100", "vgpu-host", "sriov-nic-host"])
     func hostTree(_ name: String) throws {
-        let tree: TreeBuilder = switch name {
-        case "hgx-h100": try HostTrees.hgxH100().tree
-        case "vgpu-host": try HostTrees.vgpuHost().tree
-        default: try HostTrees.sriovNICHost().tree
-        }
+        let tree: TreeBuilder =
+            switch name {
+            case "hgx-h100": try HostTrees.hgxH100().tree
+            case "vgpu-host": try HostTrees.vgpuHost().tree
+            default: try HostTrees.sriovNICHost().tree
+            }
         defer { tree.cleanup() }
         let config = try ProbeTestSupport.makeTemp("golden-config")
         defer { ProbeTestSupport.removeTemp(config) }
@@ -69,14 +74,17 @@ struct GoldenOutputTests {
             let r = try ProbeTestSupport.run(bin, ["label", "rule", "add", "--config-dir", config, "--vendor", vendor, "Rule \(vendor)"])
             #expect(r.status == 0, "label rule add: \(r.stderr)")
         }
-        let list = try ProbeTestSupport.run(bin, ["list", "--format", "json", "--config-dir", config] + source,
-                                            currentDirectory: tree.base)
-        let rows = try #require(try JSONSerialization.jsonObject(with: list.stdoutData) as? [[String: Any]], "list --format json: \(list.stderr)")
+        let list = try ProbeTestSupport.run(
+            bin, ["list", "--format", "json", "--config-dir", config] + source,
+            currentDirectory: tree.base)
+        let rows = try #require(
+            try JSONSerialization.jsonObject(with: list.stdoutData) as? [[String: Any]], "list --format json: \(list.stderr)")
         func base(_ row: [String: Any]) -> String? { (row["classCode"] as? [String: Any])?["base"] as? String }
         let gpu = try #require(rows.first { base($0) == "03" } ?? rows.first { base($0) == "02" }, "no display or network controller")
         if let address = gpu["address"] as? String {
-            let r = try ProbeTestSupport.run(bin, ["label", "set", "--config-dir", config] + source + [address, "Golden GPU"],
-                                             currentDirectory: tree.base)
+            let r = try ProbeTestSupport.run(
+                bin, ["label", "set", "--config-dir", config] + source + [address, "Golden GPU"],
+                currentDirectory: tree.base)
             #expect(r.status == 0, "label set: \(r.stderr)")
         }
         try compareAll(input, config: config)
@@ -100,14 +108,17 @@ struct GoldenOutputTests {
         var scan = try DescriptorSources.probe(sysfsRoot: root, configDirectory: config)()
         scan.host = HostIdentity(machineId: "0123456789abcdef0123456789abcdef", hostname: "golden")
         scan.bootId = "00000000-0000-4000-8000-000000000000"
-        let report = ReportBuilder.next(previous: nil, epoch: "golden-epoch", scan: scan,
-                                        now: Date(timeIntervalSince1970: 1_750_000_000))
+        let report = ReportBuilder.next(
+            previous: nil, epoch: "golden-epoch", scan: scan,
+            now: Date(timeIntervalSince1970: 1_750_000_000))
         try compare(input, "report.json", String(decoding: try report.canonicalJSON(), as: UTF8.self))
         try compare(input, "nfd.txt", NFDSink.render(report, expiresAt: Date(timeIntervalSince1970: 1_750_003_600)))
         let desired = PlacementMapping.desiredTree(hostName: "golden", devices: report.descriptors)
-        let plan = PlacementPlanner.plan(current: PlacementState(root: nil, providers: [], existingTraits: [],
-                                                                  existingResourceClasses: []),
-                                         desired: desired)
+        let plan = PlacementPlanner.plan(
+            current: PlacementState(
+                root: nil, providers: [], existingTraits: [],
+                existingResourceClasses: []),
+            desired: desired)
         var text = ""
         for call in plan.calls {
             text += "\(call.method) \(call.path)\n"
@@ -127,8 +138,10 @@ struct GoldenOutputTests {
         }.joined(separator: "\n")
     }
 
-    func compare(_ input: Input, _ kind: String, _ actual: String, status: ProbeTestSupport.Result? = nil, config: String = "",
-                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func compare(
+        _ input: Input, _ kind: String, _ actual: String, status: ProbeTestSupport.Result? = nil, config: String = "",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let path = Self.goldenDir + "/" + input.name + "." + kind
         var text = actual
         // The exit status and stderr (warnings name files relative to the input's directory;
@@ -141,14 +154,16 @@ struct GoldenOutputTests {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             return
         }
-        let golden = try #require(try? String(contentsOfFile: path, encoding: .utf8),
-                                  "no golden \(path): record with HWLABEL_RECORD_GOLDENS=1", sourceLocation: sourceLocation)
+        let golden = try #require(
+            try? String(contentsOfFile: path, encoding: .utf8),
+            "no golden \(path): record with HWLABEL_RECORD_GOLDENS=1", sourceLocation: sourceLocation)
         if golden != text {
             let g = golden.split(separator: "\n", omittingEmptySubsequences: false)
             let a = text.split(separator: "\n", omittingEmptySubsequences: false)
             let i = (0..<min(g.count, a.count)).first { g[$0] != a[$0] } ?? min(g.count, a.count)
-            Issue.record("\(input.name) \(kind) differs from its golden at line \(i + 1):\n golden: \(i < g.count ? String(g[i]) : "<end>")\n now:    \(i < a.count ? String(a[i]) : "<end>")",
-                         sourceLocation: sourceLocation)
+            Issue.record(
+                "\(input.name) \(kind) differs from its golden at line \(i + 1):\n golden: \(i < g.count ? String(g[i]) : "<end>")\n now:    \(i < a.count ? String(a[i]) : "<end>")",
+                sourceLocation: sourceLocation)
         }
     }
 }

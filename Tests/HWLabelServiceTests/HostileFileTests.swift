@@ -43,8 +43,10 @@ struct HostileFileTests {
         let sock = try Hostile.unixSocket(dir + "/sock")
         defer { close(sock) }
         symlink("/dev/zero", dir + "/zero")
-        let cases = [(dir + "/fifo", "a FIFO"), (dir, "a directory"), ("/dev/zero", "a character device"),
-                     (dir + "/zero", "a character device"), ("/dev/urandom", "a character device"), (dir + "/sock", "a socket")]
+        let cases = [
+            (dir + "/fifo", "a FIFO"), (dir, "a directory"), ("/dev/zero", "a character device"),
+            (dir + "/zero", "a character device"), ("/dev/urandom", "a character device"), (dir + "/sock", "a socket"),
+        ]
         for (path, kind) in cases {
             let start = Date()
             do {
@@ -64,8 +66,9 @@ struct HostileFileTests {
         #expect(throws: BoundedFile.Failure(path: "/nonexistent/hwlabel/x", reason: .system(call: "open", errno: ENOENT))) {
             try BoundedFile.read("/nonexistent/hwlabel/x", limit: 10)
         }
-        #expect(BoundedFile.Failure(path: "/etc/hwlabel/labels.conf", reason: .system(call: "open", errno: EACCES)).description
-            == "cannot read /etc/hwlabel/labels.conf: Permission denied (errno 13)")
+        #expect(
+            BoundedFile.Failure(path: "/etc/hwlabel/labels.conf", reason: .system(call: "open", errno: EACCES)).description
+                == "cannot read /etc/hwlabel/labels.conf: Permission denied (errno 13)")
         let status = try BoundedFile.readText("/proc/self/status", limit: 1 << 20)
         #expect(status.contains("Pid:"))
         #expect(throws: BoundedFile.Failure.self) { try BoundedFile.read("/proc/self/status", limit: 10) }
@@ -75,8 +78,10 @@ struct HostileFileTests {
     func specialConfigFilesCLI() throws {
         let dir = try ProbeTestSupport.makeTemp("hostile-conf")
         defer { ProbeTestSupport.removeTemp(dir) }
-        for (name, target, kind) in [("labels.conf", "/dev/zero", "a character device"), ("policy.conf", "/dev/urandom", "a character device"),
-                                     ("labels.conf", nil, "a FIFO"), ("policy.conf", nil, "a FIFO")] {
+        for (name, target, kind) in [
+            ("labels.conf", "/dev/zero", "a character device"), ("policy.conf", "/dev/urandom", "a character device"),
+            ("labels.conf", nil, "a FIFO"), ("policy.conf", nil, "a FIFO"),
+        ] {
             let conf = dir + "/\(name)-\(kind.count)-\(target == nil)"
             try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
             if let target { symlink(target, conf + "/" + name) } else { try Hostile.mkfifo(conf + "/" + name) }
@@ -85,8 +90,11 @@ struct HostileFileTests {
             #expect(r.stderr.contains("hwlabel: error: \(conf)/\(name): cannot read: it is \(kind), not a regular file"), "\(r.stderr)")
             // A writer does not wedge on it either, and the next one does not wait on a lock.
             for _ in 0..<2 {
-                let w = try Hostile.hwlabel(["label", "rule", "add", "--vendor", "8086", "Intel NIC",
-                                             "--sysfs-root", Hostile.sysfs, "--config-dir", conf], timeout: 20)
+                let w = try Hostile.hwlabel(
+                    [
+                        "label", "rule", "add", "--vendor", "8086", "Intel NIC",
+                        "--sysfs-root", Hostile.sysfs, "--config-dir", conf,
+                    ], timeout: 20)
                 #expect(!w.timedOut && w.status == 2 && w.seconds < 15, "\(w.output)")
                 #expect(w.stderr.contains("\(conf)/\(name): cannot read: it is \(kind)"), "\(w.stderr)")
             }
@@ -114,8 +122,10 @@ struct HostileFileTests {
 
     @Test("CRLF labels.conf starting with a comment: every rule and device label is read")
     func crlfLabels() throws {
-        let text = Self.crlf(["# fleet labels", "rule vendor=8086 device=37c8 = QAT", "", "device slot:7 = Card Seven",
-                              "  # indented comment", "rule vendor=10de = Any NVIDIA"])
+        let text = Self.crlf([
+            "# fleet labels", "rule vendor=8086 device=37c8 = QAT", "", "device slot:7 = Card Seven",
+            "  # indented comment", "rule vendor=10de = Any NVIDIA",
+        ])
         let doc = try LabelsDocument.parse(text, path: "labels.conf")
         #expect(doc.labelSet.rules.map(\.selector) == ["vendor=8086 device=37c8", "vendor=10de"])
         #expect(doc.labelSet.rules.map(\.label.name) == ["QAT", "Any NVIDIA"])
@@ -140,8 +150,10 @@ struct HostileFileTests {
 
     @Test("CRLF agent.conf starting with a comment: the controller sink and durations are read")
     func crlfAgentConfig() throws {
-        let text = Self.crlf(["# hwlabel agent", "[agent]", "resync-interval = 10m", "[controller]",
-                              "url = https://ctl.example/v1/reports", "timeout = 3", "[nfd]", "dir = /tmp/features.d"])
+        let text = Self.crlf([
+            "# hwlabel agent", "[agent]", "resync-interval = 10m", "[controller]",
+            "url = https://ctl.example/v1/reports", "timeout = 3", "[nfd]", "dir = /tmp/features.d",
+        ])
         let c = try AgentConfig.parse(text, path: "agent.conf")
         #expect(c.controller?.url == "https://ctl.example/v1/reports" && c.controller?.timeout == 3)
         #expect(c.resyncInterval == 600 && c.nfd?.directory == "/tmp/features.d")
@@ -151,7 +163,8 @@ struct HostileFileTests {
     func crlfCLI() throws {
         let conf = try ProbeTestSupport.makeTemp("hostile-crlf")
         defer { ProbeTestSupport.removeTemp(conf) }
-        try Self.crlf(["# labels", "rule vendor=8086 device=37c8 = QAT"]).write(toFile: conf + "/labels.conf", atomically: true, encoding: .utf8)
+        try Self.crlf(["# labels", "rule vendor=8086 device=37c8 = QAT"]).write(
+            toFile: conf + "/labels.conf", atomically: true, encoding: .utf8)
         let before = try Hostile.hwlabel(["label", "list", "--format", "json", "--sysfs-root", Hostile.sysfs, "--config-dir", conf])
         #expect(before.status == 0, "\(before.output)")
         #expect(before.stdout.contains("\"0000:3b:00.0\"") && before.stdout.contains("\"QAT\""), "\(before.stdout)")
@@ -161,12 +174,23 @@ struct HostileFileTests {
         #expect(!after.stdout.contains("\"0000:3b:00.0\""), "an excluded device is offered: \(after.stdout)")
     }
 
-    @Test("a lone CR or a control character inside a line is an error naming file:line", arguments: [
-        ("labels.conf", "# x\nrule vendor=8086 = Intel\rNIC\n", 2, "carriage return (\\r) inside the line: lines end with \\n or \\r\\n"),
-        ("labels.conf", "rule vendor=8086 = Intel NIC\r\n\r\ndevice slot:1 = A\u{0}B\r\n", 3, "control character U+0000 in the line (only tab is allowed)"),
-        ("policy.conf", "# p\r\nexclude address=0000:3b:00.0\rinclude class=03\r\n", 2, "carriage return (\\r) inside the line: lines end with \\n or \\r\\n"),
-        ("policy.conf", "exclude device=8086:37c8\u{1B}\n", 1, "control character U+001B in the line (only tab is allowed)"),
-    ])
+    @Test(
+        "a lone CR or a control character inside a line is an error naming file:line",
+        arguments: [
+            (
+                "labels.conf", "# x\nrule vendor=8086 = Intel\rNIC\n", 2,
+                "carriage return (\\r) inside the line: lines end with \\n or \\r\\n"
+            ),
+            (
+                "labels.conf", "rule vendor=8086 = Intel NIC\r\n\r\ndevice slot:1 = A\u{0}B\r\n", 3,
+                "control character U+0000 in the line (only tab is allowed)"
+            ),
+            (
+                "policy.conf", "# p\r\nexclude address=0000:3b:00.0\rinclude class=03\r\n", 2,
+                "carriage return (\\r) inside the line: lines end with \\n or \\r\\n"
+            ),
+            ("policy.conf", "exclude device=8086:37c8\u{1B}\n", 1, "control character U+001B in the line (only tab is allowed)"),
+        ])
     func loneCR(_ name: String, _ text: String, _ line: Int, _ message: String) throws {
         let dir = try ProbeTestSupport.makeTemp("hostile-cr")
         defer { ProbeTestSupport.removeTemp(dir) }
@@ -181,7 +205,9 @@ struct HostileFileTests {
 
     @Test("agent.conf: a lone CR is an error naming file:line")
     func agentConfLoneCR() {
-        #expect(throws: AgentConfig.ParseError.self) { try AgentConfig.parse("[controller]\r\nurl = http://a/\rtimeout = 3\n", path: "a.conf") }
+        #expect(throws: AgentConfig.ParseError.self) {
+            try AgentConfig.parse("[controller]\r\nurl = http://a/\rtimeout = 3\n", path: "a.conf")
+        }
         do { _ = try AgentConfig.parse("# c\r\n[controller]\r\nurl = http://a/\rtimeout = 3\n", path: "a.conf") } catch {
             #expect(error.description == "a.conf:3: carriage return (\\r) inside the line: lines end with \\n or \\r\\n")
         }
@@ -189,21 +215,29 @@ struct HostileFileTests {
 
     // MARK: Numbers
 
-    @Test("agent.conf durations out of range or not plain numbers are refused with file, line, key and range", arguments: [
-        ("[controller]\nurl = http://c/\ntimeout = inf\n", 3, "[controller] timeout: not a duration: 'inf' (allowed: 0.001 s to 3600 s"),
-        ("[controller]\nurl = http://c/\ntimeout = nan\n", 3, "[controller] timeout: not a duration: 'nan'"),
-        ("[controller]\nurl = http://c/\ntimeout = 1e300\n", 3, "[controller] timeout: not a duration: '1e300'"),
-        ("[controller]\nurl = http://c/\ntimeout = 0\n", 3, "[controller] timeout: out of range: '0' (allowed: 0.001 s to 3600 s"),
-        ("[agent]\nresync-interval = 1e16\n", 2, "[agent] resync-interval: not a duration: '1e16' (allowed: 1 s to 2592000 s"),
-        ("[agent]\nresync-interval = 99999999999999999999\n", 2, "[agent] resync-interval: not a duration: '99999999999999999999'"),
-        ("[agent]\nresync-interval = 9999999h\n", 2, "[agent] resync-interval: out of range: '9999999h' (allowed: 1 s to 2592000 s"),
-        ("[agent]\nresync-interval = -5\n", 2, "[agent] resync-interval: not a duration: '-5'"),
-        ("# c\n[agent]\ndebounce = 61s\n", 3, "[agent] debounce: out of range: '61s' (allowed: 0 s to 60 s"),
-        ("[nfd]\ndir = /x\nexpiry = inf\n", 3, "[nfd] expiry: not a duration: 'inf' (allowed: 60 s to 31622400 s"),
-        ("[controller]\nurl = http://c/\nmax-attempts = 99999999999999999999999\n", 3, "[controller] max-attempts: '99999999999999999999999' is not an integer from 1 to 100"),
-        ("[controller]\nurl = http://c/\nmax-attempts = -1\n", 3, "[controller] max-attempts: '-1' is not an integer from 1 to 100"),
-        ("[placement]\nurl = http://p/\nmicroversion = 1.1e300\n", 3, "[placement] microversion: '1.1e300' (allowed: 1.36 to 1.39)"),
-    ])
+    @Test(
+        "agent.conf durations out of range or not plain numbers are refused with file, line, key and range",
+        arguments: [
+            (
+                "[controller]\nurl = http://c/\ntimeout = inf\n", 3,
+                "[controller] timeout: not a duration: 'inf' (allowed: 0.001 s to 3600 s"
+            ),
+            ("[controller]\nurl = http://c/\ntimeout = nan\n", 3, "[controller] timeout: not a duration: 'nan'"),
+            ("[controller]\nurl = http://c/\ntimeout = 1e300\n", 3, "[controller] timeout: not a duration: '1e300'"),
+            ("[controller]\nurl = http://c/\ntimeout = 0\n", 3, "[controller] timeout: out of range: '0' (allowed: 0.001 s to 3600 s"),
+            ("[agent]\nresync-interval = 1e16\n", 2, "[agent] resync-interval: not a duration: '1e16' (allowed: 1 s to 2592000 s"),
+            ("[agent]\nresync-interval = 99999999999999999999\n", 2, "[agent] resync-interval: not a duration: '99999999999999999999'"),
+            ("[agent]\nresync-interval = 9999999h\n", 2, "[agent] resync-interval: out of range: '9999999h' (allowed: 1 s to 2592000 s"),
+            ("[agent]\nresync-interval = -5\n", 2, "[agent] resync-interval: not a duration: '-5'"),
+            ("# c\n[agent]\ndebounce = 61s\n", 3, "[agent] debounce: out of range: '61s' (allowed: 0 s to 60 s"),
+            ("[nfd]\ndir = /x\nexpiry = inf\n", 3, "[nfd] expiry: not a duration: 'inf' (allowed: 60 s to 31622400 s"),
+            (
+                "[controller]\nurl = http://c/\nmax-attempts = 99999999999999999999999\n", 3,
+                "[controller] max-attempts: '99999999999999999999999' is not an integer from 1 to 100"
+            ),
+            ("[controller]\nurl = http://c/\nmax-attempts = -1\n", 3, "[controller] max-attempts: '-1' is not an integer from 1 to 100"),
+            ("[placement]\nurl = http://p/\nmicroversion = 1.1e300\n", 3, "[placement] microversion: '1.1e300' (allowed: 1.36 to 1.39)"),
+        ])
     func durations(_ text: String, _ line: Int, _ message: String) {
         do {
             _ = try AgentConfig.parse(text, path: "/etc/hwlabel/agent.conf")
@@ -224,18 +258,23 @@ struct HostileFileTests {
         }
     }
 
-    @Test("hwlabel agent with an agent.conf duration of inf, 1e300 or 1e16: exit 1 naming file:line, no crash", arguments: [
-        ("[controller]\nurl = http://127.0.0.1:9/\ntimeout = inf\n", 3, "[controller] timeout"),
-        ("[agent]\nresync-interval = 1e300\n", 2, "[agent] resync-interval"),
-        ("[agent]\nresync-interval = 1e16\n", 2, "[agent] resync-interval"),
-    ])
+    @Test(
+        "hwlabel agent with an agent.conf duration of inf, 1e300 or 1e16: exit 1 naming file:line, no crash",
+        arguments: [
+            ("[controller]\nurl = http://127.0.0.1:9/\ntimeout = inf\n", 3, "[controller] timeout"),
+            ("[agent]\nresync-interval = 1e300\n", 2, "[agent] resync-interval"),
+            ("[agent]\nresync-interval = 1e16\n", 2, "[agent] resync-interval"),
+        ])
     func agentRefusesBadDurations(_ text: String, _ line: Int, _ key: String) throws {
         let dir = try ProbeTestSupport.makeTemp("hostile-agent")
         defer { ProbeTestSupport.removeTemp(dir) }
         try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
         try text.write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
-        let r = try Hostile.hwlabel(["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
-                                     "--sysfs-root", Hostile.sysfs], timeout: 30)
+        let r = try Hostile.hwlabel(
+            [
+                "agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+                "--sysfs-root", Hostile.sysfs,
+            ], timeout: 30)
         #expect(!r.timedOut && r.status == 1, "\(r.output)")
         #expect(r.stderr.contains("hwlabel: error: \(dir)/conf/agent.conf:\(line): \(key): not a duration"), "\(r.stderr)")
     }
@@ -314,10 +353,11 @@ enum Hostile {
         let timedOut = p.isRunning
         if timedOut { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
-        return Run(status: p.terminationStatus,
-                   stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "",
-                   timedOut: timedOut, seconds: Date().timeIntervalSince(start))
+        return Run(
+            status: p.terminationStatus,
+            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "",
+            timedOut: timedOut, seconds: Date().timeIntervalSince(start))
     }
 
     static func mkfifo(_ path: String) throws {

@@ -29,8 +29,9 @@ struct HostileLabelStoreTests {
         let runs = try await withThrowingTaskGroup(of: Hostile.Run.self) { group in
             for (i, selector) in Self.conflicting.enumerated() {
                 group.addTask {
-                    try Hostile.hwlabel(["label", "rule", "add", "--vendor", "8086"] + selector
-                        + ["Label \(i)", "--sysfs-root", Hostile.sysfs, "--config-dir", conf], timeout: 60)
+                    try Hostile.hwlabel(
+                        ["label", "rule", "add", "--vendor", "8086"] + selector
+                            + ["Label \(i)", "--sysfs-root", Hostile.sysfs, "--config-dir", conf], timeout: 60)
                 }
             }
             var out: [Hostile.Run] = []
@@ -73,7 +74,10 @@ struct HostileLabelStoreTests {
             try waiter.update { $0.setInstanceLabel(key: "slot:1", label: DeviceFixtures.label("X")) }
             Issue.record("the update must not run while the lock is held")
         } catch let e as ConfigError {
-            #expect(e.description == "\(waiter.lockPath): locked by process \(getpid()); gave up after 0.5 s (is another `hwlabel label` running or stuck?)")
+            #expect(
+                e.description
+                    == "\(waiter.lockPath): locked by process \(getpid()); gave up after 0.5 s (is another `hwlabel label` running or stuck?)"
+            )
         }
         let waited = Date().timeIntervalSince(start)
         #expect(waited >= 0.45 && waited < 5, "waited \(waited) s")
@@ -91,8 +95,11 @@ struct HostileLabelStoreTests {
         defer { ProbeTestSupport.removeTemp(conf) }
         let store = LabelStore(directory: conf)
         let r = try store.withLock {
-            try Hostile.hwlabel(["label", "rule", "add", "--vendor", "8086", "--device", "37c8", "QAT",
-                                 "--sysfs-root", Hostile.sysfs, "--config-dir", conf], timeout: 40)
+            try Hostile.hwlabel(
+                [
+                    "label", "rule", "add", "--vendor", "8086", "--device", "37c8", "QAT",
+                    "--sysfs-root", Hostile.sysfs, "--config-dir", conf,
+                ], timeout: 40)
         }
         #expect(!r.timedOut && r.status == 2, "\(r.output)")
         #expect(r.stderr.contains("hwlabel: error: \(store.lockPath): locked by process \(getpid()); gave up after 10 s"), "\(r.stderr)")

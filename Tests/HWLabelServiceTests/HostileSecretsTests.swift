@@ -19,17 +19,19 @@ struct HostileSecretsTests {
         return (dir, path)
     }
 
-    @Test("a token with a line break, space or control character inside is refused, naming the file, never the token", arguments: [
-        ("\(secret)\nx", "the token has a line break inside it"),
-        ("\(secret)\r\nx\r\n", "the token has a line break inside it"),
-        ("\(secret)\rx", "the token has a line break inside it"),
-        ("\(secret) x\n", "the token has a space or tab inside it"),
-        ("\(secret)\tx", "the token has a space or tab inside it"),
-        ("\(secret)\u{1}x", "the token has a control character (byte 27) inside it"),
-        ("\(secret)\u{7F}", "the token has a control character (byte 27) inside it"),
-        ("\(secret)\u{0}", "the token has a control character (byte 27) inside it"),
-        (" \n\r\n\t", "empty: no token in it"),
-    ])
+    @Test(
+        "a token with a line break, space or control character inside is refused, naming the file, never the token",
+        arguments: [
+            ("\(secret)\nx", "the token has a line break inside it"),
+            ("\(secret)\r\nx\r\n", "the token has a line break inside it"),
+            ("\(secret)\rx", "the token has a line break inside it"),
+            ("\(secret) x\n", "the token has a space or tab inside it"),
+            ("\(secret)\tx", "the token has a space or tab inside it"),
+            ("\(secret)\u{1}x", "the token has a control character (byte 27) inside it"),
+            ("\(secret)\u{7F}", "the token has a control character (byte 27) inside it"),
+            ("\(secret)\u{0}", "the token has a control character (byte 27) inside it"),
+            (" \n\r\n\t", "empty: no token in it"),
+        ])
     func refusedTokens(_ content: String, _ reason: String) throws {
         let (dir, path) = try Self.tokenFile(content)
         defer { ProbeTestSupport.removeTemp(dir) }
@@ -51,9 +53,11 @@ struct HostileSecretsTests {
         }
     }
 
-    @Test("surrounding whitespace and CRLF are ignored, the same for the agent and the CLI", arguments: [
-        "\(secret)", "\(secret)\n", "\(secret)\r\n", "  \(secret) \r\n\r\n", "\n\(secret)\n",
-    ])
+    @Test(
+        "surrounding whitespace and CRLF are ignored, the same for the agent and the CLI",
+        arguments: [
+            "\(secret)", "\(secret)\n", "\(secret)\r\n", "  \(secret) \r\n\r\n", "\n\(secret)\n",
+        ])
     func acceptedTokens(_ content: String) throws {
         let (dir, path) = try Self.tokenFile(content)
         defer { ProbeTestSupport.removeTemp(dir) }
@@ -68,8 +72,10 @@ struct HostileSecretsTests {
         try Hostile.mkfifo(dir + "/fifo")
         symlink("/dev/zero", dir + "/zero")
         try Data(repeating: 0x41, count: (64 << 10) + 1).write(to: URL(fileURLWithPath: dir + "/big"))
-        for (name, reason) in [("fifo", "it is a FIFO, not a regular file"), ("zero", "it is a character device, not a regular file"),
-                               ("big", "65537 bytes is over the limit of 65536 bytes (64 KiB)")] {
+        for (name, reason) in [
+            ("fifo", "it is a FIFO, not a regular file"), ("zero", "it is a character device, not a regular file"),
+            ("big", "65537 bytes is over the limit of 65536 bytes (64 KiB)"),
+        ] {
             do {
                 _ = try TokenSource.file(dir + "/" + name).read()
                 Issue.record("must be refused")
@@ -83,7 +89,7 @@ struct HostileSecretsTests {
     @Test("redaction: the HTTP client's header error, quoted and escaped forms, Bearer and X-Auth-Token")
     func redact() {
         let header = String(describing: HTTPClientError.invalidHeaderFieldValues(["Bearer \(Self.secret)\nx"]))
-        #expect(header.contains(Self.secret))   // what the client prints, unredacted
+        #expect(header.contains(Self.secret)) // what the client prints, unredacted
         let redacted = Secret.redact(header)
         #expect(!redacted.contains(Self.secret) && !redacted.contains("\\nx"), "\(redacted)")
         #expect(redacted.contains("Bearer <redacted>"), "\(redacted)")
@@ -127,7 +133,7 @@ struct HostileSecretsTests {
         #expect(try String(contentsOfFile: dir + "/status.json", encoding: .utf8).contains(Self.secret))
         for format in ["table", "json"] {
             let r = try Hostile.hwlabel(["agent", "status", "--state-dir", dir, "--format", format])
-            #expect(r.status == 1, "\(r.output)")   // controller pending
+            #expect(r.status == 1, "\(r.output)") // controller pending
             #expect(r.stdout.contains("controller") && !r.output.contains(Self.secret), "\(r.output)")
         }
         let json = try Hostile.hwlabel(["agent", "status", "--state-dir", dir, "--format", "json"])
@@ -152,23 +158,25 @@ struct HostileSecretsTests {
         try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
         try Data("\(Self.secret)\nx\n".utf8).write(to: URL(fileURLWithPath: dir + "/conf/controller-token"))
         let refusing = try RefusingPort()
-        defer { withExtendedLifetime(refusing) {} }   // refusing until the test ends
+        defer { withExtendedLifetime(refusing) {} } // refusing until the test ends
         let port = refusing.port
         try """
-            # CRLF, starting with a comment: the controller sink must still be on\r
-            [controller]\r
-            url = http://127.0.0.1:\(port)/r\r
-            token-file = \(dir)/conf/controller-token\r
-            timeout = 1\r
-            max-attempts = 1\r
+        # CRLF, starting with a comment: the controller sink must still be on\r
+        [controller]\r
+        url = http://127.0.0.1:\(port)/r\r
+        token-file = \(dir)/conf/controller-token\r
+        timeout = 1\r
+        max-attempts = 1\r
 
-            """.write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
+        """.write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
         let log = dir + "/agent.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try ProbeTestSupport.hwlabelBinary())
-        p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
-                       "--sysfs-root", Hostile.sysfs, "--log-level", "trace"]
+        p.arguments = [
+            "agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+            "--sysfs-root", Hostile.sysfs, "--log-level", "trace",
+        ]
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = p.standardError
         try p.run()
@@ -181,8 +189,10 @@ struct HostileSecretsTests {
         let status = try #require(StateStore(directory: dir + "/state").loadStatus())
         let lastError = try #require(status.sinks["controller"]?.lastError)
         #expect(lastError.hasPrefix("token file \(dir)/conf/controller-token: the token has a line break inside it"), "\(lastError)")
-        var outputs = [try String(contentsOfFile: log, encoding: .utf8),
-                       try String(contentsOfFile: dir + "/state/status.json", encoding: .utf8)]
+        var outputs = [
+            try String(contentsOfFile: log, encoding: .utf8),
+            try String(contentsOfFile: dir + "/state/status.json", encoding: .utf8),
+        ]
         for format in ["table", "json"] {
             outputs.append(try Hostile.hwlabel(["agent", "status", "--state-dir", dir + "/state", "--format", format]).output)
         }

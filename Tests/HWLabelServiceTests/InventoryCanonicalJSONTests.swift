@@ -17,9 +17,12 @@ struct InventoryCanonicalJSONTests {
 
     /// One of `sources`: "live", a dump under `lspci/`, or a tree under `sysfs/`.
     static func snapshot(named source: String) throws -> (Snapshot, DescriptorSet) {
-        try snapshot(source == "live" ? .live()
-            : source.hasPrefix("lspci/") ? .dump(file: ProbeTestSupport.fixtures + "/" + source)
-            : .sysfs(root: ProbeTestSupport.fixtures + "/" + source + "/sys"))
+        try snapshot(
+            source == "live"
+                ? .live()
+                : source.hasPrefix("lspci/")
+                    ? .dump(file: ProbeTestSupport.fixtures + "/" + source)
+                    : .sysfs(root: ProbeTestSupport.fixtures + "/" + source + "/sys"))
     }
 
     static func snapshot(_ source: ProbeSource) throws -> (Snapshot, DescriptorSet) {
@@ -55,9 +58,10 @@ struct InventoryCanonicalJSONTests {
 
     @Test("escapes, unicode, slashes, nil, nested containers")
     func oddValues() throws {
-        let v = Odd(text: "quote \" backslash \\ slash / newline \n tab \t cr \r bell \u{07} esc \u{1b} é 漢 🚀",
-                    map: ["z": "last", "a": "first", "é": "accent", "B": "upper", "_": "under"],
-                    numbers: [-1, 0, Int.max], big: UInt64.max, flag: nil, nested: [[], ["x"]])
+        let v = Odd(
+            text: "quote \" backslash \\ slash / newline \n tab \t cr \r bell \u{07} esc \u{1b} é 漢 🚀",
+            map: ["z": "last", "a": "first", "é": "accent", "B": "upper", "_": "under"],
+            numbers: [-1, 0, Int.max], big: UInt64.max, flag: nil, nested: [[], ["x"]])
         let ours = try CanonicalJSON.encode(v)
         #expect(ours == (try Self.reference(v)))
         let back = try JSONDecoder().decode(Odd.self, from: Data(ours))
@@ -107,7 +111,9 @@ struct InventoryCanonicalJSONTests {
         let two = text(try CanonicalJSON.encode([Manual(), Manual()]))
         #expect(two == "[" + reference + "," + reference + "]")
         #expect(try CanonicalJSON.encode(Manual.Empty()) == Array("{}".utf8))
-        #expect(try CanonicalJSON.encodeElements([Manual(), Manual()]) == Array(try Self.reference([Manual(), Manual()]).dropFirst().dropLast()))
+        #expect(
+            try CanonicalJSON.encodeElements([Manual(), Manual()])
+                == Array(try Self.reference([Manual(), Manual()]).dropFirst().dropLast()))
         #expect(try CanonicalJSON.encodeElements([Odd]()) == [])
     }
 
@@ -122,9 +128,10 @@ struct InventoryCanonicalJSONTests {
 
     @Test("doubles, Data, URL, Decimal and Date in JSONEncoder's forms; NaN and infinity are errors")
     func foundationScalars() throws {
-        let v = Scalars(doubles: [1.0, -0.0, 0.5, 1e20, 1e-7, 123_456_789_012_345_678.0, 5e-324], float: 2.0,
-                        data: Data([0, 1, 2, 0xff]), url: URL(string: "https://ctl.example/v1/reports?x=1")!,
-                        decimal: Decimal(string: "-12.5")!, date: Date(timeIntervalSince1970: 1_750_000_000.25))
+        let v = Scalars(
+            doubles: [1.0, -0.0, 0.5, 1e20, 1e-7, 123_456_789_012_345_678.0, 5e-324], float: 2.0,
+            data: Data([0, 1, 2, 0xff]), url: URL(string: "https://ctl.example/v1/reports?x=1")!,
+            decimal: Decimal(string: "-12.5")!, date: Date(timeIntervalSince1970: 1_750_000_000.25))
         let ours = String(decoding: try CanonicalJSON.encode(v), as: UTF8.self)
         #expect(ours == String(decoding: try Self.reference(v), as: UTF8.self))
         #expect(ours.contains(#""doubles":[1,-0,0.5,1e+20,"#) && ours.contains(#""float":2,"#))
@@ -143,8 +150,11 @@ struct InventoryCanonicalJSONTests {
         #expect(text(try CanonicalJSON.encode(v, omittingKeys: ["a", "m", "z"])) == "{}")
         #expect(try CanonicalJSON.encode(v, omittingKeys: []) == CanonicalJSON.encode(v))
         // Keys already in order (no re-layout) and a keyed type's own coding keys.
-        #expect(text(try CanonicalJSON.encode(Odd(text: "t", map: [:], numbers: [], big: 1, flag: nil, nested: []),
-                                              omittingKeys: ["big", "text"])) == #"{"map":{},"nested":[],"numbers":[]}"#)
+        #expect(
+            text(
+                try CanonicalJSON.encode(
+                    Odd(text: "t", map: [:], numbers: [], big: 1, flag: nil, nested: []),
+                    omittingKeys: ["big", "text"])) == #"{"map":{},"nested":[],"numbers":[]}"#)
     }
 
     static func pretty<T: Encodable>(_ v: T) throws -> [UInt8] {
@@ -156,8 +166,11 @@ struct InventoryCanonicalJSONTests {
         let (s, set) = try Self.snapshot(named: source)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        let report = ReportBuilder.next(previous: nil, epoch: "e", scan: ScanResult(descriptors: set.descriptors,
-                                        host: HostIdentity(machineId: nil, hostname: "h"), bootId: nil), now: Date())
+        let report = ReportBuilder.next(
+            previous: nil, epoch: "e",
+            scan: ScanResult(
+                descriptors: set.descriptors,
+                host: HostIdentity(machineId: nil, hostname: "h"), bootId: nil), now: Date())
         #expect(PrettyJSON.format(try CanonicalJSON.encode(set), emptyContainers: .blankLine) == Array(try e.encode(set)))
         #expect(PrettyJSON.format(try CanonicalJSON.encode(report), emptyContainers: .blankLine) == Array(try e.encode(report)))
         // The other documents printed this way: `label list --format json`, `placement sync
@@ -215,7 +228,8 @@ struct InventoryCanonicalJSONTests {
         #expect(pretty == PrettyJSON.format(compact))
         var slicedCompact = InventoryDocument(snapshot: s, descriptors: set.descriptors, generatedAt: at)
         #expect(try slicedCompact.encodeJSON(pretty: false, splitAt: 1) == compact)
-        #expect(try JSONSerialization.jsonObject(with: Data(pretty)) as? NSDictionary
+        #expect(
+            try JSONSerialization.jsonObject(with: Data(pretty)) as? NSDictionary
                 == JSONSerialization.jsonObject(with: Data(compact)) as? NSDictionary)
     }
 
@@ -256,7 +270,8 @@ struct InventoryStreamedOutputTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // 1 byte, a run of small pieces that straddle a buffer boundary, one piece of 3 buffers.
-        let pieces: [[UInt8]] = [[0x7b]] + (0..<3000).map { i in Array("\"k\(i)\":\(i),".utf8) }
+        let pieces: [[UInt8]] =
+            [[0x7b]] + (0..<3000).map { i in Array("\"k\(i)\":\(i),".utf8) }
             + [[UInt8](repeating: 0x20, count: 3 << 16), [0x7d]]
         let path = dir + "/inventory.json"
         try AtomicFile.write(to: path) { put in for p in pieces { p.withUnsafeBytes(put) } }

@@ -83,15 +83,22 @@ struct InventorySchemaTests {
         defer { t.cleanup() }
         try t.add(.sampleRootPort)
         try t.group(1, add: "0000:00:01.0")
-        let cfg = ConfigSpace(vendor: 0x10de, device: 0x2236, classCode: 0x030200, revision: 0xa1, flr: true, aer: true,
-                              acs: (1, 1), sriov: (4, 4, 1, 0x2236), ari: true, dsn: 42)
-        try t.add(.init(address: "0000:41:00.0", vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
-                        subsystemVendor: "10de", subsystemDevice: "1482", config: cfg.bytes(), driver: "nvidia",
-                        iommuGroup: 2, numaNode: "1", parent: "0000:00:01.0",
-                        attributes: ["sriov_totalvfs": "4", "sriov_numvfs": "1", "reset_method": "flr",
-                                     "boot_vga": "0", "driver_override": "vfio-pci", "label": "Slot 3"]))
-        try t.add(.init(address: "0000:41:00.4", vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
-                        driver: "nvidia", iommuGroup: 3, parent: "0000:00:01.0"))
+        let cfg = ConfigSpace(
+            vendor: 0x10de, device: 0x2236, classCode: 0x030200, revision: 0xa1, flr: true, aer: true,
+            acs: (1, 1), sriov: (4, 4, 1, 0x2236), ari: true, dsn: 42)
+        try t.add(
+            .init(
+                address: "0000:41:00.0", vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
+                subsystemVendor: "10de", subsystemDevice: "1482", config: cfg.bytes(), driver: "nvidia",
+                iommuGroup: 2, numaNode: "1", parent: "0000:00:01.0",
+                attributes: [
+                    "sriov_totalvfs": "4", "sriov_numvfs": "1", "reset_method": "flr",
+                    "boot_vga": "0", "driver_override": "vfio-pci", "label": "Slot 3",
+                ]))
+        try t.add(
+            .init(
+                address: "0000:41:00.4", vendor: "10de", device: "2236", classCode: "030200", revision: "a1",
+                driver: "nvidia", iommuGroup: 3, parent: "0000:00:01.0"))
         try t.linkVFs(pf: "0000:41:00.0", vfs: ["0000:41:00.4"])
         try t.attr("0000:41:00.4", "nvidia/creatable_vgpu_types", "ID : vGPU Name\n557 : NVIDIA A10-1B\n")
         try t.mdevType("0000:41:00.0", id: "nvidia-1", name: "A10-1B", description: "d", available: "2")
@@ -121,8 +128,11 @@ struct InventorySchemaTests {
         // Every 1.1 field, with a value (not null) wherever it can have one.
         let a = doc.descriptors[0].address, b = doc.descriptors[1].address
         var host = HostFacts()
-        host.deviceHolders = [DeviceHolder(address: a, pid: 4242, process: "qemu-system-x86", node: "/dev/vfio/12",
-                                           kind: "vfio-group", guest: "vm-1")]
+        host.deviceHolders = [
+            DeviceHolder(
+                address: a, pid: 4242, process: "qemu-system-x86", node: "/dev/vfio/12",
+                kind: "vfio-group", guest: "vm-1")
+        ]
         host.unreadableProcesses = 3
         host.hostUses = [HostUse(address: b, kind: "network-up", detail: "eth0 is up with 10.0.0.5/24")]
         doc.host = host
@@ -130,8 +140,11 @@ struct InventorySchemaTests {
         doc.functions[0].vfioDevice = "vfio3"
         doc.functions[0].netInterfaces = ["eth0"]
         doc.functions[0].blockDevices = ["nvme0n1"]
-        doc.functions[0].mdevTypes = [MdevType(id: "nvidia-222", name: "GRID T4-2Q", description: "num_heads=4",
-                                               availableInstances: 7, deviceAPI: "vfio-pci", instances: 1)]
+        doc.functions[0].mdevTypes = [
+            MdevType(
+                id: "nvidia-222", name: "GRID T4-2Q", description: "num_heads=4",
+                availableInstances: 7, deviceAPI: "vfio-pci", instances: 1)
+        ]
         doc.descriptors[0].mode = .vgpu
         doc.descriptors[0].excludes = [b]
         doc.descriptors[0].usage = DeviceUsage(
@@ -140,8 +153,11 @@ struct InventorySchemaTests {
         doc.descriptors[0].vgpu = VGPUOffer(
             mechanism: "mdev", activeType: "GRID T4-2Q", activeInstances: 1, mixedSize: false,
             framebuffer: Sourced(16 << 30, source: "catalog"), slots: [b],
-            profiles: [VGPUProfile(id: "nvidia-222", name: "GRID T4-2Q", available: 7, instances: 1,
-                                   framebuffer: Sourced(2 << 30, source: "mdev-description"), basis: "available_instances")],
+            profiles: [
+                VGPUProfile(
+                    id: "nvidia-222", name: "GRID T4-2Q", available: 7, instances: 1,
+                    framebuffer: Sourced(2 << 30, source: "mdev-description"), basis: "available_instances")
+            ],
             publishedType: "GRID T4-2Q")
         doc.descriptors[1].mode = .sriovVF
         doc.descriptors[1].parent = a
@@ -190,7 +206,8 @@ struct InventorySchemaTests {
         defer { ProbeTestSupport.removeTemp(dir) }
         try SchemaValidator.validator.write(toFile: dir + "/v.py", atomically: true, encoding: .utf8)
         try bad.write(to: URL(fileURLWithPath: dir + "/doc.json"))
-        let v = try ProbeTestSupport.run(try #require(ProbeTestSupport.which("python3")), [dir + "/v.py", SchemaValidator.schema, dir + "/doc.json"])
+        let v = try ProbeTestSupport.run(
+            try #require(ProbeTestSupport.which("python3")), [dir + "/v.py", SchemaValidator.schema, dir + "/doc.json"])
         #expect(v.status == 1, "schema accepted an integer vendor ID: \(v.stderr)")
     }
 
@@ -242,8 +259,9 @@ struct InventorySchemaTests {
     @Test("the table format carries the same digest as the JSON")
     func tableDigest() throws {
         let j = try Self.inventory(Input.sysfsNFD.arguments)
-        let t = try ProbeTestSupport.run(try ProbeTestSupport.hwlabelBinary(),
-                                         ["inventory", "--format", "table"] + Input.sysfsNFD.arguments)
+        let t = try ProbeTestSupport.run(
+            try ProbeTestSupport.hwlabelBinary(),
+            ["inventory", "--format", "table"] + Input.sysfsNFD.arguments)
         try #require(j.status == 0 && t.status == 0)
         let digest = (try JSONSerialization.jsonObject(with: j.stdoutData) as! [String: Any])["digest"] as! String
         #expect(t.stdout.contains("digest: \(digest)"))

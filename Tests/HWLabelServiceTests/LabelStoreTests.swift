@@ -18,19 +18,23 @@ struct AgentLabelStoreTests {
         let dir = try ProbeTestSupport.makeTemp("labels")
         defer { ProbeTestSupport.removeTemp(dir) }
         let store = LabelStore(directory: dir)
-        try "# my fleet notes\nrule vendor=10de device=1eb8 = Turing GPU\n".write(toFile: store.labelsPath, atomically: false, encoding: .utf8)
+        try "# my fleet notes\nrule vendor=10de device=1eb8 = Turing GPU\n".write(
+            toFile: store.labelsPath, atomically: false, encoding: .utf8)
         try store.update { doc in
             doc.setInstanceLabel(key: "dsn:00-11-22-ff-fe-33-44-55", label: F.label("Inference T4"))
-            doc.addRule(try LabelRule(vendor: "10de", device: "1e30", subsystemVendor: "10de", subsystemDevice: "13d9", label: F.label("Turing GPU")))
+            doc.addRule(
+                try LabelRule(
+                    vendor: "10de", device: "1e30", subsystemVendor: "10de", subsystemDevice: "13d9", label: F.label("Turing GPU")))
         }
         let text = try String(contentsOfFile: store.labelsPath, encoding: .utf8)
-        #expect(text == """
-            # my fleet notes
-            rule vendor=10de device=1eb8 = Turing GPU
-            device dsn:00-11-22-ff-fe-33-44-55 = Inference T4
-            rule vendor=10de device=1e30 subsystem=10de:13d9 = Turing GPU
+        #expect(
+            text == """
+                # my fleet notes
+                rule vendor=10de device=1eb8 = Turing GPU
+                device dsn:00-11-22-ff-fe-33-44-55 = Inference T4
+                rule vendor=10de device=1e30 subsystem=10de:13d9 = Turing GPU
 
-            """)
+                """)
         let set = try store.loadLabels()
         #expect(set.rules.count == 2)
         #expect(set.instanceLabels == [InstanceLabel(key: "dsn:00-11-22-ff-fe-33-44-55", label: F.label("Inference T4"))])
@@ -39,14 +43,16 @@ struct AgentLabelStoreTests {
         #expect(leftovers.isEmpty)
     }
 
-    @Test("a corrupt labels.conf gives file:line and is left byte-identical", arguments: [
-        ("rule vendor=10de device=1eb8 = Turing GPU\n# ok\nrule vendr=10de = X\n", 3, "unknown rule field 'vendr=10de'"),
-        ("device 0000:3b:00.0 = GPU!\n", 1, "character '!' is not allowed"),
-        ("device 0000:3b:00.0 = A\ndevice 0000:3b:00.0 = B\n", 2, "already labelled on line 1"),
-        ("lable 0000:3b:00.0 = A\n", 1, "unknown directive 'lable'"),
-        ("rule vendor=10de device=1e30 subsystem=10de = X\n", 1, "subsystem (SVVV:SDDD)"),
-        ("device 0000:3b:00.0 Turing\n", 1, "expected '<directive> … = <label>'"),
-    ])
+    @Test(
+        "a corrupt labels.conf gives file:line and is left byte-identical",
+        arguments: [
+            ("rule vendor=10de device=1eb8 = Turing GPU\n# ok\nrule vendr=10de = X\n", 3, "unknown rule field 'vendr=10de'"),
+            ("device 0000:3b:00.0 = GPU!\n", 1, "character '!' is not allowed"),
+            ("device 0000:3b:00.0 = A\ndevice 0000:3b:00.0 = B\n", 2, "already labelled on line 1"),
+            ("lable 0000:3b:00.0 = A\n", 1, "unknown directive 'lable'"),
+            ("rule vendor=10de device=1e30 subsystem=10de = X\n", 1, "subsystem (SVVV:SDDD)"),
+            ("device 0000:3b:00.0 Turing\n", 1, "expected '<directive> … = <label>'"),
+        ])
     func corrupt(_ content: String, _ line: Int, _ message: String) throws {
         let dir = try ProbeTestSupport.makeTemp("corrupt")
         defer { ProbeTestSupport.removeTemp(dir) }
@@ -65,7 +71,9 @@ struct AgentLabelStoreTests {
 
     @Test("policy.conf parses include/exclude/allowNestedWithPassthrough; errors carry the line")
     func policy() throws {
-        let p = try PolicyFormat.parse("# x\ninclude class=0880\nexclude device=8086:1533\nexclude address=0000:00:02.0\nallowNestedWithPassthrough = true\n", path: "policy.conf")
+        let p = try PolicyFormat.parse(
+            "# x\ninclude class=0880\nexclude device=8086:1533\nexclude address=0000:00:02.0\nallowNestedWithPassthrough = true\n",
+            path: "policy.conf")
         #expect(p.include == [.classPrefix("0880")])
         #expect(p.exclude == [.vendorDevice("8086", "1533"), .address(F.addr("0000:00:02.0"))])
         #expect(p.allowNestedWithPassthrough)
@@ -96,8 +104,9 @@ struct AgentLabelStoreTests {
         let statuses = try await withThrowingTaskGroup(of: (Int32, String).self) { group in
             for w in 0..<writers {
                 group.addTask {
-                    let r = try ProbeTestSupport.run(exe, ["--testing-library", "swift-testing", "--filter", "labelWriterChild"],
-                                                     environment: [childDirKey: dir, childIDKey: "\(w)"])
+                    let r = try ProbeTestSupport.run(
+                        exe, ["--testing-library", "swift-testing", "--filter", "labelWriterChild"],
+                        environment: [childDirKey: dir, childIDKey: "\(w)"])
                     return (r.status, r.stdout + r.stderr)
                 }
             }

@@ -9,7 +9,8 @@ import HWLabelProbe
 /// capacity of each published type summed over the host's cards.
 @Suite struct NFDSinkTests {
     static func lines(_ devices: [AssignableDevice]) -> [String] {
-        let report = ReportBuilder.next(previous: nil, epoch: "e", scan: reporterScan(devices), now: Date(timeIntervalSince1970: 1_800_000_000))
+        let report = ReportBuilder.next(
+            previous: nil, epoch: "e", scan: reporterScan(devices), now: Date(timeIntervalSince1970: 1_800_000_000))
         return NFDSink.render(report, expiresAt: Date(timeIntervalSince1970: 1_800_000_600)).split(separator: "\n").map(String.init)
     }
 
@@ -19,17 +20,19 @@ import HWLabelProbe
         let cardB = PlacementTestHosts.vgpuCard(address: "0000:42:00.0", profiles: [(l8, 3, 0), ("NVIDIA L40S-48Q", 1, 0)], published: l8)
         let broken = PlacementTestHosts.vgpuCard(address: "0000:43:00.0", state: .notReady, profiles: [(l8, 4, 0)], published: l8)
         let idle = PlacementTestHosts.vgpuCard(address: "0000:44:00.0", profiles: [("NVIDIA L40S-24Q", 2, 0)], published: nil)
-        let slot = PlacementTestHosts.device(address: "0000:41:00.4", vendor: "10de", device: "26b9", label: nil, arch: nil, state: .ready,
-                                             mode: .vgpuVF, physicalFunction: "0000:41:00.0", driver: "nvidia")
+        let slot = PlacementTestHosts.device(
+            address: "0000:41:00.4", vendor: "10de", device: "26b9", label: nil, arch: nil, state: .ready,
+            mode: .vgpuVF, physicalFunction: "0000:41:00.0", driver: "nvidia")
         let nic = PlacementTestHosts.sriovNIC(bus: "3b", vfs: 2, label: "SR-IOV NIC")
-        let whole = PlacementTestHosts.device(address: "0000:5e:00.0", vendor: "10de", device: "1eb8", label: "Turing GPU",
-                                              arch: "Turing", state: .ready)
+        let whole = PlacementTestHosts.device(
+            address: "0000:5e:00.0", vendor: "10de", device: "1eb8", label: "Turing GPU",
+            arch: "Turing", state: .ready)
         let lines = Self.lines([cardA, cardB, broken, idle, slot, whole] + nic)
 
         #expect(lines.contains("hwlabel.io/mode.whole-device=1"))
         #expect(lines.contains("hwlabel.io/mode.sriov-pf=1"))
         #expect(lines.contains("hwlabel.io/mode.sriov-vf=2"))
-        #expect(lines.contains("hwlabel.io/mode.vgpu=3"))        // the not-ready card does not count
+        #expect(lines.contains("hwlabel.io/mode.vgpu=3")) // the not-ready card does not count
         #expect(lines.contains("hwlabel.io/mode.vgpu-vf=1"))
         // Available instances of the published type, over the ready cards; other types and
         // the idle card's profiles are not offered, so not listed.
@@ -46,8 +49,11 @@ import HWLabelProbe
     }
 
     @Test func aHostWithoutVGPUHasNoVGPULines() {
-        let lines = Self.lines([PlacementTestHosts.device(address: "0000:5e:00.0", vendor: "10de", device: "1eb8", label: nil,
-                                                          arch: nil, state: .notReady)])
+        let lines = Self.lines([
+            PlacementTestHosts.device(
+                address: "0000:5e:00.0", vendor: "10de", device: "1eb8", label: nil,
+                arch: nil, state: .notReady)
+        ])
         #expect(lines.contains("hwlabel.io/mode.whole-device=0"))
         #expect(!lines.contains { $0.hasPrefix("hwlabel.io/vgpu.") })
         #expect(lines.filter { $0.hasPrefix("hwlabel.io/mode.") }.count == 1)

@@ -21,7 +21,9 @@ struct PassthroughExecutorTests {
         return PassthroughPlanner(snapshot: s, descriptors: set, aliases: aliases)
     }
 
-    static func plan(_ p: PassthroughPlanner, _ targets: [PassthroughTarget], disable previous: [PCIAddress: String]? = nil) throws -> PassthroughPlan {
+    static func plan(_ p: PassthroughPlanner, _ targets: [PassthroughTarget], disable previous: [PCIAddress: String]? = nil) throws
+        -> PassthroughPlan
+    {
         let d = previous.map { p.disable(targets, previous: $0) } ?? p.enable(targets)
         guard case .plan(let plan) = d else { throw ProbeTestSupport.SupportError("refused: \(d)") }
         return plan
@@ -34,7 +36,9 @@ struct PassthroughExecutorTests {
     static func override(_ a: String, _ v: String) -> PassthroughOperation {
         .write(attribute: "bus/pci/devices/\(a)/driver_override", value: v)
     }
-    static func unbind(_ d: String, _ a: String) -> PassthroughOperation { .write(attribute: "bus/pci/drivers/\(d)/unbind", value: a + "\n") }
+    static func unbind(_ d: String, _ a: String) -> PassthroughOperation {
+        .write(attribute: "bus/pci/drivers/\(d)/unbind", value: a + "\n")
+    }
     static func bind(_ d: String, _ a: String) -> PassthroughOperation { .write(attribute: "bus/pci/drivers/\(d)/bind", value: a + "\n") }
     static func probe(_ a: String) -> PassthroughOperation { .write(attribute: "bus/pci/drivers_probe", value: a + "\n") }
 
@@ -55,7 +59,8 @@ struct PassthroughExecutorTests {
         let r = Self.executor(k).run(plan)
         let group = [h.rtx8000] + h.rtx8000Companions
         #expect(r.succeeded)
-        #expect(k.log == Self.enableWrites(group[0], from: "nvidia") + Self.enableWrites(group[1], from: "snd_hda_intel")
+        #expect(
+            k.log == Self.enableWrites(group[0], from: "nvidia") + Self.enableWrites(group[1], from: "snd_hda_intel")
                 + Self.enableWrites(group[2], from: "xhci_hcd") + Self.enableWrites(group[3], from: "nvidia-gpu"))
         #expect(r.functions.map(\.outcome) == Array(repeating: .done(driver: "vfio-pci"), count: 4))
         #expect(Self.drivers(t, group) == Array(repeating: "vfio-pci", count: 4))
@@ -69,8 +74,9 @@ struct PassthroughExecutorTests {
         defer { t.cleanup() }
         let k = PassthroughKernelDouble(tree: t)
         var w: [ProbeWarning] = []
-        let aliases = VFIOModuleAliases.parse("alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\nalias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n",
-                                              path: "modules.alias", warnings: &w)
+        let aliases = VFIOModuleAliases.parse(
+            "alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\nalias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n",
+            path: "modules.alias", warnings: &w)
         let vf = h.netVFs[0]
         let r = Self.executor(k).run(try Self.plan(Self.planner(t, aliases: aliases), [.address(Self.a(vf))]))
         #expect(r.succeeded)
@@ -87,7 +93,8 @@ struct PassthroughExecutorTests {
         k.busyUnbind = [group[2]]
         let r = Self.executor(k).run(try Self.plan(Self.planner(t), [.address(Self.a(h.rtx8000))]))
         #expect(!r.succeeded)
-        let forward = Self.enableWrites(group[0], from: "nvidia") + Self.enableWrites(group[1], from: "snd_hda_intel")
+        let forward =
+            Self.enableWrites(group[0], from: "nvidia") + Self.enableWrites(group[1], from: "snd_hda_intel")
             + [Self.override(group[2], "vfio-pci\n"), Self.unbind("xhci_hcd", group[2])]
         let back: [PassthroughOperation] = [
             Self.override(group[2], "\n"),
@@ -150,7 +157,10 @@ struct PassthroughExecutorTests {
         let plan = try Self.plan(Self.planner(t), [.address(Self.a(h.rtx8000))], disable: [Self.a(h.rtx8000): "nvidia"])
         let r = Self.executor(k).run(plan)
         #expect(r.succeeded)
-        #expect(Array(k.log.dropFirst(before)) == [Self.override(group[0], "\n"), Self.unbind("vfio-pci", group[0]), Self.bind("nvidia", group[0])]
+        #expect(
+            Array(k.log.dropFirst(before)) == [
+                Self.override(group[0], "\n"), Self.unbind("vfio-pci", group[0]), Self.bind("nvidia", group[0]),
+            ]
                 + group.dropFirst().flatMap { [Self.override($0, "\n"), Self.unbind("vfio-pci", $0), Self.probe($0)] })
         #expect(Self.drivers(t, group) == ["nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu"])
         #expect(try String(contentsOfFile: t.dir(group[0]) + "/driver_override", encoding: .utf8) == "(null)\n")
@@ -161,8 +171,9 @@ struct PassthroughExecutorTests {
         let (t, h) = try HostTrees.vgpuHost()
         defer { t.cleanup() }
         let k = PassthroughKernelDouble(tree: t)
-        let report = PassthroughRunner.run(.enable, targets: [.address(Self.a(h.rtx8000))], planner: try Self.planner(t),
-                                           dryRun: true, executor: Self.executor(k))
+        let report = PassthroughRunner.run(
+            .enable, targets: [.address(Self.a(h.rtx8000))], planner: try Self.planner(t),
+            dryRun: true, executor: Self.executor(k))
         guard case .dryRun(_, let ops) = report else {
             Issue.record("\(report)")
             return
@@ -210,8 +221,9 @@ struct PassthroughExecutorTests {
         let planner = PassthroughPlanner(snapshot: s, descriptors: set)
         let host = NoWritesHost()
         for dry in [true, false] {
-            let report = PassthroughRunner.run(.enable, targets: [.address(root)], planner: planner, dryRun: dry,
-                                               executor: PassthroughExecutor(host: host))
+            let report = PassthroughRunner.run(
+                .enable, targets: [.address(root)], planner: planner, dryRun: dry,
+                executor: PassthroughExecutor(host: host))
             guard case .refused(let refusals) = report else {
                 Issue.record("not refused: \(report)")
                 return

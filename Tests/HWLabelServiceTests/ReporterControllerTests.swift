@@ -15,9 +15,10 @@ struct ReporterControllerTests {
         var prev: Report?
         var out: [Report] = []
         for i in 1...n {
-            let r = ReportBuilder.next(previous: prev, epoch: epoch,
-                                       scan: reporterScan((0..<i).map { reporterDevice(String(format: "0000:%02x:00.0", $0)) }),
-                                       now: Date())
+            let r = ReportBuilder.next(
+                previous: prev, epoch: epoch,
+                scan: reporterScan((0..<i).map { reporterDevice(String(format: "0000:%02x:00.0", $0)) }),
+                now: Date())
             out.append(r)
             prev = r
         }
@@ -29,9 +30,11 @@ struct ReporterControllerTests {
         if !FileManager.default.fileExists(atPath: tokenFile) {
             try (Self.secret + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
         }
-        return try ControllerSink(configuration: .init(url: url, token: .file(tokenFile), timeout: timeout,
-                                                       connectTimeout: 0.3, retry: fast),
-                                  outboxDirectory: dir + "/outbox", logger: logger)
+        return try ControllerSink(
+            configuration: .init(
+                url: url, token: .file(tokenFile), timeout: timeout,
+                connectTimeout: 0.3, retry: fast),
+            outboxDirectory: dir + "/outbox", logger: logger)
     }
 
     /// One delivery as the agent's worker makes it: attempts on `fast` until delivered or failed.
@@ -68,7 +71,7 @@ struct ReporterControllerTests {
     @Test func outageThenRestartDeliversNewestAndLosesNothing() async throws {
         let dir = reporterTempDir()
         let refusing = try RefusingPort()
-        defer { withExtendedLifetime(refusing) {} }   // refusing until the test ends
+        defer { withExtendedLifetime(refusing) {} } // refusing until the test ends
         let (logger, lines) = capturingLogger()
         let rs = reports(3)
         // Controller down for the whole first run: every delivery fails, the outbox keeps the newest.
@@ -119,7 +122,7 @@ struct ReporterControllerTests {
         // The worker's delivery makes one attempt too: a permanent error ends it.
         await #expect(throws: SinkWorker.Failure.self) { try await deliver(r, to: sink, logger: logger) }
         #expect(ctl.attempts == 2)
-        try await sink.deliver(r)   // token fixed on the controller side
+        try await sink.deliver(r) // token fixed on the controller side
         #expect(sink.pending == nil)
         await sink.shutdown()
     }

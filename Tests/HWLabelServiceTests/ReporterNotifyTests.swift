@@ -61,9 +61,10 @@ struct ReporterNotifyTests {
         let state = reporterTempDir(), config = reporterTempDir()
         try "[file]\npath = \(state)/a.json\n".write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
         let (logger, _) = capturingLogger()
-        let service = AgentService(options: .init(configDirectory: config, stateDirectory: state),
-                                   source: { reporterScan([reporterDevice("0000:01:00.0")]) }, events: nil,
-                                   logger: logger, notify: SDNotify(environment: ["NOTIFY_SOCKET": name]))
+        let service = AgentService(
+            options: .init(configDirectory: config, stateDirectory: state),
+            source: { reporterScan([reporterDevice("0000:01:00.0")]) }, events: nil,
+            logger: logger, notify: SDNotify(environment: ["NOTIFY_SOCKET": name]))
         let task = Task { try await service.run() }
         let ready = await receiveOffPool(fd)
         #expect(ready?.hasPrefix("READY=1\nSTATUS=generation 1, 1 devices") == true)
@@ -75,7 +76,10 @@ struct ReporterNotifyTests {
         // A broken configuration is refused and the previous one kept.
         try "[bogus]\n".write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
         service.reload()
-        try #require(await eventually { StateStore(directory: state).loadStatus()?.recentErrors.contains { $0.message.hasPrefix("config:") } == true })
+        try #require(
+            await eventually {
+                StateStore(directory: state).loadStatus()?.recentErrors.contains { $0.message.hasPrefix("config:") } == true
+            })
         service.stop()
         try await task.value
     }
@@ -94,19 +98,25 @@ struct ReporterNotifyTests {
     func reportsValidateAgainstThePublishedSchema() throws {
         let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../schema/report-1.0.schema.json").standardized.path
-        let r1 = ReportBuilder.next(previous: nil, epoch: "e", scan: reporterScan([
-            reporterDevice("0000:01:00.0", label: "Turing GPU", arch: "Turing"), reporterDevice("0000:02:00.0", ready: false)]), now: Date())
+        let r1 = ReportBuilder.next(
+            previous: nil, epoch: "e",
+            scan: reporterScan([
+                reporterDevice("0000:01:00.0", label: "Turing GPU", arch: "Turing"), reporterDevice("0000:02:00.0", ready: false),
+            ]), now: Date())
         let r2 = ReportBuilder.next(previous: r1, epoch: "e", scan: reporterScan([reporterDevice("0000:01:00.0")]), now: Date())
         for r in [r1, r2] {
             let file = reporterTempDir() + "/r.json"
             try r.prettyJSON().write(to: URL(fileURLWithPath: file))
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", "-c", """
+            p.arguments = [
+                "python3", "-c",
+                """
                 import json, sys, jsonschema
                 s = json.load(open(sys.argv[1])); jsonschema.Draft202012Validator.check_schema(s)
                 jsonschema.Draft202012Validator(s).validate(json.load(open(sys.argv[2])))
-                """, schema, file]
+                """, schema, file,
+            ]
             try p.run()
             p.waitUntilExit()
             #expect(p.terminationStatus == 0)

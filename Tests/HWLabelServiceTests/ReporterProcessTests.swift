@@ -10,7 +10,9 @@ struct ReporterProcessTests {
     /// `hwlabel` next to the test bundle, when it has the `agent` subcommand.
     static let binary: String? = {
         let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir.appendingPathComponent("hwlabel").path, dir.deletingLastPathComponent().appendingPathComponent("hwlabel").path] {
+        for candidate in [
+            dir.appendingPathComponent("hwlabel").path, dir.deletingLastPathComponent().appendingPathComponent("hwlabel").path,
+        ] {
             guard FileManager.default.isExecutableFile(atPath: candidate) else { continue }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: candidate)
@@ -39,8 +41,10 @@ struct ReporterProcessTests {
             .write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
-                       "--sysfs-root", Self.fixture, "--log-level", "error"]
+        p.arguments = [
+            "agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+            "--sysfs-root", Self.fixture, "--log-level", "error",
+        ]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -56,7 +60,7 @@ struct ReporterProcessTests {
             // resync every second: the file is rewritten continually while we signal.
             let (p, out) = try await Self.startAgent(binary, in: dir, resync: 1)
             try await Task.sleep(nanoseconds: UInt64(round) * 230_000_000 + UInt64.random(in: 0...200_000_000))
-            p.terminate()   // SIGTERM
+            p.terminate() // SIGTERM
             p.waitUntilExit()
             #expect(p.terminationReason == .exit && p.terminationStatus == 0)
             let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
@@ -85,7 +89,7 @@ struct ReporterProcessTests {
         let binary = try #require(Self.binary)
         let (p, _) = try await Self.startAgent(binary, in: reporterTempDir(), resync: 600)
         defer { p.terminate(); p.waitUntilExit() }
-        try await Task.sleep(nanoseconds: 2_500_000_000)  // past the settle trim (1 s after the scan)
+        try await Task.sleep(nanoseconds: 2_500_000_000) // past the settle trim (1 s after the scan)
         let before = Self.contextSwitches(p.processIdentifier)
         try await Task.sleep(nanoseconds: 3_000_000_000)
         let after = Self.contextSwitches(p.processIdentifier)
@@ -102,27 +106,30 @@ struct ReporterProcessTests {
         try FileManager.default.createDirectory(atPath: dir + "/conf", withIntermediateDirectories: true)
         try secret.write(toFile: dir + "/conf/controller-token", atomically: true, encoding: .utf8)
         let refusing = try RefusingPort()
-        defer { withExtendedLifetime(refusing) {} }   // refusing until the test ends
+        defer { withExtendedLifetime(refusing) {} } // refusing until the test ends
         let port = refusing.port
         try """
-            [controller]
-            url = http://127.0.0.1:\(port)/r
-            token-file = \(dir)/conf/controller-token
-            timeout = 1
-            max-attempts = 1
-            """.write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
+        [controller]
+        url = http://127.0.0.1:\(port)/r
+        token-file = \(dir)/conf/controller-token
+        timeout = 1
+        max-attempts = 1
+        """.write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
         let log = dir + "/agent.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
-                       "--sysfs-root", Self.fixture, "--log-level", "trace"]
+        p.arguments = [
+            "agent", "--config-dir", dir + "/conf", "--state-dir", dir + "/state",
+            "--sysfs-root", Self.fixture, "--log-level", "trace",
+        ]
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = p.standardError
         try p.run()
-        try #require(await eventually(timeout: 20) {
-            StateStore(directory: dir + "/state").loadStatus()?.sinks["controller"]?.lastError != nil
-        })
+        try #require(
+            await eventually(timeout: 20) {
+                StateStore(directory: dir + "/state").loadStatus()?.sinks["controller"]?.lastError != nil
+            })
         // Running with the controller pending: 1; once stopped: 3 (not running), as systemctl.
         for (running, format) in [(true, "table"), (true, "json"), (false, "table"), (false, "json")] {
             if !running, p.isRunning {

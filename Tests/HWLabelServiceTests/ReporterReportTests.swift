@@ -11,8 +11,9 @@ struct ReporterReportTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func firstReportIsGenerationOneSortedWithDigest() throws {
-        let r = ReportBuilder.next(previous: nil, epoch: epoch,
-                                   scan: reporterScan([reporterDevice("0000:3b:00.0"), reporterDevice("0000:01:00.0")]), now: t0)
+        let r = ReportBuilder.next(
+            previous: nil, epoch: epoch,
+            scan: reporterScan([reporterDevice("0000:3b:00.0"), reporterDevice("0000:01:00.0")]), now: t0)
         #expect(r.generation == 1)
         #expect(r.schemaVersion == "1.1" && Report.currentSchemaVersion == "1.1")
         #expect(r.descriptors.map(\.address.description) == ["0000:01:00.0", "0000:3b:00.0"])
@@ -27,8 +28,9 @@ struct ReporterReportTests {
         let r1 = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan(devs), now: t0)
         // Through the JSON the state directory holds, as after a restart.
         let restored = try JSONDecoder().decode(Report.self, from: r1.canonicalJSON())
-        let r2 = ReportBuilder.next(previous: restored, epoch: epoch, scan: reporterScan(devs.reversed()),
-                                    now: t0.addingTimeInterval(3600))
+        let r2 = ReportBuilder.next(
+            previous: restored, epoch: epoch, scan: reporterScan(devs.reversed()),
+            now: t0.addingTimeInterval(3600))
         #expect(r2.generation == 1)
         #expect(r2.digest == r1.digest)
         #expect(r2.tombstones.isEmpty)
@@ -39,13 +41,15 @@ struct ReporterReportTests {
         let a = reporterDevice("0000:01:00.0"), b = reporterDevice("0000:02:00.0"), c = reporterDevice("0000:03:00.0")
         let r1 = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan([a, b, c]), now: t0)
         // b's driver changed (still on the bus), c went away, a excluded by policy.
-        let r2 = ReportBuilder.next(previous: r1, epoch: epoch,
-                                    scan: reporterScan([], excluded: [a.instance.id], present: [a.address, b.address]), now: t0)
+        let r2 = ReportBuilder.next(
+            previous: r1, epoch: epoch,
+            scan: reporterScan([], excluded: [a.instance.id], present: [a.address, b.address]), now: t0)
         #expect(r2.generation == 2)
         #expect(r2.tombstones.map(\.reason) == [.excludedByPolicy, .driverChanged, .unplugged])
         #expect(r2.tombstones.allSatisfy { $0.sinceGeneration == 2 })
         // Stable afterwards; a returning device drops its tombstone.
-        let r3 = ReportBuilder.next(previous: r2, epoch: epoch, scan: reporterScan([], excluded: [a.instance.id], present: [a.address, b.address]), now: t0)
+        let r3 = ReportBuilder.next(
+            previous: r2, epoch: epoch, scan: reporterScan([], excluded: [a.instance.id], present: [a.address, b.address]), now: t0)
         #expect(r3.generation == 2 && r3.digest == r2.digest)
         let r4 = ReportBuilder.next(previous: r3, epoch: epoch, scan: reporterScan([c]), now: t0)
         #expect(r4.generation == 3)
@@ -60,7 +64,8 @@ struct ReporterReportTests {
     }
 
     @Test func canonicalJSONIsDeterministicWithSortedKeys() throws {
-        let r = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan([reporterDevice("0000:01:00.0", label: "Turing GPU")]), now: t0)
+        let r = ReportBuilder.next(
+            previous: nil, epoch: epoch, scan: reporterScan([reporterDevice("0000:01:00.0", label: "Turing GPU")]), now: t0)
         let a = try r.canonicalJSON(), b = try JSONDecoder().decode(Report.self, from: a).canonicalJSON()
         #expect(a == b)
         let text = String(decoding: a, as: UTF8.self)
@@ -86,14 +91,23 @@ struct ReporterReportTests {
         var card = reporterDevice("0000:41:00.0", label: "Inference GPU", arch: "ada", driver: "nvidia")
         card.mode = .vgpu
         card.excludes = [PCIAddress("0000:41:00.4")!]
-        card.usage = DeviceUsage(state: .vm, bindings: [VMBinding(pid: 77, process: "qemu-system-x86", guest: "vm-2",
-                                                                  node: "/dev/vfio/devices/vfio3", address: PCIAddress("0000:41:00.4")!)],
-                                 hostUses: [HostUseEntry(kind: "nvidia-open", address: PCIAddress("0000:41:00.0")!, detail: "nvidia-persistenced")])
-        card.vgpu = VGPUOffer(mechanism: "nvidia-vfio", activeType: "NVIDIA L40S-8Q", activeInstances: 1, mixedSize: false,
-                              framebuffer: Sourced(48 << 30, source: "catalog"), slots: [PCIAddress("0000:41:00.4")!],
-                              profiles: [VGPUProfile(id: "1155", name: "NVIDIA L40S-8Q", available: 5, instances: 1,
-                                                     framebuffer: nil, basis: "creatable VFs")],
-                              publishedType: "NVIDIA L40S-8Q")
+        card.usage = DeviceUsage(
+            state: .vm,
+            bindings: [
+                VMBinding(
+                    pid: 77, process: "qemu-system-x86", guest: "vm-2",
+                    node: "/dev/vfio/devices/vfio3", address: PCIAddress("0000:41:00.4")!)
+            ],
+            hostUses: [HostUseEntry(kind: "nvidia-open", address: PCIAddress("0000:41:00.0")!, detail: "nvidia-persistenced")])
+        card.vgpu = VGPUOffer(
+            mechanism: "nvidia-vfio", activeType: "NVIDIA L40S-8Q", activeInstances: 1, mixedSize: false,
+            framebuffer: Sourced(48 << 30, source: "catalog"), slots: [PCIAddress("0000:41:00.4")!],
+            profiles: [
+                VGPUProfile(
+                    id: "1155", name: "NVIDIA L40S-8Q", available: 5, instances: 1,
+                    framebuffer: nil, basis: "creatable VFs")
+            ],
+            publishedType: "NVIDIA L40S-8Q")
         var vf = reporterDevice("0000:3b:00.2")
         vf.isVirtualFunction = true
         vf.physicalFunction = PCIAddress("0000:3b:00.0")
@@ -127,9 +141,11 @@ struct ReporterReportTests {
     @Test func everyFieldOfReportAndDescriptorIsInTheDigest() throws {
         var gpu = GPUFacts(family: "nvidia")
         gpu.architecture = Sourced("ada", source: "test")
-        let base = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan([
-            reporterDevice("0000:01:00.0", label: "Turing GPU", arch: "turing"), reporterDevice("0000:02:00.0"),
-        ]), now: t0)
+        let base = ReportBuilder.next(
+            previous: nil, epoch: epoch,
+            scan: reporterScan([
+                reporterDevice("0000:01:00.0", label: "Turing GPU", arch: "turing"), reporterDevice("0000:02:00.0"),
+            ]), now: t0)
         let digest = ReportBuilder.digest(of: base)
         #expect(digest == base.digest)
 
@@ -153,8 +169,11 @@ struct ReporterReportTests {
             "parent": { $0.parent = PCIAddress("0000:00:01.0") },
             "excludes": { $0.excludes = [PCIAddress("0000:01:00.1")!] },
             "usage": { $0.usage = DeviceUsage(state: .free) },
-            "vgpu": { $0.vgpu = VGPUOffer(mechanism: "mdev", activeType: nil, activeInstances: 0, mixedSize: false,
-                                          framebuffer: nil, slots: [], profiles: [], publishedType: nil) },
+            "vgpu": {
+                $0.vgpu = VGPUOffer(
+                    mechanism: "mdev", activeType: nil, activeInstances: 0, mixedSize: false,
+                    framebuffer: nil, slots: [], profiles: [], publishedType: nil)
+            },
         ]
         let deviceFields = Mirror(reflecting: base.descriptors[0]).children.compactMap { $0.label.map(Self.fieldName) }
         #expect(Set(deviceMutations.keys) == Set(deviceFields))
@@ -172,8 +191,13 @@ struct ReporterReportTests {
             "agentEpoch": { $0.agentEpoch = "other" },
             "generation": { $0.generation += 1 },
             "descriptors": { $0.descriptors.removeLast() },
-            "tombstones": { $0.tombstones = [Tombstone(instanceId: "x", address: PCIAddress("0000:09:00.0")!,
-                                                       reason: .unplugged, sinceGeneration: 1)] },
+            "tombstones": {
+                $0.tombstones = [
+                    Tombstone(
+                        instanceId: "x", address: PCIAddress("0000:09:00.0")!,
+                        reason: .unplugged, sinceGeneration: 1)
+                ]
+            },
         ]
         let reportFields = Mirror(reflecting: base).children.compactMap { $0.label.map(Self.fieldName) }
         #expect(Set(reportMutations.keys).union(["generatedAt", "digest"]) == Set(reportFields))
@@ -207,7 +231,8 @@ struct ReporterReportTests {
 @Suite("Reporter: config, NFD and file sinks")
 struct ReporterSinkTests {
     @Test func parsesAgentConf() throws {
-        let c = try AgentConfig.parse("""
+        let c = try AgentConfig.parse(
+            """
             # comment
             [agent]
             resync-interval = 10m
@@ -230,23 +255,27 @@ struct ReporterSinkTests {
         #expect(throws: AgentConfig.ParseError.self) { try AgentConfig.parse("[agent]\nbogus = 1\n") }
     }
 
-    @Test(arguments: [
-        ("Turing GPU", "Turing-GPU"), ("-a_b.c-", "a_b.c"), ("RTX 6000/8000 (Quadro)", "RTX-6000-8000-Quadro"),
-        (String(repeating: "x", count: 80), String(repeating: "x", count: 63)), ("!!!", nil),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("Turing GPU", "Turing-GPU"), ("-a_b.c-", "a_b.c"), ("RTX 6000/8000 (Quadro)", "RTX-6000-8000-Quadro"),
+            (String(repeating: "x", count: 80), String(repeating: "x", count: 63)), ("!!!", nil),
+        ] as [(String, String?)])
     func nfdLabelNames(raw: String, expected: String?) {
         #expect(ExportedName.nfdLabelName(raw) == expected)
     }
 
     @Test func nfdFileHasExpiryCountsAndIsAtomic() async throws {
         let dir = reporterTempDir()
-        let report = ReportBuilder.next(previous: nil, epoch: "e", scan: reporterScan([
-            reporterDevice("0000:01:00.0", label: "Turing GPU", arch: "turing"),
-            reporterDevice("0000:02:00.0", label: "Turing GPU", ready: false, arch: "turing"),
-            reporterDevice("0000:03:00.0"),
-        ]), now: Date())
-        let sink = NFDSink(directory: dir + "/features.d", expiry: 600,
-                           clock: { Date(timeIntervalSince1970: 1_800_000_000) })
+        let report = ReportBuilder.next(
+            previous: nil, epoch: "e",
+            scan: reporterScan([
+                reporterDevice("0000:01:00.0", label: "Turing GPU", arch: "turing"),
+                reporterDevice("0000:02:00.0", label: "Turing GPU", ready: false, arch: "turing"),
+                reporterDevice("0000:03:00.0"),
+            ]), now: Date())
+        let sink = NFDSink(
+            directory: dir + "/features.d", expiry: 600,
+            clock: { Date(timeIntervalSince1970: 1_800_000_000) })
         try await sink.deliver(report)
         let text = try String(contentsOfFile: sink.path, encoding: .utf8)
         let lines = text.split(separator: "\n").map(String.init)
@@ -268,8 +297,9 @@ struct ReporterSinkTests {
 
     @Test func nfdFileStaysUnder64kB() {
         let many = (0..<3000).map { i in
-            reporterDevice(String(format: "0000:%02x:%02x.%x", i / 256 % 256, i / 8 % 32, i % 8),
-                           label: "label number \(i) with a long name to fill the file", instance: "i\(i)")
+            reporterDevice(
+                String(format: "0000:%02x:%02x.%x", i / 256 % 256, i / 8 % 32, i % 8),
+                label: "label number \(i) with a long name to fill the file", instance: "i\(i)")
         }
         let report = ReportBuilder.next(previous: nil, epoch: "e", scan: reporterScan(many), now: Date())
         let text = NFDSink.render(report, expiresAt: Date())
@@ -282,8 +312,10 @@ struct ReporterSinkTests {
     @Test func fileSinkWritesTheCanonicalReportIndented() async throws {
         let dir = reporterTempDir()
         let path = dir + "/report.json"
-        let report = ReportBuilder.next(previous: nil, epoch: "e", scan: reporterScan(
-            [reporterDevice("0000:01:00.0", label: "Turing GPU"), reporterDevice("0000:02:00.0")]), now: Date())
+        let report = ReportBuilder.next(
+            previous: nil, epoch: "e",
+            scan: reporterScan(
+                [reporterDevice("0000:01:00.0", label: "Turing GPU"), reporterDevice("0000:02:00.0")]), now: Date())
         try await FileSink(path: path).deliver(report)
         let bytes = try #require(FileManager.default.contents(atPath: path))
         #expect(Array(bytes) == PrettyJSON.format(Array(try report.canonicalJSON()), emptyContainers: .blankLine) + [0x0a])
@@ -297,8 +329,10 @@ struct ReporterSinkTests {
         let dir = reporterTempDir()
         let path = dir + "/report.json"
         let sink = FileSink(path: path)
-        var report = ReportBuilder.next(previous: nil, epoch: "e", scan: reporterScan(
-            (0..<200).map { reporterDevice(String(format: "0000:%02x:00.0", $0), instance: "i\($0)") }), now: Date())
+        var report = ReportBuilder.next(
+            previous: nil, epoch: "e",
+            scan: reporterScan(
+                (0..<200).map { reporterDevice(String(format: "0000:%02x:00.0", $0), instance: "i\($0)") }), now: Date())
         try await sink.deliver(report)
         let stop = LockedBox(false)
         let torn = LockedBox(0)

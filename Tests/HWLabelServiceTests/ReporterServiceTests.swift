@@ -39,8 +39,10 @@ struct ReporterServiceTests {
             try await task?.value
         }
         func uevent(_ action: String, _ address: String) {
-            eventContinuation.yield(Uevent(action: action, subsystem: "pci", devpath: "/devices/pci0000:00/\(address)",
-                                           sysname: address, driver: nil))
+            eventContinuation.yield(
+                Uevent(
+                    action: action, subsystem: "pci", devpath: "/devices/pci0000:00/\(address)",
+                    sysname: address, driver: nil))
         }
     }
 
@@ -64,7 +66,7 @@ struct ReporterServiceTests {
         try #require(await eventually { count("debug uevent") == 3 })
         try #require(await h.clock.waitForSleep(0.2))
         #expect(h.clock.pending.filter { abs($0 - 0.2) < 1e-9 }.count == 1)
-        #expect(h.sink.reports.count == 1)   // nothing before the debounce ends
+        #expect(h.sink.reports.count == 1) // nothing before the debounce ends
         h.clock.advance(by: 0.2)
         try #require(await eventually { h.sink.reports.count == 2 })
         #expect(h.sink.reports[1].generation == 2 && h.sink.reports[1].descriptors.count == 2)
@@ -85,7 +87,7 @@ struct ReporterServiceTests {
         try #require(await h.clock.waitForSleep(0.2))
         h.clock.advance(by: 0.2)
         try #require(await eventually { count("info scan") == scans + 1 })
-        try await h.stop()   // the worker finishes anything queued before stop returns
+        try await h.stop() // the worker finishes anything queued before stop returns
         #expect(h.sink.reports.count == 3)
 
         let status = try #require(StateStore(directory: state).loadStatus())
@@ -104,7 +106,7 @@ struct ReporterServiceTests {
         try #require(await h.clock.waitForSleep(60))
         h.clock.advance(by: 60)
         try #require(await eventually { h.sink.reports.count == 2 })
-        #expect(h.sink.reports[1].generation == 1)   // re-asserted, not a new generation
+        #expect(h.sink.reports[1].generation == 1) // re-asserted, not a new generation
         h.service.reload()
         try #require(await eventually { h.sink.reports.count == 3 })
         // Each full cycle re-arms the resync timer; only the newest one counts.
@@ -137,27 +139,28 @@ struct ReporterServiceTests {
     @Test func controllerOutageAcrossRestartEndsDeliveredWithoutLeakingToken() async throws {
         let state = reporterTempDir(), config = reporterTempDir()
         let down = try RefusingPort()
-        defer { withExtendedLifetime(down) {} }   // refusing until the test ends
+        defer { withExtendedLifetime(down) {} } // refusing until the test ends
         let secret = ReporterControllerTests.secret
         try secret.write(toFile: config + "/controller-token", atomically: true, encoding: .utf8)
         func configure(_ url: String) throws {
             try """
-                [controller]
-                url = \(url)
-                token-file = \(config)/controller-token
-                timeout = 1
-                max-attempts = 2
-                [file]
-                path = \(state)/out.json
-                """.write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
+            [controller]
+            url = \(url)
+            token-file = \(config)/controller-token
+            timeout = 1
+            max-attempts = 2
+            [file]
+            path = \(state)/out.json
+            """.write(toFile: config + "/agent.conf", atomically: true, encoding: .utf8)
         }
         try configure(down.url)
         let (logger, lines) = capturingLogger()
         func service() -> (AgentService, LockedBox<[AssignableDevice]>) {
             let devices = LockedBox([reporterDevice("0000:01:00.0")])
-            let s = AgentService(options: .init(configDirectory: config, stateDirectory: state),
-                                 source: { reporterScan(devices.current) }, events: nil,
-                                 logger: logger, notify: SDNotify(environment: [:]))
+            let s = AgentService(
+                options: .init(configDirectory: config, stateDirectory: state),
+                source: { reporterScan(devices.current) }, events: nil,
+                logger: logger, notify: SDNotify(environment: [:]))
             return (s, devices)
         }
         // Run 1: controller down.
@@ -212,7 +215,9 @@ struct ReporterUeventMonitorTests {
         }
         try await Task.sleep(nanoseconds: 100_000_000)
         try "change".write(toFile: "/sys/bus/pci/devices/\(dev)/uevent", atomically: false, encoding: .utf8)
-        let timeout = Task { try await Task.sleep(nanoseconds: 60_000_000_000); got.cancel() }   // a hang guard
+        let timeout = Task {
+            try await Task.sleep(nanoseconds: 60_000_000_000); got.cancel()
+        } // a hang guard
         let e = await got.value
         timeout.cancel()
         #expect(e?.action == "change" && e?.subsystem == "pci")

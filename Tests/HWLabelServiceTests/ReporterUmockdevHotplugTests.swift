@@ -34,10 +34,12 @@ struct ReporterUmockdevHotplugTests {
         var candidates = ["/usr/bin/python3"]
         if let p = ProbeTestSupport.which("python3"), p != "/usr/bin/python3" { candidates.append(p) }
         for py in candidates where FileManager.default.isExecutableFile(atPath: py) {
-            let probe = try? ProbeTestSupport.run(py, ["-c", "import gi; gi.require_version('UMockdev', '1.0'); from gi.repository import UMockdev"])
+            let probe = try? ProbeTestSupport.run(
+                py, ["-c", "import gi; gi.require_version('UMockdev', '1.0'); from gi.repository import UMockdev"])
             if probe?.status == 0 { return .success(Tools(wrapper: wrapper, python: py)) }
         }
-        return .failure(.init("no python3 imports gi.repository.UMockdev (looked at \(candidates); apt-get install gir1.2-umockdev-1.0 python3-gi)"))
+        return .failure(
+            .init("no python3 imports gi.repository.UMockdev (looked at \(candidates); apt-get install gir1.2-umockdev-1.0 python3-gi)"))
     }()
 
     /// Skipped (with the reason) only off CI; on CI a missing tool fails the test.
@@ -60,8 +62,10 @@ struct ReporterUmockdevHotplugTests {
     /// Runs the driver on a thread of its own: a blocking wait on one of the two cooperative
     /// threads of a 2-core machine must not starve other tests' services.
     static func drive(_ tools: Tools, binary: String, uevents: String) async throws -> ProbeTestSupport.Result {
-        let args = [tools.python, script, "--hwlabel", binary, "--recording", recording,
-                    "--uevents", uevents, "--debounce-ms", "\(debounceMs)", "--budget-ms", "\(Int(budgetMs))"]
+        let args = [
+            tools.python, script, "--hwlabel", binary, "--recording", recording,
+            "--uevents", uevents, "--debounce-ms", "\(debounceMs)", "--budget-ms", "\(Int(budgetMs))",
+        ]
         return try await withCheckedThrowingContinuation { cont in
             Thread {
                 cont.resume(with: Result { try ProbeTestSupport.run(tools.wrapper, args) })
@@ -71,9 +75,10 @@ struct ReporterUmockdevHotplugTests {
 
     /// `udev` and `kernel`: both libudev monitor sources receive testbed uevents (umockdev
     /// replaces every NETLINK_KOBJECT_UEVENT socket); `auto` is what the service runs with.
-    @Test("add, bind, remove via umockdev uevents → right report within the budget",
-          .enabled(if: runnable, Comment(rawValue: missing ?? "")),
-          arguments: ["auto", "udev", "kernel"])
+    @Test(
+        "add, bind, remove via umockdev uevents → right report within the budget",
+        .enabled(if: runnable, Comment(rawValue: missing ?? "")),
+        arguments: ["auto", "udev", "kernel"])
     func hotplug(uevents: String) async throws {
         let tools: Tools
         switch Self.tools {
@@ -84,8 +89,9 @@ struct ReporterUmockdevHotplugTests {
         }
         let binary = try ProbeTestSupport.hwlabelBinary()
         let run = try await Self.drive(tools, binary: binary, uevents: uevents)
-        try #require(run.status == 0 || run.status == 1,
-                     "driver exited \(run.status): \(run.stderr)\n\(run.stdout)")
+        try #require(
+            run.status == 0 || run.status == 1,
+            "driver exited \(run.status): \(run.stderr)\n\(run.stdout)")
         let summary = try JSONDecoder().decode(Summary.self, from: run.stdoutData)
         #expect(summary.error == nil, "\(summary.error ?? "")\n\((summary.agentLog ?? []).joined(separator: "\n"))")
         #expect(summary.uevents == uevents)

@@ -24,7 +24,9 @@ struct ServiceFilesTests {
         #expect(FileCreationMode.regular(umask: 0o077) == 0o600)
         #expect(FileCreationMode.regular(umask: 0o022) == 0o644)
         // This process's own umask, as the kernel reports it (read, never set: tests share it).
-        #expect(FileCreationMode.umask == FileCreationMode.current(statusText: try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)))
+        #expect(
+            FileCreationMode.umask
+                == FileCreationMode.current(statusText: try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)))
     }
 
     static func mode(_ path: String) -> mode_t? {
@@ -32,8 +34,9 @@ struct ServiceFilesTests {
         return stat(path, &st) == 0 ? st.st_mode & 0o7777 : nil
     }
 
-    @Test(.enabled(if: ReporterProcessTests.binary != nil, "needs the hwlabel binary"),
-          arguments: [("027", mode_t(0o640)), ("077", mode_t(0o600))])
+    @Test(
+        .enabled(if: ReporterProcessTests.binary != nil, "needs the hwlabel binary"),
+        arguments: [("027", mode_t(0o640)), ("077", mode_t(0o600))])
     func theAgentWritesItsFilesWithTheUmask(mask: String, expected: mode_t) async throws {
         let binary = try #require(ReporterProcessTests.binary)
         let dir = reporterTempDir("umask-\(mask)")
@@ -45,13 +48,17 @@ struct ServiceFilesTests {
             .write(toFile: dir + "/conf/agent.conf", atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "umask \(mask); exec \"$0\" \"$@\"", binary, "agent", "--config-dir", dir + "/conf",
-                       "--state-dir", dir + "/state", "--sysfs-root", ReporterProcessTests.fixture, "--log-level", "error"]
+        p.arguments = [
+            "-c", "umask \(mask); exec \"$0\" \"$@\"", binary, "agent", "--config-dir", dir + "/conf",
+            "--state-dir", dir + "/state", "--sysfs-root", ReporterProcessTests.fixture, "--log-level", "error",
+        ]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let files = [dir + "/out/report.json", dir + "/nfd/hwlabel", dir + "/state/status.json",
-                     dir + "/state/state.json", dir + "/state/identity.json"]
+        let files = [
+            dir + "/out/report.json", dir + "/nfd/hwlabel", dir + "/state/status.json",
+            dir + "/state/state.json", dir + "/state/identity.json",
+        ]
         let written = await eventually(timeout: 20) { files.allSatisfy { FileManager.default.fileExists(atPath: $0) } }
         p.terminate()
         p.waitUntilExit()

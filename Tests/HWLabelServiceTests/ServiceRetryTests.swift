@@ -33,9 +33,10 @@ struct ServiceRetryTests {
     func reports(_ n: Int) -> [Report] {
         var prev: Report?
         return (1...n).map { i in
-            let r = ReportBuilder.next(previous: prev, epoch: "e",
-                                       scan: reporterScan((0..<i).map { reporterDevice(String(format: "0000:%02x:00.0", $0)) }),
-                                       now: Date(timeIntervalSince1970: 1_800_000_000))
+            let r = ReportBuilder.next(
+                previous: prev, epoch: "e",
+                scan: reporterScan((0..<i).map { reporterDevice(String(format: "0000:%02x:00.0", $0)) }),
+                now: Date(timeIntervalSince1970: 1_800_000_000))
             prev = r
             return r
         }
@@ -125,7 +126,7 @@ struct ServiceRetryTests {
         let worker = SinkWorker(sink: sink, logger: logger, clock: manual.clock, policy: .oneAttempt) { _ in }
         worker.submit(reports(1)[0])
         try #require(await manual.waitForSleep(5))
-        await worker.stop()   // returns without the clock moving: the retry timer was cancelled
+        await worker.stop() // returns without the clock moving: the retry timer was cancelled
         #expect(manual.pending.isEmpty && sink.attempts.current == [1])
     }
 }

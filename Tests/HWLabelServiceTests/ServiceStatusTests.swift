@@ -85,19 +85,20 @@ struct ServiceStatusTests {
         let binary = try #require(ReporterProcessTests.binary)
         return try await withCheckedThrowingContinuation { cont in
             Thread {
-                cont.resume(with: Result {
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: binary)
-                    p.arguments = args
-                    let out = Pipe(), err = Pipe()
-                    p.standardOutput = out
-                    p.standardError = err
-                    try p.run()
-                    let o = out.fileHandleForReading.readDataToEndOfFile()
-                    let e = err.fileHandleForReading.readDataToEndOfFile()
-                    p.waitUntilExit()
-                    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-                })
+                cont.resume(
+                    with: Result {
+                        let p = Process()
+                        p.executableURL = URL(fileURLWithPath: binary)
+                        p.arguments = args
+                        let out = Pipe(), err = Pipe()
+                        p.standardOutput = out
+                        p.standardError = err
+                        try p.run()
+                        let o = out.fileHandleForReading.readDataToEndOfFile()
+                        let e = err.fileHandleForReading.readDataToEndOfFile()
+                        p.waitUntilExit()
+                        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+                    })
             }.start()
         }
     }

@@ -53,7 +53,8 @@ struct ServiceTokenTests {
         // token-file in agent.conf wins over both.
         var explicit = c
         explicit.tokenFile = "/elsewhere/token"
-        #expect(try AgentService.controllerToken(explicit, configDirectory: d + "/conf", environment: env).source == .file("/elsewhere/token"))
+        #expect(
+            try AgentService.controllerToken(explicit, configDirectory: d + "/conf", environment: env).source == .file("/elsewhere/token"))
     }
 
     @Test(arguments: ["credential", "default file"])
@@ -71,8 +72,9 @@ struct ServiceTokenTests {
         #expect(error.map { !$0.description.contains("DO-NOT-LOG") } == true)
         // The sinks refuse it the same way (a reload keeps the previous configuration).
         #expect(throws: TokenSource.ReadError.self) {
-            _ = try AgentService.defaultSinks(config, StateStore(directory: d + "/state"), Logger(label: "t"),
-                                              configDirectory: d + "/conf", environment: env)
+            _ = try AgentService.defaultSinks(
+                config, StateStore(directory: d + "/state"), Logger(label: "t"),
+                configDirectory: d + "/conf", environment: env)
         }
     }
 
@@ -81,8 +83,10 @@ struct ServiceTokenTests {
         let d = try Self.dir()
         try Self.write("[controller]\nurl = http://127.0.0.1:1/r\n", d + "/conf/agent.conf")
         try Self.write("\(Self.tokenA)\r\nx\n", d + "/conf/controller-token")
-        let r = try await ServiceStatusTests.hwlabel(["agent", "--config-dir", d + "/conf", "--state-dir", d + "/state",
-                                                "--sysfs-root", ReporterProcessTests.fixture])
+        let r = try await ServiceStatusTests.hwlabel([
+            "agent", "--config-dir", d + "/conf", "--state-dir", d + "/state",
+            "--sysfs-root", ReporterProcessTests.fixture,
+        ])
         #expect(r.status == 1)
         #expect(r.err.contains("hwlabel: error: token file \(d)/conf/controller-token: the token has a line break inside it"), "\(r.err)")
         #expect(!(r.out + r.err).contains("DO-NOT-LOG"))
@@ -111,7 +115,8 @@ struct ServiceTokenTests {
         c.tokenFile = path
         do {
             let placement = try AgentService.placementToken(p, configDirectory: "/nonexistent", environment: [:]).read(environment: [:])
-            let controller = try AgentService.controllerToken(c, configDirectory: "/nonexistent", environment: [:]).source.read(environment: [:])
+            let controller = try AgentService.controllerToken(c, configDirectory: "/nonexistent", environment: [:]).source.read(
+                environment: [:])
             #expect(placement.value == controller.value)
             return .success(placement.value)
         } catch {
@@ -131,8 +136,10 @@ struct ServiceTokenTests {
             let path = d + "/conf/token-" + name.replacingOccurrences(of: " ", with: "-")
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             let before = ctl.authTokens.count
-            let r = try await ServiceStatusTests.hwlabel(["placement", "sync", "--token-file", path, "--url", "http://127.0.0.1:\(ctl.port)",
-                                                    "--sysfs-root", ReporterProcessTests.fixture, "--dry-run"])
+            let r = try await ServiceStatusTests.hwlabel([
+                "placement", "sync", "--token-file", path, "--url", "http://127.0.0.1:\(ctl.port)",
+                "--sysfs-root", ReporterProcessTests.fixture, "--dry-run",
+            ])
             #expect(!(r.out + r.err).contains("DO-NOT-LOG"), "\(name): \(r.err)")
             switch Self.agentReads(path) {
             case .success(let token):
@@ -155,7 +162,8 @@ struct ServiceTokenTests {
         var prev: Report?
         var r: Report!
         for i in 1...generation {
-            r = ReportBuilder.next(previous: prev, epoch: "e", scan: reporterScan([reporterDevice(String(format: "0000:%02x:00.0", i))]), now: Date())
+            r = ReportBuilder.next(
+                previous: prev, epoch: "e", scan: reporterScan([reporterDevice(String(format: "0000:%02x:00.0", i))]), now: Date())
             prev = r
         }
         return r
@@ -167,10 +175,11 @@ struct ServiceTokenTests {
         try await ctl.start()
         defer { Task { await ctl.stop() } }
         let path = d + "/conf/controller-token"
-        try Self.write("", path)   // the placeholder install.sh creates
+        try Self.write("", path) // the placeholder install.sh creates
         let (logger, lines) = capturingLogger()
-        let sink = try ControllerSink(configuration: .init(url: ctl.url, token: .file(path), tokenOptional: true),
-                                      outboxDirectory: d + "/outbox", logger: logger)
+        let sink = try ControllerSink(
+            configuration: .init(url: ctl.url, token: .file(path), tokenOptional: true),
+            outboxDirectory: d + "/outbox", logger: logger)
         try await sink.deliver(report(1))
         #expect(ctl.received.last?.authorization == nil)
         try Self.write(Self.tokenA + "\n", path)

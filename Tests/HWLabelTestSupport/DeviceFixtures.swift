@@ -8,9 +8,11 @@ package enum DeviceFixtures {
     package static func addr(_ s: String) -> PCIAddress { PCIAddress(s)! }
 
     /// An endpoint with readable config space and an FLR reset, bound to `driver`, in `group`.
-    package static func function(_ address: String, _ vendor: String, _ device: String, class cls: UInt32,
-                         subsystem: (String, String)? = nil, driver: String? = "vfio-pci", group: Int? = 1,
-                         serial: String? = nil, slot: String? = nil, upstream: String? = nil) -> PCIFunction {
+    package static func function(
+        _ address: String, _ vendor: String, _ device: String, class cls: UInt32,
+        subsystem: (String, String)? = nil, driver: String? = "vfio-pci", group: Int? = 1,
+        serial: String? = nil, slot: String? = nil, upstream: String? = nil
+    ) -> PCIFunction {
         var f = PCIFunction(address: addr(address), vendor: vendor, device: device, classCode: ClassCode(value: cls))
         f.subsystemVendor = subsystem?.0
         f.subsystemDevice = subsystem?.1
@@ -52,15 +54,19 @@ package enum DeviceFixtures {
         var byGroup: [Int: [PCIAddress]] = [:]
         for f in functions { if let g = f.iommuGroup { byGroup[g, default: []].append(f.address) } }
         let groups = byGroup.keys.sorted().map { IOMMUGroup(number: $0, type: "DMA", devices: byGroup[$0]!.sorted()) }
-        return Snapshot(source: SnapshotSource(kind: "sysfs", path: "/test"), host: host,
-                        iommu: IOMMUFacts(enabled: iommu, units: iommu == true ? ["dmar0"] : [], groups: iommu == true ? groups : []),
-                        functions: functions.sorted { $0.address < $1.address }, warnings: [])
+        return Snapshot(
+            source: SnapshotSource(kind: "sysfs", path: "/test"), host: host,
+            iommu: IOMMUFacts(enabled: iommu, units: iommu == true ? ["dmar0"] : [], groups: iommu == true ? groups : []),
+            functions: functions.sorted { $0.address < $1.address }, warnings: [])
     }
 
     // The three Turing boards of the issue.
-    package static let t4 = function("0000:3b:00.0", "10de", "1eb8", class: 0x030200, subsystem: ("10de", "12a2"), group: 10, serial: "11-22-33-44-55-66-77-01")
-    package static let rtx6000 = function("0000:5e:00.0", "10de", "1e30", class: 0x030000, subsystem: ("10de", "13d9"), group: 20, serial: "11-22-33-44-55-66-77-02")
-    package static let rtx8000 = function("0000:af:00.0", "10de", "1e30", class: 0x030000, subsystem: ("10de", "13d8"), group: 30, serial: "11-22-33-44-55-66-77-03")
+    package static let t4 = function(
+        "0000:3b:00.0", "10de", "1eb8", class: 0x030200, subsystem: ("10de", "12a2"), group: 10, serial: "11-22-33-44-55-66-77-01")
+    package static let rtx6000 = function(
+        "0000:5e:00.0", "10de", "1e30", class: 0x030000, subsystem: ("10de", "13d9"), group: 20, serial: "11-22-33-44-55-66-77-02")
+    package static let rtx8000 = function(
+        "0000:af:00.0", "10de", "1e30", class: 0x030000, subsystem: ("10de", "13d8"), group: 30, serial: "11-22-33-44-55-66-77-03")
 
     package static func label(_ s: String) -> HardwareLabel { try! HardwareLabel(validating: s) }
 
@@ -76,8 +82,9 @@ package enum DeviceFixtures {
         physicalFunction: String? = nil, mode: DeviceMode? = nil, driver: String? = "vfio-pci", iommuGroup: Int? = nil,
         capacity: Capacity = Capacity(), usage: DeviceUsage = DeviceUsage(state: .free), vgpu: VGPUOffer? = nil
     ) -> AssignableDevice {
-        let function = PCIFunction(address: addr(address), vendor: vendor, device: device,
-                                   classCode: ClassCode(value: UInt32(classCode, radix: 16)!))
+        let function = PCIFunction(
+            address: addr(address), vendor: vendor, device: device,
+            classCode: ClassCode(value: UInt32(classCode, radix: 16)!))
         var facts = gpu
         if let arch {
             if facts == nil { facts = GPUFacts(family: vendor == "10de" ? "nvidia" : vendor) }
@@ -86,8 +93,9 @@ package enum DeviceFixtures {
         let pf = physicalFunction.map(addr)
         return AssignableDevice(
             address: function.address,
-            attributes: AttributeIdentity(vendor: vendor, device: device, subsystemVendor: subsystem?.0,
-                                          subsystemDevice: subsystem?.1, classCode: classCode, revision: revision),
+            attributes: AttributeIdentity(
+                vendor: vendor, device: device, subsystemVendor: subsystem?.0,
+                subsystemDevice: subsystem?.1, classCode: classCode, revision: revision),
             instance: InstanceIdentity(id: instance ?? "address:\(address)", source: "address"),
             kind: kind ?? DescriptorBuilder.kind(function), isVirtualFunction: pf != nil, physicalFunction: pf,
             names: Names(), label: label, readiness: Readiness(state: state, reasons: [], remediation: []),

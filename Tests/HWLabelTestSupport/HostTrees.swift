@@ -56,7 +56,12 @@ package enum HostTrees {
         package var groups: [String: Int]
         /// Every function, sorted.
         package var all: [String]
-        package init(gpus: [String], rootPorts: [String], switchUpstreamPorts: [String], switchDownstreamPorts: [String], nvswitches: [String], nvswitchRootPort: String, nvswitchUpstreamPort: String, nvswitchDownstreamPorts: [String], nics: [String], nicDownstreamPorts: [String], hostBridge: String, isaBridge: String, smbus: String, bmcRootPort: String, bmcBridge: String, bmcVGA: String, groups: [String: Int], all: [String]) {
+        package init(
+            gpus: [String], rootPorts: [String], switchUpstreamPorts: [String], switchDownstreamPorts: [String], nvswitches: [String],
+            nvswitchRootPort: String, nvswitchUpstreamPort: String, nvswitchDownstreamPorts: [String], nics: [String],
+            nicDownstreamPorts: [String], hostBridge: String, isaBridge: String, smbus: String, bmcRootPort: String, bmcBridge: String,
+            bmcVGA: String, groups: [String: Int], all: [String]
+        ) {
             self.gpus = gpus
             self.rootPorts = rootPorts
             self.switchUpstreamPorts = switchUpstreamPorts
@@ -98,12 +103,14 @@ package enum HostTrees {
         for i in 0..<4 {
             let s = String(format: "0000:%02x:00.0", 7 + i)
             // Subsystem 10de:1796 is a placeholder: no public listing names the NVSwitch's.
-            let cfg = ConfigSpace(vendor: 0x10de, device: 0x22a3, classCode: 0x068000, revision: 0xa1,
-                                  subsystemVendor: 0x10de, subsystemDevice: 0x1796, flr: false,
-                                  link: (4, 2, 4, 2), aer: true)
-            try a.fn(s, "10de", "22a3", "068000", rev: "a1", subsys: ("10de", "1796"), config: cfg.bytes(),
-                     driver: "nvidia-nvswitch", numa: 0, parent: nvDowns[i], attributes: ["reset_method": "bus"],
-                     resource: TreeBuilder.resourceLines([.mem32(0, 0xa000_0000 + UInt64(i) << 25, 32 << 20)]))
+            let cfg = ConfigSpace(
+                vendor: 0x10de, device: 0x22a3, classCode: 0x068000, revision: 0xa1,
+                subsystemVendor: 0x10de, subsystemDevice: 0x1796, flr: false,
+                link: (4, 2, 4, 2), aer: true)
+            try a.fn(
+                s, "10de", "22a3", "068000", rev: "a1", subsys: ("10de", "1796"), config: cfg.bytes(),
+                driver: "nvidia-nvswitch", numa: 0, parent: nvDowns[i], attributes: ["reset_method": "bus"],
+                resource: TreeBuilder.resourceLines([.mem32(0, 0xa000_0000 + UInt64(i) << 25, 32 << 20)]))
             nvswitches.append(s)
         }
 
@@ -111,23 +118,27 @@ package enum HostTrees {
         let bmcRoot = "0000:15:01.0", bmcBridge = "0000:16:00.0", bmcVGA = "0000:17:00.0"
         try a.bridge(bmcRoot, "8086", "352a", .rootPort, sec: 0x16, sub: 0x17, parent: nil, numa: 0)
         let bmcGroup = a.newGroup()
-        try a.bridge(bmcBridge, "1a03", "1150", .pciBridge, sec: 0x17, sub: 0x17, parent: bmcRoot, numa: 0,
-                     group: bmcGroup, driver: nil, rev: 0x06, link: (2, 1, 2, 1))
-        let vgaCfg = ConfigSpace(vendor: 0x1a03, device: 0x2000, classCode: 0x030000, revision: 0x52,
-                                 subsystemVendor: 0x1a03, subsystemDevice: 0x2000, express: nil, size: 256)
-        try a.fn(bmcVGA, "1a03", "2000", "030000", rev: "52", subsys: ("1a03", "2000"), config: vgaCfg.bytes(),
-                 driver: "ast", group: bmcGroup, numa: 0, parent: bmcBridge,
-                 attributes: ["boot_vga": "1", "reset_method": "pm bus"],
-                 resource: TreeBuilder.resourceLines([.mem32(0, 0x9400_0000, 64 << 20), .mem32(1, 0x9800_0000, 256 << 10)]))
+        try a.bridge(
+            bmcBridge, "1a03", "1150", .pciBridge, sec: 0x17, sub: 0x17, parent: bmcRoot, numa: 0,
+            group: bmcGroup, driver: nil, rev: 0x06, link: (2, 1, 2, 1))
+        let vgaCfg = ConfigSpace(
+            vendor: 0x1a03, device: 0x2000, classCode: 0x030000, revision: 0x52,
+            subsystemVendor: 0x1a03, subsystemDevice: 0x2000, express: nil, size: 256)
+        try a.fn(
+            bmcVGA, "1a03", "2000", "030000", rev: "52", subsys: ("1a03", "2000"), config: vgaCfg.bytes(),
+            driver: "ast", group: bmcGroup, numa: 0, parent: bmcBridge,
+            attributes: ["boot_vga": "1", "reset_method": "pm bus"],
+            resource: TreeBuilder.resourceLines([.mem32(0, 0x9400_0000, 64 << 20), .mem32(1, 0x9800_0000, 256 << 10)]))
         if a.driver(bmcVGA) == "ast" { try t.drmNodes(bmcVGA, card: 0, render: nil) }
 
         // GPUs: root port → PEX89000 upstream → downstream → H100; GPU 0 and 4 share their
         // switch with a ConnectX-7 (GPUDirect RDMA pairs).
         let gpuBuses = [0x1b, 0x43, 0x52, 0x61, 0x9d, 0xc3, 0xd1, 0xdf]
-        var h = HGXH100(gpus: [], rootPorts: [], switchUpstreamPorts: [], switchDownstreamPorts: [], nvswitches: nvswitches,
-                        nvswitchRootPort: nvRoot, nvswitchUpstreamPort: nvUp, nvswitchDownstreamPorts: nvDowns,
-                        nics: [], nicDownstreamPorts: [], hostBridge: pch.host, isaBridge: pch.isa, smbus: pch.smbus,
-                        bmcRootPort: bmcRoot, bmcBridge: bmcBridge, bmcVGA: bmcVGA, groups: [:], all: [])
+        var h = HGXH100(
+            gpus: [], rootPorts: [], switchUpstreamPorts: [], switchDownstreamPorts: [], nvswitches: nvswitches,
+            nvswitchRootPort: nvRoot, nvswitchUpstreamPort: nvUp, nvswitchDownstreamPorts: nvDowns,
+            nics: [], nicDownstreamPorts: [], hostBridge: pch.host, isaBridge: pch.isa, smbus: pch.smbus,
+            bmcRootPort: bmcRoot, bmcBridge: bmcBridge, bmcVGA: bmcVGA, groups: [:], all: [])
         var nvidiaMinor = 0
         for (i, bus) in gpuBuses.enumerated() {
             let numa = i < 4 ? 0 : 1
@@ -146,21 +157,26 @@ package enum HostTrees {
                 try a.bridge(d, "1000", "c030", .downstream, sec: UInt8(bus + 1), sub: UInt8(bus + 1), parent: up, numa: numa)
                 nicDown = d
             }
-            let cfg = ConfigSpace(vendor: 0x10de, device: 0x2330, classCode: 0x030200, revision: 0xa1,
-                                  subsystemVendor: 0x10de, subsystemDevice: 0x16c1, flr: true, link: (5, 16, 5, 16),
-                                  aer: true, dsn: 0x4844_3130_3000_0000 | UInt64(i))
+            let cfg = ConfigSpace(
+                vendor: 0x10de, device: 0x2330, classCode: 0x030200, revision: 0xa1,
+                subsystemVendor: 0x10de, subsystemDevice: 0x16c1, flr: true, link: (5, 16, 5, 16),
+                aer: true, dsn: 0x4844_3130_3000_0000 | UInt64(i))
             let base = 0x2000_0000_0000 + UInt64(i) << 38
             let driver = o.hostGPUs.contains(i) ? "nvidia" : "vfio-pci"
-            try a.fn(gpu, "10de", "2330", "030200", rev: "a1", subsys: ("10de", "16c1"), config: cfg.bytes(),
-                     driver: driver, numa: numa, parent: down, attributes: ["reset_method": "flr bus"],
-                     resource: TreeBuilder.resourceLines([.mem32(0, 0xb000_0000 + UInt64(i) << 24, 16 << 20),
-                                                          .mem64Pref(2, base, 128 << 30),
-                                                          .mem64Pref(4, base + (128 << 30), 32 << 20)]))
+            try a.fn(
+                gpu, "10de", "2330", "030200", rev: "a1", subsys: ("10de", "16c1"), config: cfg.bytes(),
+                driver: driver, numa: numa, parent: down, attributes: ["reset_method": "flr bus"],
+                resource: TreeBuilder.resourceLines([
+                    .mem32(0, 0xb000_0000 + UInt64(i) << 24, 16 << 20),
+                    .mem64Pref(2, base, 128 << 30),
+                    .mem64Pref(4, base + (128 << 30), 32 << 20),
+                ]))
             if a.driver(gpu) == "nvidia" {
                 try t.drmNodes(gpu, card: 1 + nvidiaMinor, render: 128 + nvidiaMinor)
                 if o.nvidiaProc {
-                    try t.nvidiaInformation(gpu, model: "NVIDIA H100 80GB HBM3", minor: nvidiaMinor,
-                                            uuid: "GPU-6f3a0c2e-91d4-4b7a-8c55-0d1e2f3a4b\(String(format: "%02x", i))")
+                    try t.nvidiaInformation(
+                        gpu, model: "NVIDIA H100 80GB HBM3", minor: nvidiaMinor,
+                        uuid: "GPU-6f3a0c2e-91d4-4b7a-8c55-0d1e2f3a4b\(String(format: "%02x", i))")
                 }
                 nvidiaMinor += 1
             }
@@ -172,8 +188,14 @@ package enum HostTrees {
                 let nic = String(format: "0000:%02x:00.0", bus + 1)
                 try a.connectX7(nic, parent: nicDown, numa: numa, totalVFs: 16, dsn: 0xb8ce_f603_00a1_0000 | UInt64(i))
                 if a.driver(nic) == "mlx5_core" {
-                    try t.net(nic, interfaces: [(String(format: "ens%dnp0", h.nics.count + 1),
-                                                 String(format: "b8:ce:f6:a1:00:%02x", i))])
+                    try t.net(
+                        nic,
+                        interfaces: [
+                            (
+                                String(format: "ens%dnp0", h.nics.count + 1),
+                                String(format: "b8:ce:f6:a1:00:%02x", i)
+                            )
+                        ])
                 }
                 h.nics.append(nic)
                 h.nicDownstreamPorts.append(nicDown)
@@ -198,7 +220,10 @@ package enum HostTrees {
         package var rtx8000AudioDriver: String? = "snd_hda_intel"
         package var nvidiaProc = true
         package var drivers: [String: String?] = [:]
-        package init(l40sVFs: Int = 16, runningL40S8Q: Int = 3, t4Instance: Bool = true, rtx8000AudioDriver: String? = "snd_hda_intel", nvidiaProc: Bool = true, drivers: [String: String?] = [:]) {
+        package init(
+            l40sVFs: Int = 16, runningL40S8Q: Int = 3, t4Instance: Bool = true, rtx8000AudioDriver: String? = "snd_hda_intel",
+            nvidiaProc: Bool = true, drivers: [String: String?] = [:]
+        ) {
             self.l40sVFs = l40sVFs
             self.runningL40S8Q = runningL40S8Q
             self.t4Instance = t4Instance
@@ -232,7 +257,11 @@ package enum HostTrees {
         package var smbus: String
         package var groups: [String: Int]
         package var all: [String]
-        package init(l40s: [String], l40sVFs: [[String]], runningVFs: [String], t4: [String], mdevUUID: String? = nil, mdevGroup: Int? = nil, rtx6000: String, rtx6000Companions: [String], rtx8000: String, rtx8000Companions: [String], rootPorts: [String], hostBridge: String, isaBridge: String, smbus: String, groups: [String: Int], all: [String]) {
+        package init(
+            l40s: [String], l40sVFs: [[String]], runningVFs: [String], t4: [String], mdevUUID: String? = nil, mdevGroup: Int? = nil,
+            rtx6000: String, rtx6000Companions: [String], rtx8000: String, rtx8000Companions: [String], rootPorts: [String],
+            hostBridge: String, isaBridge: String, smbus: String, groups: [String: Int], all: [String]
+        ) {
             self.l40s = l40s
             self.l40sVFs = l40sVFs
             self.runningVFs = runningVFs
@@ -283,8 +312,9 @@ package enum HostTrees {
         func proc(_ gpu: String, _ model: String) throws {
             guard a.driver(gpu) == "nvidia" else { return }
             if o.nvidiaProc {
-                try t.nvidiaInformation(gpu, model: model, minor: nvidiaMinor,
-                                        uuid: "GPU-2b7c4d1e-5f60-4a8b-9c0d-1e2f3a4b5c\(String(format: "%02x", nvidiaMinor))")
+                try t.nvidiaInformation(
+                    gpu, model: model, minor: nvidiaMinor,
+                    uuid: "GPU-2b7c4d1e-5f60-4a8b-9c0d-1e2f3a4b5c\(String(format: "%02x", nvidiaMinor))")
             }
             nvidiaMinor += 1
         }
@@ -293,24 +323,29 @@ package enum HostTrees {
         var l40s: [String] = [], l40sVFs: [[String]] = []
         for (i, bus) in [0x17, 0x31].enumerated() {
             let root = String(format: "0000:%02x:02.0", bus - 1)
-            try a.bridge(root, "8086", "347a", .rootPort, sec: UInt8(bus), sub: UInt8(bus), parent: nil, numa: 0,
-                         link: (4, 16, 4, 16))
+            try a.bridge(
+                root, "8086", "347a", .rootPort, sec: UInt8(bus), sub: UInt8(bus), parent: nil, numa: 0,
+                link: (4, 16, 4, 16))
             roots.append(root)
             let pf = String(format: "0000:%02x:00.0", bus)
             let n = o.l40sVFs
-            let cfg = ConfigSpace(vendor: 0x10de, device: 0x26b9, classCode: 0x030200, revision: 0xa1,
-                                  subsystemVendor: 0x10de, subsystemDevice: 0x1851, flr: true, link: (4, 16, 4, 16),
-                                  aer: true, acs: (0x1f, 0x1d), sriov: (32, 32, UInt16(n), 0x26b9), ari: true,
-                                  dsn: 0x4c34_3053_0000_0000 | UInt64(i), sriovRouting: (4, 1), sriovEnabled: n > 0)
+            let cfg = ConfigSpace(
+                vendor: 0x10de, device: 0x26b9, classCode: 0x030200, revision: 0xa1,
+                subsystemVendor: 0x10de, subsystemDevice: 0x1851, flr: true, link: (4, 16, 4, 16),
+                aer: true, acs: (0x1f, 0x1d), sriov: (32, 32, UInt16(n), 0x26b9), ari: true,
+                dsn: 0x4c34_3053_0000_0000 | UInt64(i), sriovRouting: (4, 1), sriovEnabled: n > 0)
             let base = 0x3000_0000_0000 + UInt64(i) << 40
-            try a.fn(pf, "10de", "26b9", "030200", rev: "a1", subsys: ("10de", "1851"), config: cfg.bytes(),
-                     driver: "nvidia", numa: 0, parent: root, attributes: ["reset_method": "flr bus"],
-                     resource: TreeBuilder.resourceLines([.mem32(0, 0xc000_0000 + UInt64(i) << 25, 16 << 20),
-                                                          .mem64Pref(2, base, 64 << 30),
-                                                          .mem64Pref(4, base + (64 << 30), 32 << 20),
-                                                          .mem64(7, base + (96 << 30), 32 * (256 << 10)),
-                                                          .mem64Pref(9, base + (128 << 30), 32 * (4 << 30)),
-                                                          .mem64Pref(11, base + (256 << 30), 32 * (32 << 20))]))
+            try a.fn(
+                pf, "10de", "26b9", "030200", rev: "a1", subsys: ("10de", "1851"), config: cfg.bytes(),
+                driver: "nvidia", numa: 0, parent: root, attributes: ["reset_method": "flr bus"],
+                resource: TreeBuilder.resourceLines([
+                    .mem32(0, 0xc000_0000 + UInt64(i) << 25, 16 << 20),
+                    .mem64Pref(2, base, 64 << 30),
+                    .mem64Pref(4, base + (64 << 30), 32 << 20),
+                    .mem64(7, base + (96 << 30), 32 * (256 << 10)),
+                    .mem64Pref(9, base + (128 << 30), 32 * (4 << 30)),
+                    .mem64Pref(11, base + (256 << 30), 32 * (32 << 20)),
+                ]))
             try t.slot("\(i + 1)", address: pf)
             try proc(pf, "NVIDIA L40S")
             l40s.append(pf)
@@ -321,25 +356,31 @@ package enum HostTrees {
         for (i, bus) in [0x4b, 0x99].enumerated() {
             let numa = i
             let root = String(format: "0000:%02x:02.0", bus - 1)
-            try a.bridge(root, "8086", "347a", .rootPort, sec: UInt8(bus), sub: UInt8(bus), parent: nil, numa: numa,
-                         link: (4, 16, 3, 16))
+            try a.bridge(
+                root, "8086", "347a", .rootPort, sec: UInt8(bus), sub: UInt8(bus), parent: nil, numa: numa,
+                link: (4, 16, 3, 16))
             roots.append(root)
             let gpu = String(format: "0000:%02x:00.0", bus)
-            let cfg = ConfigSpace(vendor: 0x10de, device: 0x1eb8, classCode: 0x030200, revision: 0xa1,
-                                  subsystemVendor: 0x10de, subsystemDevice: 0x12a2, pm: false, flr: false,
-                                  link: (3, 16, 3, 16), aer: true)
-            try a.fn(gpu, "10de", "1eb8", "030200", rev: "a1", subsys: ("10de", "12a2"), config: cfg.bytes(),
-                     driver: "nvidia", numa: numa, parent: root, attributes: ["reset_method": "pm bus"],
-                     resource: TreeBuilder.resourceLines([.mem32(0, 0xd000_0000 + UInt64(i) << 25, 16 << 20),
-                                                          .mem64Pref(1, 0x3800_0000_0000 + UInt64(i) << 32, 256 << 20),
-                                                          .mem64Pref(3, 0x3800_1000_0000 + UInt64(i) << 32, 32 << 20)]))
+            let cfg = ConfigSpace(
+                vendor: 0x10de, device: 0x1eb8, classCode: 0x030200, revision: 0xa1,
+                subsystemVendor: 0x10de, subsystemDevice: 0x12a2, pm: false, flr: false,
+                link: (3, 16, 3, 16), aer: true)
+            try a.fn(
+                gpu, "10de", "1eb8", "030200", rev: "a1", subsys: ("10de", "12a2"), config: cfg.bytes(),
+                driver: "nvidia", numa: numa, parent: root, attributes: ["reset_method": "pm bus"],
+                resource: TreeBuilder.resourceLines([
+                    .mem32(0, 0xd000_0000 + UInt64(i) << 25, 16 << 20),
+                    .mem64Pref(1, 0x3800_0000_0000 + UInt64(i) << 32, 256 << 20),
+                    .mem64Pref(3, 0x3800_1000_0000 + UInt64(i) << 32, 32 << 20),
+                ]))
             try t.slot("\(i + 3)", address: gpu)
             try proc(gpu, "Tesla T4")
             let withInstance = o.t4Instance && i == 1
             for ty in t4Types {
                 let available = withInstance ? (ty.id == "nvidia-232" ? ty.max - 1 : 0) : ty.max
-                try t.mdevType(gpu, id: ty.id, name: ty.name, description: t4Description(ty.fbMiB, ty.max, ty.frl),
-                               available: "\(available)")
+                try t.mdevType(
+                    gpu, id: ty.id, name: ty.name, description: t4Description(ty.fbMiB, ty.max, ty.frl),
+                    available: "\(available)")
             }
             try t.mdevParent(gpu)
             t4.append(gpu)
@@ -348,8 +389,9 @@ package enum HostTrees {
         // with HDA audio 10f7, USB 1ad6, UCSI 1ad7 in one group each (no ACS between functions).
         func quadro(bus: Int, subsys: String, slot: String, drivers: [String?], bootVGA: String) throws -> (String, [String]) {
             let root = String(format: "0000:%02x:02.0", bus - 1)
-            try a.bridge(root, "8086", "347a", .rootPort, sec: UInt8(bus), sub: UInt8(bus), parent: nil, numa: 1,
-                         link: (4, 16, 3, 16))
+            try a.bridge(
+                root, "8086", "347a", .rootPort, sec: UInt8(bus), sub: UInt8(bus), parent: nil, numa: 1,
+                link: (4, 16, 3, 16))
             roots.append(root)
             let g = a.newGroup()
             let sd = UInt16(subsys, radix: 16)!
@@ -362,26 +404,33 @@ package enum HostTrees {
             var addrs: [String] = []
             for (f, (dev, cls, clsValue, attrs)) in fns.enumerated() {
                 let addr = String(format: "0000:%02x:00.%d", bus, f)
-                let cfg = ConfigSpace(vendor: 0x10de, device: UInt16(dev, radix: 16)!, classCode: clsValue, revision: 0xa1,
-                                      multiFunction: true, subsystemVendor: 0x10de, subsystemDevice: sd,
-                                      pm: f >= 2 ? false : true, flr: f < 2, link: (3, 16, 3, 16), aer: f == 0)
-                let res: [TreeBuilder.BARSpec] = f == 0
-                    ? [.mem32(0, 0xe000_0000 + UInt64(bus) << 24, 16 << 20),
-                       .mem64Pref(1, 0x3900_0000_0000 + UInt64(bus) << 32, 256 << 20),
-                       .mem64Pref(3, 0x3900_1000_0000 + UInt64(bus) << 32, 32 << 20)]
+                let cfg = ConfigSpace(
+                    vendor: 0x10de, device: UInt16(dev, radix: 16)!, classCode: clsValue, revision: 0xa1,
+                    multiFunction: true, subsystemVendor: 0x10de, subsystemDevice: sd,
+                    pm: f >= 2 ? false : true, flr: f < 2, link: (3, 16, 3, 16), aer: f == 0)
+                let res: [TreeBuilder.BARSpec] =
+                    f == 0
+                    ? [
+                        .mem32(0, 0xe000_0000 + UInt64(bus) << 24, 16 << 20),
+                        .mem64Pref(1, 0x3900_0000_0000 + UInt64(bus) << 32, 256 << 20),
+                        .mem64Pref(3, 0x3900_1000_0000 + UInt64(bus) << 32, 32 << 20),
+                    ]
                     : [.mem32(0, 0xe100_0000 + UInt64(bus) << 24 + UInt64(f) << 18, 256 << 10)]
-                try a.fn(addr, "10de", dev, cls, rev: "a1", subsys: ("10de", subsys), config: cfg.bytes(),
-                         driver: drivers[f], group: g, numa: 1, parent: root, attributes: attrs,
-                         resource: TreeBuilder.resourceLines(res))
+                try a.fn(
+                    addr, "10de", dev, cls, rev: "a1", subsys: ("10de", subsys), config: cfg.bytes(),
+                    driver: drivers[f], group: g, numa: 1, parent: root, attributes: attrs,
+                    resource: TreeBuilder.resourceLines(res))
                 addrs.append(addr)
             }
             try t.slot(slot, address: addrs[0])
             return (addrs[0], Array(addrs.dropFirst()))
         }
-        let (rtx6000, c6000) = try quadro(bus: 0xb2, subsys: "12ba", slot: "5", drivers: Array(repeating: "vfio-pci", count: 4),
-                                          bootVGA: "0")
-        let (rtx8000, c8000) = try quadro(bus: 0xcb, subsys: "129e", slot: "6",
-                                          drivers: ["nvidia", o.rtx8000AudioDriver, "xhci_hcd", "nvidia-gpu"], bootVGA: "0")
+        let (rtx6000, c6000) = try quadro(
+            bus: 0xb2, subsys: "12ba", slot: "5", drivers: Array(repeating: "vfio-pci", count: 4),
+            bootVGA: "0")
+        let (rtx8000, c8000) = try quadro(
+            bus: 0xcb, subsys: "129e", slot: "6",
+            drivers: ["nvidia", o.rtx8000AudioDriver, "xhci_hcd", "nvidia-gpu"], bootVGA: "0")
         if a.driver(rtx8000) == "nvidia" { try t.drmNodes(rtx8000, card: 0, render: 128) }
         try proc(rtx8000, "Quadro RTX 8000")
 
@@ -390,15 +439,19 @@ package enum HostTrees {
         for (i, pf) in l40s.enumerated() {
             let vfs = l40sVFs[i]
             for (k, vf) in vfs.enumerated() {
-                let cfg = ConfigSpace(vendor: 0x10de, device: 0x26b9, classCode: 0x030200, revision: 0xa1,
-                                      subsystemVendor: 0x10de, subsystemDevice: 0x1851, pm: nil, flr: true,
-                                      link: (4, 16, 4, 16), acs: (0x1f, 0x1d), ari: true, virtualFunction: true)
+                let cfg = ConfigSpace(
+                    vendor: 0x10de, device: 0x26b9, classCode: 0x030200, revision: 0xa1,
+                    subsystemVendor: 0x10de, subsystemDevice: 0x1851, pm: nil, flr: true,
+                    link: (4, 16, 4, 16), acs: (0x1f, 0x1d), ari: true, virtualFunction: true)
                 let base = 0x3000_0000_0000 + UInt64(i) << 40
-                try a.fn(vf, "10de", "26b9", "030200", rev: "a1", subsys: ("10de", "1851"), config: cfg.bytes(),
-                         driver: "nvidia", numa: 0, parent: t.parentBridge(of: pf), attributes: ["reset_method": "flr"],
-                         resource: TreeBuilder.resourceLines([.mem64(0, base + (96 << 30) + UInt64(k) * (256 << 10), 256 << 10),
-                                                              .mem64Pref(2, base + (128 << 30) + UInt64(k) * (4 << 30), 4 << 30),
-                                                              .mem64Pref(4, base + (256 << 30) + UInt64(k) * (32 << 20), 32 << 20)]))
+                try a.fn(
+                    vf, "10de", "26b9", "030200", rev: "a1", subsys: ("10de", "1851"), config: cfg.bytes(),
+                    driver: "nvidia", numa: 0, parent: t.parentBridge(of: pf), attributes: ["reset_method": "flr"],
+                    resource: TreeBuilder.resourceLines([
+                        .mem64(0, base + (96 << 30) + UInt64(k) * (256 << 10), 256 << 10),
+                        .mem64Pref(2, base + (128 << 30) + UInt64(k) * (4 << 30), 4 << 30),
+                        .mem64Pref(4, base + (256 << 30) + UInt64(k) * (32 << 20), 32 << 20),
+                    ]))
                 guard a.driver(vf) == "nvidia" else { continue }
                 if i == 1 && k < o.runningL40S8Q {
                     try t.nvidiaVGPU(vf, creatable: [], current: l40s8Q.id)
@@ -421,10 +474,11 @@ package enum HostTrees {
             mdevGroup = g
         }
         try a.iommuUnits()
-        let host = VGPUHost(l40s: l40s, l40sVFs: l40sVFs, runningVFs: running, t4: t4, mdevUUID: mdevUUID, mdevGroup: mdevGroup,
-                            rtx6000: rtx6000, rtx6000Companions: c6000, rtx8000: rtx8000, rtx8000Companions: c8000,
-                            rootPorts: roots, hostBridge: pch.host, isaBridge: pch.isa, smbus: pch.smbus,
-                            groups: a.groups, all: a.addresses.sorted())
+        let host = VGPUHost(
+            l40s: l40s, l40sVFs: l40sVFs, runningVFs: running, t4: t4, mdevUUID: mdevUUID, mdevGroup: mdevGroup,
+            rtx6000: rtx6000, rtx6000Companions: c6000, rtx8000: rtx8000, rtx8000Companions: c8000,
+            rootPorts: roots, hostBridge: pch.host, isaBridge: pch.isa, smbus: pch.smbus,
+            groups: a.groups, all: a.addresses.sorted())
         return (t, host)
     }
 
@@ -463,7 +517,10 @@ package enum HostTrees {
         package var smbus: String
         package var groups: [String: Int]
         package var all: [String]
-        package init(cx7: [String], cx7VFs: [String], netVFs: [String], vfioVFs: [String], e810: [String], fellOff: String? = nil, rootPorts: [String], hostBridge: String, isaBridge: String, smbus: String, groups: [String: Int], all: [String]) {
+        package init(
+            cx7: [String], cx7VFs: [String], netVFs: [String], vfioVFs: [String], e810: [String], fellOff: String? = nil,
+            rootPorts: [String], hostBridge: String, isaBridge: String, smbus: String, groups: [String: Int], all: [String]
+        ) {
             self.cx7 = cx7
             self.cx7VFs = cx7VFs
             self.netVFs = netVFs
@@ -490,8 +547,9 @@ package enum HostTrees {
             try a.bridge(root, "8086", "347a", .rootPort, sec: UInt8(bus), sub: UInt8(bus), parent: nil, numa: 0, link: (4, 16, 4, 16))
             roots.append(root)
             let pf = String(format: "0000:%02x:00.0", bus)
-            try a.connectX7(pf, parent: root, numa: 0, totalVFs: 16, numVFs: i == 0 ? o.cx7VFs : 0,
-                            dsn: 0xb8ce_f603_00b2_0000 | UInt64(i))
+            try a.connectX7(
+                pf, parent: root, numa: 0, totalVFs: 16, numVFs: i == 0 ? o.cx7VFs : 0,
+                dsn: 0xb8ce_f603_00b2_0000 | UInt64(i))
             if a.driver(pf) == "mlx5_core" {
                 try t.net(pf, interfaces: [("ens\(i + 1)f0np0", String(format: "b8:ce:f6:b2:00:%02x", i))])
             }
@@ -505,14 +563,18 @@ package enum HostTrees {
         var e810: [String] = []
         for f in 0..<2 {
             let addr = "0000:4b:00.\(f)"
-            let cfg = ConfigSpace(vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 0x02, multiFunction: true,
-                                  subsystemVendor: 0x8086, subsystemDevice: 0x0003, flr: true, link: (4, 16, 4, 16),
-                                  aer: true, acs: (0x1f, 0x1d), sriov: (128, 128, 0, 0x1889), ari: true,
-                                  dsn: 0x40a6_b7ff_ff2c_1e00 | UInt64(f), sriovRouting: (UInt16(8 + f * 127), 1))
-            try a.fn(addr, "8086", "159b", "020000", rev: "02", subsys: ("8086", "0003"), config: cfg.bytes(),
-                     driver: "ice", numa: 0, parent: e810Root, attributes: ["reset_method": "flr bus"],
-                     resource: TreeBuilder.resourceLines([.mem64Pref(0, 0x3a00_0000_0000 + UInt64(f) << 26, 32 << 20),
-                                                          .mem64Pref(3, 0x3a00_1000_0000 + UInt64(f) << 20, 64 << 10)]))
+            let cfg = ConfigSpace(
+                vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 0x02, multiFunction: true,
+                subsystemVendor: 0x8086, subsystemDevice: 0x0003, flr: true, link: (4, 16, 4, 16),
+                aer: true, acs: (0x1f, 0x1d), sriov: (128, 128, 0, 0x1889), ari: true,
+                dsn: 0x40a6_b7ff_ff2c_1e00 | UInt64(f), sriovRouting: (UInt16(8 + f * 127), 1))
+            try a.fn(
+                addr, "8086", "159b", "020000", rev: "02", subsys: ("8086", "0003"), config: cfg.bytes(),
+                driver: "ice", numa: 0, parent: e810Root, attributes: ["reset_method": "flr bus"],
+                resource: TreeBuilder.resourceLines([
+                    .mem64Pref(0, 0x3a00_0000_0000 + UInt64(f) << 26, 32 << 20),
+                    .mem64Pref(3, 0x3a00_1000_0000 + UInt64(f) << 20, 64 << 10),
+                ]))
             try t.sriov(pf: addr, totalVFs: 128, vfDevice: "1889")
             if a.driver(addr) == "ice" {
                 try t.net(addr, interfaces: [("ens3f\(f)", String(format: "40:a6:b7:2c:1e:%02x", f))], firstIfindex: 10 + f)
@@ -529,10 +591,13 @@ package enum HostTrees {
             try a.bridge(root, "8086", "347a", .rootPort, sec: 0x99, sub: 0x99, parent: nil, numa: 1, link: (4, 8, 3, 8))
             roots.append(root)
             let addr = "0000:99:00.0"
-            try a.fn(addr, "8086", "1572", "020000", rev: "02", subsys: ("8086", "0007"), config: ConfigSpace.allOnes(),
-                     driver: "i40e", numa: 1, parent: root, attributes: ["reset_method": "flr bus"],
-                     resource: TreeBuilder.resourceLines([.mem64Pref(0, 0x3b00_0000_0000, 8 << 20),
-                                                          .mem64Pref(3, 0x3b00_0080_0000, 32 << 10)]))
+            try a.fn(
+                addr, "8086", "1572", "020000", rev: "02", subsys: ("8086", "0007"), config: ConfigSpace.allOnes(),
+                driver: "i40e", numa: 1, parent: root, attributes: ["reset_method": "flr bus"],
+                resource: TreeBuilder.resourceLines([
+                    .mem64Pref(0, 0x3b00_0000_0000, 8 << 20),
+                    .mem64Pref(3, 0x3b00_0080_0000, 32 << 10),
+                ]))
             if a.driver(addr) == "i40e" { try t.net(addr, interfaces: [("ens4f0", "3c:fd:fe:a0:00:00")], firstIfindex: 20) }
             fellOff = addr
         }
@@ -541,13 +606,15 @@ package enum HostTrees {
         var netVFs: [String] = [], vfioVFs: [String] = []
         for (k, vf) in vfs.enumerated() {
             let onVFIO = k >= o.cx7VFs - o.vfsOnVFIO
-            let cfg = ConfigSpace(vendor: 0x15b3, device: 0x101e, classCode: 0x020000, revision: 0x00,
-                                  subsystemVendor: 0x15b3, subsystemDevice: 0x0040, pm: nil, flr: true,
-                                  link: (5, 16, 5, 16), acs: (0x1f, 0x1d), ari: true, virtualFunction: true)
-            try a.fn(vf, "15b3", "101e", "020000", rev: "00", subsys: ("15b3", "0040"), config: cfg.bytes(),
-                     driver: onVFIO ? "vfio-pci" : "mlx5_core", numa: 0, parent: t.parentBridge(of: cx7[0]),
-                     attributes: ["reset_method": "flr"],
-                     resource: TreeBuilder.resourceLines([.mem64Pref(0, 0x3c00_0000_0000 + UInt64(k) << 21, 2 << 20)]))
+            let cfg = ConfigSpace(
+                vendor: 0x15b3, device: 0x101e, classCode: 0x020000, revision: 0x00,
+                subsystemVendor: 0x15b3, subsystemDevice: 0x0040, pm: nil, flr: true,
+                link: (5, 16, 5, 16), acs: (0x1f, 0x1d), ari: true, virtualFunction: true)
+            try a.fn(
+                vf, "15b3", "101e", "020000", rev: "00", subsys: ("15b3", "0040"), config: cfg.bytes(),
+                driver: onVFIO ? "vfio-pci" : "mlx5_core", numa: 0, parent: t.parentBridge(of: cx7[0]),
+                attributes: ["reset_method": "flr"],
+                resource: TreeBuilder.resourceLines([.mem64Pref(0, 0x3c00_0000_0000 + UInt64(k) << 21, 2 << 20)]))
             switch a.driver(vf) {
             case "mlx5_core"?:
                 try t.net(vf, interfaces: [("ens1f0v\(k)", String(format: "02:00:00:00:01:%02x", k))], firstIfindex: 30 + k)
@@ -558,9 +625,10 @@ package enum HostTrees {
         }
         if !vfs.isEmpty { try t.sriov(pf: cx7[0], totalVFs: 16, vfDevice: "101e", vfs: vfs, offset: 1, stride: 1) }
         try a.iommuUnits()
-        let host = SRIOVNICHost(cx7: cx7, cx7VFs: vfs, netVFs: netVFs, vfioVFs: vfioVFs, e810: e810, fellOff: fellOff,
-                                rootPorts: roots, hostBridge: pch.host, isaBridge: pch.isa, smbus: pch.smbus,
-                                groups: a.groups, all: a.addresses.sorted())
+        let host = SRIOVNICHost(
+            cx7: cx7, cx7VFs: vfs, netVFs: netVFs, vfioVFs: vfioVFs, e810: e810, fellOff: fellOff,
+            rootPorts: roots, hostBridge: pch.host, isaBridge: pch.isa, smbus: pch.smbus,
+            groups: a.groups, all: a.addresses.sorted())
         return (t, host)
     }
 
@@ -606,16 +674,20 @@ package enum HostTrees {
             return proposed
         }
 
-        package func fn(_ address: String, _ vendor: String, _ device: String, _ classCode: String, rev: String,
-                subsys: (String, String)?, config: [UInt8]?, driver proposed: String?, group: Int? = nil, numa: Int,
-                parent: String?, attributes: [String: String] = [:], resource: [String]? = nil) throws {
+        package func fn(
+            _ address: String, _ vendor: String, _ device: String, _ classCode: String, rev: String,
+            subsys: (String, String)?, config: [UInt8]?, driver proposed: String?, group: Int? = nil, numa: Int,
+            parent: String?, attributes: [String: String] = [:], resource: [String]? = nil
+        ) throws {
             let drv = resolve(address, proposed)
             bound[address] = drv
             let g = group ?? newGroup()
-            try t.add(.init(address: address, vendor: vendor, device: device, classCode: classCode, revision: rev,
-                            subsystemVendor: subsys?.0, subsystemDevice: subsys?.1, config: config, driver: drv,
-                            iommuGroup: g, numaNode: String(numa), localCPUs: cpus[numa], parent: parent,
-                            attributes: attributes, resource: resource, uevent: true))
+            try t.add(
+                .init(
+                    address: address, vendor: vendor, device: device, classCode: classCode, revision: rev,
+                    subsystemVendor: subsys?.0, subsystemDevice: subsys?.1, config: config, driver: drv,
+                    iommuGroup: g, numaNode: String(numa), localCPUs: cpus[numa], parent: parent,
+                    attributes: attributes, resource: resource, uevent: true))
             groups[address] = g
             addresses.append(address)
             nodes[address] = numa
@@ -625,16 +697,19 @@ package enum HostTrees {
             }
         }
 
-        package func bridge(_ address: String, _ vendor: String, _ device: String, _ port: ConfigSpace.PortType,
-                    sec: UInt8, sub: UInt8, parent: String?, numa: Int, group: Int? = nil,
-                    driver proposed: String? = "pcieport", rev: UInt8 = 4,
-                    link: (maxSpeed: UInt8, maxWidth: UInt8, speed: UInt8, width: UInt8) = (5, 16, 5, 16)) throws {
+        package func bridge(
+            _ address: String, _ vendor: String, _ device: String, _ port: ConfigSpace.PortType,
+            sec: UInt8, sub: UInt8, parent: String?, numa: Int, group: Int? = nil,
+            driver proposed: String? = "pcieport", rev: UInt8 = 4,
+            link: (maxSpeed: UInt8, maxWidth: UInt8, speed: UInt8, width: UInt8) = (5, 16, 5, 16)
+        ) throws {
             let drv = resolve(address, proposed)
             bound[address] = drv
             let g = group ?? newGroup()
-            try t.addBridge(address, vendor: vendor, device: device, port: port, secondary: sec, subordinate: sub,
-                            parent: parent, iommuGroup: g, revision: rev, numaNode: String(numa), localCPUs: cpus[numa],
-                            link: link, driver: drv)
+            try t.addBridge(
+                address, vendor: vendor, device: device, port: port, secondary: sec, subordinate: sub,
+                parent: parent, iommuGroup: g, revision: rev, numaNode: String(numa), localCPUs: cpus[numa],
+                link: link, driver: drv)
             groups[address] = g
             addresses.append(address)
             nodes[address] = numa
@@ -645,37 +720,50 @@ package enum HostTrees {
         /// ACS, so one group.
         package func platform(hostBridge: String, isa: String, smbus: String) throws -> (host: String, isa: String, smbus: String) {
             let hb = "0000:00:00.0", lpc = "0000:00:1f.0", sm = "0000:00:1f.4"
-            try fn(hb, "8086", hostBridge, "060000", rev: "04", subsys: ("8086", "0000"),
-                   config: ConfigSpace(vendor: 0x8086, device: UInt16(hostBridge, radix: 16)!, classCode: 0x060000,
-                                       revision: 4, subsystemVendor: 0x8086, msix: false, express: .rcEndpoint).bytes(),
-                   driver: nil, numa: 0, parent: nil)
+            try fn(
+                hb, "8086", hostBridge, "060000", rev: "04", subsys: ("8086", "0000"),
+                config: ConfigSpace(
+                    vendor: 0x8086, device: UInt16(hostBridge, radix: 16)!, classCode: 0x060000,
+                    revision: 4, subsystemVendor: 0x8086, msix: false, express: .rcEndpoint
+                ).bytes(),
+                driver: nil, numa: 0, parent: nil)
             let g = newGroup()
-            try fn(lpc, "8086", isa, "060100", rev: "09", subsys: ("8086", "7270"),
-                   config: ConfigSpace(vendor: 0x8086, device: UInt16(isa, radix: 16)!, classCode: 0x060100, revision: 9,
-                                       multiFunction: true, subsystemVendor: 0x8086, subsystemDevice: 0x7270, pm: nil,
-                                       msix: false, express: nil, size: 256).bytes(),
-                   driver: "lpc_ich", group: g, numa: 0, parent: nil)
-            try fn(sm, "8086", smbus, "0c0500", rev: "09", subsys: ("8086", "7270"),
-                   config: ConfigSpace(vendor: 0x8086, device: UInt16(smbus, radix: 16)!, classCode: 0x0c0500, revision: 9,
-                                       multiFunction: true, subsystemVendor: 0x8086, subsystemDevice: 0x7270, pm: nil,
-                                       msix: false, express: nil, size: 256).bytes(),
-                   driver: "i801_smbus", group: g, numa: 0, parent: nil,
-                   resource: TreeBuilder.resourceLines([.mem64(0, 0x9f00_0000, 256), .init(index: 4, start: 0x780, size: 32, flags: 0x40101)]))
+            try fn(
+                lpc, "8086", isa, "060100", rev: "09", subsys: ("8086", "7270"),
+                config: ConfigSpace(
+                    vendor: 0x8086, device: UInt16(isa, radix: 16)!, classCode: 0x060100, revision: 9,
+                    multiFunction: true, subsystemVendor: 0x8086, subsystemDevice: 0x7270, pm: nil,
+                    msix: false, express: nil, size: 256
+                ).bytes(),
+                driver: "lpc_ich", group: g, numa: 0, parent: nil)
+            try fn(
+                sm, "8086", smbus, "0c0500", rev: "09", subsys: ("8086", "7270"),
+                config: ConfigSpace(
+                    vendor: 0x8086, device: UInt16(smbus, radix: 16)!, classCode: 0x0c0500, revision: 9,
+                    multiFunction: true, subsystemVendor: 0x8086, subsystemDevice: 0x7270, pm: nil,
+                    msix: false, express: nil, size: 256
+                ).bytes(),
+                driver: "i801_smbus", group: g, numa: 0, parent: nil,
+                resource: TreeBuilder.resourceLines([.mem64(0, 0x9f00_0000, 256), .init(index: 4, start: 0x780, size: 32, flags: 0x40101)]))
             return (hb, lpc, sm)
         }
 
         /// A ConnectX-7 PF: Gen5 x16, FLR, ACS, ARI, DSN, SR-IOV (VF device 101e, offset 1, stride 1).
         package func connectX7(_ address: String, parent: String, numa: Int, totalVFs: UInt16, numVFs: Int = 0, dsn: UInt64) throws {
-            let cfg = ConfigSpace(vendor: 0x15b3, device: 0x1021, classCode: 0x020000, revision: 0x00,
-                                  subsystemVendor: 0x15b3, subsystemDevice: 0x0040, flr: true, link: (5, 16, 5, 16),
-                                  aer: true, acs: (0x1f, 0x1d), sriov: (totalVFs, totalVFs, UInt16(numVFs), 0x101e), ari: true,
-                                  dsn: dsn, sriovRouting: (1, 1), sriovEnabled: numVFs > 0)
+            let cfg = ConfigSpace(
+                vendor: 0x15b3, device: 0x1021, classCode: 0x020000, revision: 0x00,
+                subsystemVendor: 0x15b3, subsystemDevice: 0x0040, flr: true, link: (5, 16, 5, 16),
+                aer: true, acs: (0x1f, 0x1d), sriov: (totalVFs, totalVFs, UInt16(numVFs), 0x101e), ari: true,
+                dsn: dsn, sriovRouting: (1, 1), sriovEnabled: numVFs > 0)
             let base = 0x3d00_0000_0000 + UInt64(address.dropFirst(5).prefix(2), radix: 16)! << 32
             // Subsystem 15b3:0040 is a placeholder (MCX75310AAS boards differ by SKU).
-            try fn(address, "15b3", "1021", "020000", rev: "00", subsys: ("15b3", "0040"), config: cfg.bytes(),
-                   driver: "mlx5_core", numa: numa, parent: parent, attributes: ["reset_method": "flr bus"],
-                   resource: TreeBuilder.resourceLines([.mem64Pref(0, base, 32 << 20),
-                                                        .mem64Pref(7, base + (64 << 20), UInt64(totalVFs) * (2 << 20))]))
+            try fn(
+                address, "15b3", "1021", "020000", rev: "00", subsys: ("15b3", "0040"), config: cfg.bytes(),
+                driver: "mlx5_core", numa: numa, parent: parent, attributes: ["reset_method": "flr bus"],
+                resource: TreeBuilder.resourceLines([
+                    .mem64Pref(0, base, 32 << 20),
+                    .mem64Pref(7, base + (64 << 20), UInt64(totalVFs) * (2 << 20)),
+                ]))
             // With VFs the caller writes the SR-IOV files once the VFs exist (for the links).
             if numVFs == 0 { try t.sriov(pf: address, totalVFs: Int(totalVFs), vfDevice: "101e") }
         }

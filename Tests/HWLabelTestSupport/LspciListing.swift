@@ -35,7 +35,14 @@ package struct LspciFunction: Sendable, CustomStringConvertible {
     package var unknownHeaderType = false
 
     package var description: String { "\(address) [\(vendorID):\(deviceID)]" }
-    package init(address: String, classID: String, className: String, vendorID: String, deviceID: String, vendorDeviceText: String, revision: String? = nil, progIf: String? = nil, progIfName: String? = nil, subsystemVendorID: String? = nil, subsystemDeviceID: String? = nil, subsystemText: String? = nil, driver: String? = nil, capabilitiesDenied: Bool = false, capabilityHeaders: [String] = [], devCapFLR: Bool = false, afFLR: Bool = false, hasACS: Bool = false, sriovTotalVFs: Int? = nil, serialNumber: String? = nil, lnkCapSpeed: String? = nil, lnkCapWidth: Int? = nil, lnkStaSpeed: String? = nil, lnkStaWidth: Int? = nil, unknownHeaderType: Bool = false) {
+    package init(
+        address: String, classID: String, className: String, vendorID: String, deviceID: String, vendorDeviceText: String,
+        revision: String? = nil, progIf: String? = nil, progIfName: String? = nil, subsystemVendorID: String? = nil,
+        subsystemDeviceID: String? = nil, subsystemText: String? = nil, driver: String? = nil, capabilitiesDenied: Bool = false,
+        capabilityHeaders: [String] = [], devCapFLR: Bool = false, afFLR: Bool = false, hasACS: Bool = false, sriovTotalVFs: Int? = nil,
+        serialNumber: String? = nil, lnkCapSpeed: String? = nil, lnkCapWidth: Int? = nil, lnkStaSpeed: String? = nil,
+        lnkStaWidth: Int? = nil, unknownHeaderType: Bool = false
+    ) {
         self.address = address
         self.classID = classID
         self.className = className
@@ -67,7 +74,8 @@ package struct LspciFunction: Sendable, CustomStringConvertible {
 package enum LspciListing {
     /// `0000:00:01.0 PCI bridge [0604]: Intel Corporation Foo [8086:460d] (rev 02) (prog-if 00 [Normal decode])`
     nonisolated(unsafe) static let header = try! Regex(
-        #"^([0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) (.*?) \[([0-9a-f]{4})\]: (.*) \[([0-9a-f]{4}):([0-9a-f]{4})\]( \(rev ([0-9a-f]{2})\))?( \(prog-if ([0-9a-f]{2})( \[(.*)\])?\))?$"#)
+        #"^([0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) (.*?) \[([0-9a-f]{4})\]: (.*) \[([0-9a-f]{4}):([0-9a-f]{4})\]( \(rev ([0-9a-f]{2})\))?( \(prog-if ([0-9a-f]{2})( \[(.*)\])?\))?$"#
+    )
     nonisolated(unsafe) static let subsystem = try! Regex(#"^\tSubsystem: (.*) \[([0-9a-f]{4}):([0-9a-f]{4})\]$"#)
     nonisolated(unsafe) static let speed = try! Regex(#"Speed ([0-9.]+GT/s|unknown)"#)
     nonisolated(unsafe) static let width = try! Regex(#"Width x([0-9]+)"#)
@@ -87,9 +95,10 @@ package enum LspciListing {
                 flush()
                 guard let m = try? header.wholeMatch(in: line) else { continue }
                 func g(_ i: Int) -> String? { m.output[i].substring.map(String.init) }
-                cur = LspciFunction(address: g(1)!, classID: g(3)!, className: g(2)!, vendorID: g(5)!,
-                                    deviceID: g(6)!, vendorDeviceText: g(4)!, revision: g(8),
-                                    progIf: g(10), progIfName: g(12))
+                cur = LspciFunction(
+                    address: g(1)!, classID: g(3)!, className: g(2)!, vendorID: g(5)!,
+                    deviceID: g(6)!, vendorDeviceText: g(4)!, revision: g(8),
+                    progIf: g(10), progIfName: g(12))
                 capability = ""
                 register = ""
                 continue

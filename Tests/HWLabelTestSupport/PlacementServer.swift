@@ -31,7 +31,8 @@ package actor PlacementServer {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         do { try p.run(); p.waitUntilExit() } catch { return "python3 not found: \(error)" }
-        return p.terminationStatus == 0 ? nil : "python3 ≥ 3.11 with venv/ensurepip is required to run Placement (pip install openstack-placement)"
+        return p.terminationStatus == 0
+            ? nil : "python3 ≥ 3.11 with venv/ensurepip is required to run Placement (pip install openstack-placement)"
     }()
 
     /// Tests run when the server can run, and always in CI, where its absence is a failure.

@@ -53,7 +53,9 @@ package enum ProbeTestSupport {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: c, isDirectory: &isDir), !isDir.boolValue { return c }
         }
-        throw SupportError("hwlabel executable not found next to the test bundle (looked at \(candidates)); build with `swift build --build-tests` or set HWLABEL_BIN")
+        throw SupportError(
+            "hwlabel executable not found next to the test bundle (looked at \(candidates)); build with `swift build --build-tests` or set HWLABEL_BIN"
+        )
     }
 
     package struct SupportError: Error, CustomStringConvertible {
@@ -75,8 +77,10 @@ package enum ProbeTestSupport {
     }
 
     /// Runs a program to completion; stdout and stderr go to temporary files (no pipe deadlock).
-    package static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                    currentDirectory: String? = nil) throws -> Result {
+    package static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        currentDirectory: String? = nil
+    ) throws -> Result {
         let tmp = FileManager.default.temporaryDirectory
         let id = UUID().uuidString
         let outURL = tmp.appendingPathComponent("hwl-test-\(id).out")
@@ -107,8 +111,9 @@ package enum ProbeTestSupport {
         try err.close()
         let o = (try? Data(contentsOf: outURL)) ?? Data()
         let e = (try? Data(contentsOf: errURL)) ?? Data()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self), stdoutData: o)
+        return Result(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self), stdoutData: o)
     }
 
     /// A fresh temporary directory, removed by the caller with `removeTemp`.

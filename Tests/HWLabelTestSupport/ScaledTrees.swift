@@ -116,9 +116,11 @@ package enum ScaledTrees {
         }
 
         static let mixedPattern: [Unit] = [.t4, .nic, .nvme, .gpuSwitch, .nic, .nvme, .t4, .nic]
-        static let hgxPattern: [Unit] = [.nvswitches, .hgxGPU(nic: true), .hgxGPU(nic: false), .hgxGPU(nic: false),
-                                         .hgxGPU(nic: false), .hgxGPU(nic: true), .hgxGPU(nic: false),
-                                         .hgxGPU(nic: false), .hgxGPU(nic: false)]
+        static let hgxPattern: [Unit] = [
+            .nvswitches, .hgxGPU(nic: true), .hgxGPU(nic: false), .hgxGPU(nic: false),
+            .hgxGPU(nic: false), .hgxGPU(nic: true), .hgxGPU(nic: false),
+            .hgxGPU(nic: false), .hgxGPU(nic: false),
+        ]
 
         var numa: Int { rootBus < 0x80 ? 0 : 1 }
 
@@ -161,10 +163,13 @@ package enum ScaledTrees {
             portIndex = 0
             nextBus = rootBus + 1
             let hb = address(rootBus, 0, 0)
-            try fn(hb, "8086", "2020", "060000", rev: "04", subsys: ("8086", "0000"),
-                     config: ConfigSpace(vendor: 0x8086, device: 0x2020, classCode: 0x060000, revision: 4,
-                                         subsystemVendor: 0x8086, msix: false, express: .rcEndpoint).bytes(),
-                     driver: nil, numa: numa, parent: nil)
+            try fn(
+                hb, "8086", "2020", "060000", rev: "04", subsys: ("8086", "0000"),
+                config: ConfigSpace(
+                    vendor: 0x8086, device: 0x2020, classCode: 0x060000, revision: 4,
+                    subsystemVendor: 0x8086, msix: false, express: .rcEndpoint
+                ).bytes(),
+                driver: nil, numa: numa, parent: nil)
             remaining -= 1
         }
 
@@ -195,28 +200,38 @@ package enum ScaledTrees {
         /// `Assembler.fn`, plus what drivers/pci/pci-sysfs.c gives every function beyond the
         /// IDs: `enable`, `driver_override`, `modalias`, the `subsystem` link, and with a `link`
         /// `current/max_link_speed/width` (a VF's Link Status reads zero: `Unknown`, 0).
-        mutating func fn(_ address: String, _ vendor: String, _ device: String, _ classCode: String, rev: String,
-                         subsys: (String, String)?, config: [UInt8]?, link: Link? = nil, virtualFunction: Bool = false,
-                         driver: String?, group: Int? = nil, numa: Int, parent: String?,
-                         attributes: [String: String] = [:], resource: [String]? = nil) throws {
-            try a.fn(address, vendor, device, classCode, rev: rev, subsys: subsys, config: config, driver: driver,
-                     group: group, numa: numa, parent: parent, attributes: attributes, resource: resource)
+        mutating func fn(
+            _ address: String, _ vendor: String, _ device: String, _ classCode: String, rev: String,
+            subsys: (String, String)?, config: [UInt8]?, link: Link? = nil, virtualFunction: Bool = false,
+            driver: String?, group: Int? = nil, numa: Int, parent: String?,
+            attributes: [String: String] = [:], resource: [String]? = nil
+        ) throws {
+            try a.fn(
+                address, vendor, device, classCode, rev: rev, subsys: subsys, config: config, driver: driver,
+                group: group, numa: numa, parent: parent, attributes: attributes, resource: resource)
             try common(address, vendor, device, classCode, subsys: subsys, link: link, virtualFunction: virtualFunction)
         }
 
-        mutating func bridge(_ address: String, _ vendor: String, _ device: String, _ port: ConfigSpace.PortType,
-                             sec: UInt8, sub: UInt8, parent: String?, numa: Int, link: Link = (5, 16, 5, 16)) throws {
+        mutating func bridge(
+            _ address: String, _ vendor: String, _ device: String, _ port: ConfigSpace.PortType,
+            sec: UInt8, sub: UInt8, parent: String?, numa: Int, link: Link = (5, 16, 5, 16)
+        ) throws {
             try a.bridge(address, vendor, device, port, sec: sec, sub: sub, parent: parent, numa: numa, link: link)
             try common(address, vendor, device, "060400", subsys: nil, link: link, virtualFunction: false)
         }
 
-        static let speedNames = [1: "2.5 GT/s PCIe", 2: "5.0 GT/s PCIe", 3: "8.0 GT/s PCIe", 4: "16.0 GT/s PCIe",
-                                 5: "32.0 GT/s PCIe"]
+        static let speedNames = [
+            1: "2.5 GT/s PCIe", 2: "5.0 GT/s PCIe", 3: "8.0 GT/s PCIe", 4: "16.0 GT/s PCIe",
+            5: "32.0 GT/s PCIe",
+        ]
 
-        func common(_ address: String, _ vendor: String, _ device: String, _ classCode: String, subsys: (String, String)?,
-                    link: Link?, virtualFunction: Bool) throws {
-            let uevent = TreeBuilder.ueventBody(address: address, vendor: vendor, device: device, classCode: classCode,
-                                                subsystemVendor: subsys?.0, subsystemDevice: subsys?.1)
+        func common(
+            _ address: String, _ vendor: String, _ device: String, _ classCode: String, subsys: (String, String)?,
+            link: Link?, virtualFunction: Bool
+        ) throws {
+            let uevent = TreeBuilder.ueventBody(
+                address: address, vendor: vendor, device: device, classCode: classCode,
+                subsystemVendor: subsys?.0, subsystemDevice: subsys?.1)
             let modalias = uevent.split(separator: "\n").first { $0.hasPrefix("MODALIAS=") }!.dropFirst(9)
             try t.attr(address, "modalias", modalias + "\n")
             try t.attr(address, "enable", "1\n")
@@ -235,8 +250,9 @@ package enum ScaledTrees {
         mutating func rootPort(buses: Int, link: (UInt8, UInt8, UInt8, UInt8)) throws -> (port: String, secondary: Int) {
             let port = address(rootBus, portIndex + 1, 0)
             let sec = nextBus
-            try bridge(port, "8086", "2030", .rootPort, sec: UInt8(sec), sub: UInt8(sec + buses - 1), parent: nil,
-                         numa: numa, link: link)
+            try bridge(
+                port, "8086", "2030", .rootPort, sec: UInt8(sec), sub: UInt8(sec + buses - 1), parent: nil,
+                numa: numa, link: link)
             portIndex += 1
             nextBus += buses
             remaining -= 1
@@ -254,12 +270,16 @@ package enum ScaledTrees {
             case .bmc:
                 let (port, bus) = try rootPort(buses: 1, link: (2, 1, 2, 1))
                 let vga = address(bus, 0, 0)
-                let cfg = ConfigSpace(vendor: 0x1a03, device: 0x2000, classCode: 0x030000, revision: 0x41,
-                                      subsystemVendor: 0x1a03, subsystemDevice: 0x2000, link: (2, 1, 2, 1))
-                try fn(vga, "1a03", "2000", "030000", rev: "41", subsys: ("1a03", "2000"), config: cfg.bytes(), link: (2, 1, 2, 1),
-                         driver: "ast", numa: numa, parent: port, attributes: ["boot_vga": "1", "reset_method": "pm bus"],
-                         resource: TreeBuilder.resourceLines([.mem32(0, try take32(16 << 20), 16 << 20),
-                                                              .mem32(1, try take32(256 << 10), 256 << 10)]))
+                let cfg = ConfigSpace(
+                    vendor: 0x1a03, device: 0x2000, classCode: 0x030000, revision: 0x41,
+                    subsystemVendor: 0x1a03, subsystemDevice: 0x2000, link: (2, 1, 2, 1))
+                try fn(
+                    vga, "1a03", "2000", "030000", rev: "41", subsys: ("1a03", "2000"), config: cfg.bytes(), link: (2, 1, 2, 1),
+                    driver: "ast", numa: numa, parent: port, attributes: ["boot_vga": "1", "reset_method": "pm bus"],
+                    resource: TreeBuilder.resourceLines([
+                        .mem32(0, try take32(16 << 20), 16 << 20),
+                        .mem32(1, try take32(256 << 10), 256 << 10),
+                    ]))
                 try t.drmNodes(vga, card: 0, render: nil)
                 remaining -= 1
                 summary.gpus += 1
@@ -267,15 +287,19 @@ package enum ScaledTrees {
             case .t4:
                 let (port, bus) = try rootPort(buses: 1, link: (3, 16, 3, 16))
                 let gpu = address(bus, 0, 0)
-                let cfg = ConfigSpace(vendor: 0x10de, device: 0x1eb8, classCode: 0x030200, revision: 0xa1,
-                                      subsystemVendor: 0x10de, subsystemDevice: 0x12a2, flr: true,
-                                      link: (3, 16, 3, 16), aer: true, dsn: newSerial())
-                try fn(gpu, "10de", "1eb8", "030200", rev: "a1", subsys: ("10de", "12a2"), config: cfg.bytes(), link: (3, 16, 3, 16),
-                         driver: shape == .mixed ? "nvidia" : "vfio-pci", numa: numa, parent: port,
-                         attributes: ["reset_method": "flr bus"],
-                         resource: TreeBuilder.resourceLines([.mem32(0, try take32(16 << 20), 16 << 20),
-                                                              .mem64Pref(1, take64(256 << 20), 256 << 20),
-                                                              .mem64Pref(3, take64(32 << 20), 32 << 20)]))
+                let cfg = ConfigSpace(
+                    vendor: 0x10de, device: 0x1eb8, classCode: 0x030200, revision: 0xa1,
+                    subsystemVendor: 0x10de, subsystemDevice: 0x12a2, flr: true,
+                    link: (3, 16, 3, 16), aer: true, dsn: newSerial())
+                try fn(
+                    gpu, "10de", "1eb8", "030200", rev: "a1", subsys: ("10de", "12a2"), config: cfg.bytes(), link: (3, 16, 3, 16),
+                    driver: shape == .mixed ? "nvidia" : "vfio-pci", numa: numa, parent: port,
+                    attributes: ["reset_method": "flr bus"],
+                    resource: TreeBuilder.resourceLines([
+                        .mem32(0, try take32(16 << 20), 16 << 20),
+                        .mem64Pref(1, take64(256 << 20), 256 << 20),
+                        .mem64Pref(3, take64(32 << 20), 32 << 20),
+                    ]))
                 remaining -= 1
                 summary.gpus += 1
                 try slot(gpu)
@@ -284,13 +308,15 @@ package enum ScaledTrees {
                 let dev = address(bus, 0, 0)
                 let (device, subsys) = nvmeNumber % 2 == 0 ? ("a824", ("144d", "a801")) : ("0b60", ("8086", "8008"))
                 nvmeNumber += 1
-                let cfg = ConfigSpace(vendor: UInt16(subsys.0, radix: 16)!, device: UInt16(device, radix: 16)!,
-                                      classCode: 0x010802, revision: 0, subsystemVendor: UInt16(subsys.0, radix: 16)!,
-                                      subsystemDevice: UInt16(subsys.1, radix: 16)!, flr: true, link: (4, 4, 4, 4),
-                                      aer: true, dsn: newSerial())
-                try fn(dev, subsys.0, device, "010802", rev: "00", subsys: subsys, config: cfg.bytes(), link: (4, 4, 4, 4),
-                         driver: "nvme", numa: numa, parent: port, attributes: ["reset_method": "flr bus"],
-                         resource: TreeBuilder.resourceLines([.mem64(0, take64(16 << 10), 16 << 10)]))
+                let cfg = ConfigSpace(
+                    vendor: UInt16(subsys.0, radix: 16)!, device: UInt16(device, radix: 16)!,
+                    classCode: 0x010802, revision: 0, subsystemVendor: UInt16(subsys.0, radix: 16)!,
+                    subsystemDevice: UInt16(subsys.1, radix: 16)!, flr: true, link: (4, 4, 4, 4),
+                    aer: true, dsn: newSerial())
+                try fn(
+                    dev, subsys.0, device, "010802", rev: "00", subsys: subsys, config: cfg.bytes(), link: (4, 4, 4, 4),
+                    driver: "nvme", numa: numa, parent: port, attributes: ["reset_method": "flr bus"],
+                    resource: TreeBuilder.resourceLines([.mem64(0, take64(16 << 10), 16 << 10)]))
                 remaining -= 1
                 summary.nvme += 1
                 try slot(dev)
@@ -304,23 +330,26 @@ package enum ScaledTrees {
                 summary.switchPorts += 1
                 for i in 0..<2 {
                     let down = address(bus + 1, i, 0)
-                    try bridge(down, "1000", "c030", .downstream, sec: UInt8(bus + 2 + i), sub: UInt8(bus + 2 + i),
-                                 parent: up, numa: numa)
+                    try bridge(
+                        down, "1000", "c030", .downstream, sec: UInt8(bus + 2 + i), sub: UInt8(bus + 2 + i),
+                        parent: up, numa: numa)
                     remaining -= 1
                     summary.switchPorts += 1
                     try h100(bus: bus + 2 + i, parent: down, driver: "nvidia", audioDriver: "snd_hda_intel", slot: false)
                 }
             case .h100:
                 let (port, bus) = try rootPort(buses: 1, link: (5, 16, 5, 16))
-                try h100(bus: bus, parent: port, driver: shape == .mixed ? "nvidia" : "vfio-pci",
-                         audioDriver: shape == .mixed ? "snd_hda_intel" : "vfio-pci", slot: true)
+                try h100(
+                    bus: bus, parent: port, driver: shape == .mixed ? "nvidia" : "vfio-pci",
+                    audioDriver: shape == .mixed ? "snd_hda_intel" : "vfio-pci", slot: true)
             case .empty:
                 _ = try rootPort(buses: 1, link: (4, 16, 4, 16))
             case .hgxGPU(let withNIC):
                 let (port, bus) = try rootPort(buses: withNIC ? 4 : 3, link: (5, 16, 5, 16))
                 let up = address(bus, 0, 0)
-                try bridge(up, "1000", "c030", .upstream, sec: UInt8(bus + 1), sub: UInt8(bus + (withNIC ? 3 : 2)),
-                             parent: port, numa: numa)
+                try bridge(
+                    up, "1000", "c030", .upstream, sec: UInt8(bus + 1), sub: UInt8(bus + (withNIC ? 3 : 2)),
+                    parent: port, numa: numa)
                 let down = address(bus + 1, 0, 0)
                 try bridge(down, "1000", "c030", .downstream, sec: UInt8(bus + 2), sub: UInt8(bus + 2), parent: up, numa: numa)
                 remaining -= 2
@@ -341,15 +370,18 @@ package enum ScaledTrees {
                 summary.switchPorts += 1
                 for i in 0..<4 {
                     let down = address(bus + 1, i, 0)
-                    try bridge(down, "1000", "c030", .downstream, sec: UInt8(bus + 2 + i), sub: UInt8(bus + 2 + i),
-                                 parent: up, numa: numa)
+                    try bridge(
+                        down, "1000", "c030", .downstream, sec: UInt8(bus + 2 + i), sub: UInt8(bus + 2 + i),
+                        parent: up, numa: numa)
                     let s = address(bus + 2 + i, 0, 0)
                     // Subsystem 10de:1796 is a placeholder: no public listing names the NVSwitch's.
-                    let cfg = ConfigSpace(vendor: 0x10de, device: 0x22a3, classCode: 0x068000, revision: 0xa1,
-                                          subsystemVendor: 0x10de, subsystemDevice: 0x1796, link: (4, 2, 4, 2), aer: true)
-                    try fn(s, "10de", "22a3", "068000", rev: "a1", subsys: ("10de", "1796"), config: cfg.bytes(), link: (4, 2, 4, 2),
-                             driver: "vfio-pci", numa: numa, parent: down, attributes: ["reset_method": "bus"],
-                             resource: TreeBuilder.resourceLines([.mem32(0, try take32(32 << 20), 32 << 20)]))
+                    let cfg = ConfigSpace(
+                        vendor: 0x10de, device: 0x22a3, classCode: 0x068000, revision: 0xa1,
+                        subsystemVendor: 0x10de, subsystemDevice: 0x1796, link: (4, 2, 4, 2), aer: true)
+                    try fn(
+                        s, "10de", "22a3", "068000", rev: "a1", subsys: ("10de", "1796"), config: cfg.bytes(), link: (4, 2, 4, 2),
+                        driver: "vfio-pci", numa: numa, parent: down, attributes: ["reset_method": "bus"],
+                        resource: TreeBuilder.resourceLines([.mem32(0, try take32(32 << 20), 32 << 20)]))
                     remaining -= 2
                     summary.switchPorts += 1
                     summary.nvswitches += 1
@@ -364,25 +396,31 @@ package enum ScaledTrees {
             let withAudio = remaining >= 2
             let gpu = address(bus, 0, 0)
             let group = a.newGroup()
-            let cfg = ConfigSpace(vendor: 0x10de, device: 0x2330, classCode: 0x030200, revision: 0xa1, multiFunction: withAudio,
-                                  subsystemVendor: 0x10de, subsystemDevice: 0x16c1, flr: true, link: (5, 16, 5, 16),
-                                  aer: true, ari: withAudio, dsn: newSerial())
-            try fn(gpu, "10de", "2330", "030200", rev: "a1", subsys: ("10de", "16c1"), config: cfg.bytes(), link: (5, 16, 5, 16),
-                     driver: driver, group: group, numa: numa, parent: parent, attributes: ["reset_method": "flr bus"],
-                     resource: TreeBuilder.resourceLines([.mem32(0, try take32(16 << 20), 16 << 20),
-                                                          .mem64Pref(2, take64(128 << 30), 128 << 30),
-                                                          .mem64Pref(4, take64(32 << 20), 32 << 20)]))
+            let cfg = ConfigSpace(
+                vendor: 0x10de, device: 0x2330, classCode: 0x030200, revision: 0xa1, multiFunction: withAudio,
+                subsystemVendor: 0x10de, subsystemDevice: 0x16c1, flr: true, link: (5, 16, 5, 16),
+                aer: true, ari: withAudio, dsn: newSerial())
+            try fn(
+                gpu, "10de", "2330", "030200", rev: "a1", subsys: ("10de", "16c1"), config: cfg.bytes(), link: (5, 16, 5, 16),
+                driver: driver, group: group, numa: numa, parent: parent, attributes: ["reset_method": "flr bus"],
+                resource: TreeBuilder.resourceLines([
+                    .mem32(0, try take32(16 << 20), 16 << 20),
+                    .mem64Pref(2, take64(128 << 30), 128 << 30),
+                    .mem64Pref(4, take64(32 << 20), 32 << 20),
+                ]))
             remaining -= 1
             summary.gpus += 1
             if withAudio {
                 let hda = address(bus, 0, 1)
-                let acfg = ConfigSpace(vendor: 0x10de, device: 0x22ba, classCode: 0x040300, revision: 0xa1, multiFunction: true,
-                                       subsystemVendor: 0x10de, subsystemDevice: 0x16c1, flr: true, link: (5, 16, 5, 16),
-                                       aer: true, ari: true)
-                try fn(hda, "10de", "22ba", "040300", rev: "a1", subsys: ("10de", "16c1"), config: acfg.bytes(), link: (5, 16, 5, 16),
-                         driver: audioDriver, group: group, numa: numa, parent: parent,
-                         attributes: ["reset_method": "flr bus"],
-                         resource: TreeBuilder.resourceLines([.mem32(0, try take32(16 << 10), 16 << 10)]))
+                let acfg = ConfigSpace(
+                    vendor: 0x10de, device: 0x22ba, classCode: 0x040300, revision: 0xa1, multiFunction: true,
+                    subsystemVendor: 0x10de, subsystemDevice: 0x16c1, flr: true, link: (5, 16, 5, 16),
+                    aer: true, ari: true)
+                try fn(
+                    hda, "10de", "22ba", "040300", rev: "a1", subsys: ("10de", "16c1"), config: acfg.bytes(), link: (5, 16, 5, 16),
+                    driver: audioDriver, group: group, numa: numa, parent: parent,
+                    attributes: ["reset_method": "flr bus"],
+                    resource: TreeBuilder.resourceLines([.mem32(0, try take32(16 << 10), 16 << 10)]))
                 remaining -= 1
                 summary.audio += 1
             }
@@ -403,17 +441,21 @@ package enum ScaledTrees {
             for f in 0..<2 {
                 let pf = address(port.secondary, 0, f)
                 let offset = 8 + f * 63
-                let cfg = ConfigSpace(vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 0x02, multiFunction: true,
-                                      subsystemVendor: 0x8086, subsystemDevice: 0x0003, flr: true, link: (4, 8, 4, 8),
-                                      aer: true, acs: (0x1f, 0x1d), sriov: (64, 64, UInt16(numVFs[f]), 0x1889), ari: true,
-                                      dsn: dsn, sriovRouting: (UInt16(offset), 1), sriovEnabled: numVFs[f] > 0)
+                let cfg = ConfigSpace(
+                    vendor: 0x8086, device: 0x159b, classCode: 0x020000, revision: 0x02, multiFunction: true,
+                    subsystemVendor: 0x8086, subsystemDevice: 0x0003, flr: true, link: (4, 8, 4, 8),
+                    aer: true, acs: (0x1f, 0x1d), sriov: (64, 64, UInt16(numVFs[f]), 0x1889), ari: true,
+                    dsn: dsn, sriovRouting: (UInt16(offset), 1), sriovEnabled: numVFs[f] > 0)
                 let bar0 = take64(32 << 20), bar3 = take64(64 << 10)
                 let vfBar0 = take64(64 * (128 << 10)), vfBar3 = take64(64 * (16 << 10))
-                try fn(pf, "8086", "159b", "020000", rev: "02", subsys: ("8086", "0003"), config: cfg.bytes(), link: (4, 8, 4, 8),
-                         driver: "ice", numa: numa, parent: port.port, attributes: ["reset_method": "flr bus"],
-                         resource: TreeBuilder.resourceLines([.mem64Pref(0, bar0, 32 << 20), .mem64Pref(3, bar3, 64 << 10),
-                                                              .mem64Pref(7, vfBar0, 64 * (128 << 10)),
-                                                              .mem64Pref(10, vfBar3, 64 * (16 << 10))]))
+                try fn(
+                    pf, "8086", "159b", "020000", rev: "02", subsys: ("8086", "0003"), config: cfg.bytes(), link: (4, 8, 4, 8),
+                    driver: "ice", numa: numa, parent: port.port, attributes: ["reset_method": "flr bus"],
+                    resource: TreeBuilder.resourceLines([
+                        .mem64Pref(0, bar0, 32 << 20), .mem64Pref(3, bar3, 64 << 10),
+                        .mem64Pref(7, vfBar0, 64 * (128 << 10)),
+                        .mem64Pref(10, vfBar3, 64 * (16 << 10)),
+                    ]))
                 remaining -= 1
                 summary.nicPFs += 1
                 pfs.append(pf)
@@ -422,13 +464,18 @@ package enum ScaledTrees {
             for (f, pf) in pfs.enumerated() {
                 let vfs = TreeBuilder.vfAddresses(pf: pf, count: numVFs[f], offset: 8 + f * 63, stride: 1)
                 for vf in vfs {
-                    let cfg = ConfigSpace(vendor: 0x8086, device: 0x1889, classCode: 0x020000, revision: 0x02,
-                                          subsystemVendor: 0x8086, subsystemDevice: 0x0003, pm: nil, flr: true,
-                                          link: (4, 8, 4, 8), ari: true, virtualFunction: true)
-                    try fn(vf, "8086", "1889", "020000", rev: "02", subsys: ("8086", "0003"), config: cfg.bytes(), link: (4, 8, 4, 8), virtualFunction: true,
-                             driver: "iavf", numa: numa, parent: port.port, attributes: ["reset_method": "flr"],
-                             resource: TreeBuilder.resourceLines([.mem64Pref(0, take64(128 << 10), 128 << 10),
-                                                                  .mem64Pref(3, take64(16 << 10), 16 << 10)]))
+                    let cfg = ConfigSpace(
+                        vendor: 0x8086, device: 0x1889, classCode: 0x020000, revision: 0x02,
+                        subsystemVendor: 0x8086, subsystemDevice: 0x0003, pm: nil, flr: true,
+                        link: (4, 8, 4, 8), ari: true, virtualFunction: true)
+                    try fn(
+                        vf, "8086", "1889", "020000", rev: "02", subsys: ("8086", "0003"), config: cfg.bytes(), link: (4, 8, 4, 8),
+                        virtualFunction: true,
+                        driver: "iavf", numa: numa, parent: port.port, attributes: ["reset_method": "flr"],
+                        resource: TreeBuilder.resourceLines([
+                            .mem64Pref(0, take64(128 << 10), 128 << 10),
+                            .mem64Pref(3, take64(16 << 10), 16 << 10),
+                        ]))
                     remaining -= 1
                     summary.vfs += 1
                 }
@@ -445,12 +492,15 @@ package enum ScaledTrees {
             summary.nicPFs += 1
             let vfs = TreeBuilder.vfAddresses(pf: pf, count: numVFs, offset: 1, stride: 1)
             for vf in vfs {
-                let cfg = ConfigSpace(vendor: 0x15b3, device: 0x101e, classCode: 0x020000, revision: 0x00,
-                                      subsystemVendor: 0x15b3, subsystemDevice: 0x0040, pm: nil, flr: true,
-                                      link: (5, 16, 5, 16), acs: (0x1f, 0x1d), ari: true, virtualFunction: true)
-                try fn(vf, "15b3", "101e", "020000", rev: "00", subsys: ("15b3", "0040"), config: cfg.bytes(), link: (5, 16, 5, 16), virtualFunction: true,
-                         driver: "vfio-pci", numa: numa, parent: parent, attributes: ["reset_method": "flr"],
-                         resource: TreeBuilder.resourceLines([.mem64Pref(0, take64(2 << 20), 2 << 20)]))
+                let cfg = ConfigSpace(
+                    vendor: 0x15b3, device: 0x101e, classCode: 0x020000, revision: 0x00,
+                    subsystemVendor: 0x15b3, subsystemDevice: 0x0040, pm: nil, flr: true,
+                    link: (5, 16, 5, 16), acs: (0x1f, 0x1d), ari: true, virtualFunction: true)
+                try fn(
+                    vf, "15b3", "101e", "020000", rev: "00", subsys: ("15b3", "0040"), config: cfg.bytes(), link: (5, 16, 5, 16),
+                    virtualFunction: true,
+                    driver: "vfio-pci", numa: numa, parent: parent, attributes: ["reset_method": "flr"],
+                    resource: TreeBuilder.resourceLines([.mem64Pref(0, take64(2 << 20), 2 << 20)]))
                 remaining -= 1
                 summary.vfs += 1
             }

@@ -35,16 +35,20 @@ package enum SchemaValidator {
         sys.exit(1 if errors else 0)
         """
 
-    package static func validate(_ json: Data, label: String, schema: String = SchemaValidator.schema,
-                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+    package static func validate(
+        _ json: Data, label: String, schema: String = SchemaValidator.schema,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let status = try validationStatus(json, schema: schema, sourceLocation: sourceLocation)
         #expect(status.0 != 2, "\(status.1) — run `pip install jsonschema`", sourceLocation: sourceLocation)
         #expect(status.0 == 0, "\(label) does not validate: \(status.1)", sourceLocation: sourceLocation)
     }
 
     /// The validator's exit status (0 valid, 1 invalid, 2 no jsonschema, 3 unsorted keys) and stderr.
-    package static func validationStatus(_ json: Data, schema: String = SchemaValidator.schema,
-                                 sourceLocation: SourceLocation = #_sourceLocation) throws -> (Int32, String) {
+    package static func validationStatus(
+        _ json: Data, schema: String = SchemaValidator.schema,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> (Int32, String) {
         let dir = try ProbeTestSupport.makeTemp("schema")
         defer { ProbeTestSupport.removeTemp(dir) }
         try Self.validator.write(toFile: dir + "/v.py", atomically: true, encoding: .utf8)
@@ -60,7 +64,9 @@ package enum SchemaValidator {
         func write(_ v: Any, _ out: inout Data) throws {
             if let o = v as? [String: Any] {
                 out.append(UInt8(ascii: "{"))
-                for (i, k) in o.keys.sorted(by: { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }).enumerated() {
+                for (i, k) in o.keys.sorted(by: {
+                    Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value))
+                }).enumerated() {
                     if i > 0 { out.append(UInt8(ascii: ",")) }
                     out.append(try JSONSerialization.data(withJSONObject: k, options: [.fragmentsAllowed]))
                     out.append(UInt8(ascii: ":"))

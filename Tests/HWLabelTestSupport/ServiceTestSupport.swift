@@ -7,19 +7,23 @@ import Logging
 /// Builds a descriptor for reporter tests.
 /// A device for service tests: a Turing-class NVIDIA function (with `arch`) or a network one,
 /// built by the one `AssignableDevice` builder.
-package func reporterDevice(_ address: String, label: String? = nil, ready: Bool = true, arch: String? = nil,
-                            driver: String = "vfio-pci", instance: String? = nil) -> AssignableDevice {
-    DeviceFixtures.assignable(address, subsystem: ("10de", "12ba"), revision: "a1", kind: arch == nil ? "network" : "gpu",
-                              instance: instance, label: label.map { LabelAssignment(name: $0, source: "rule", rule: "test") },
-                              state: ready ? .ready : .notReady, arch: arch, driver: driver, iommuGroup: 3,
-                              usage: DeviceUsage(state: .unknown, unknownBecause: "not scanned"))
+package func reporterDevice(
+    _ address: String, label: String? = nil, ready: Bool = true, arch: String? = nil,
+    driver: String = "vfio-pci", instance: String? = nil
+) -> AssignableDevice {
+    DeviceFixtures.assignable(
+        address, subsystem: ("10de", "12ba"), revision: "a1", kind: arch == nil ? "network" : "gpu",
+        instance: instance, label: label.map { LabelAssignment(name: $0, source: "rule", rule: "test") },
+        state: ready ? .ready : .notReady, arch: arch, driver: driver, iommuGroup: 3,
+        usage: DeviceUsage(state: .unknown, unknownBecause: "not scanned"))
 }
 
 package let reporterHost = HostIdentity(machineId: "0123456789abcdef0123456789abcdef", hostname: "kvm-07")
 
 package func reporterScan(_ devices: [AssignableDevice], excluded: Set<String> = [], present: Set<PCIAddress>? = nil) -> ScanResult {
-    ScanResult(descriptors: devices, excludedInstanceIds: excluded, presentAddresses: present,
-               host: reporterHost, bootId: "b00710d0-0000-4000-8000-000000000001")
+    ScanResult(
+        descriptors: devices, excludedInstanceIds: excluded, presentAddresses: present,
+        host: reporterHost, bootId: "b00710d0-0000-4000-8000-000000000001")
 }
 
 package func reporterTempDir(_ tag: String = #function) -> String {
@@ -47,8 +51,10 @@ package struct CapturingLogHandler: LogHandler {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    package func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
+    package func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+        file: String, function: String, line: UInt
+    ) {
         let all = self.metadata.merging(metadata ?? [:]) { $1 }
         lines.withLock { $0.append("\(level) \(message) \(all)") }
     }
@@ -118,7 +124,9 @@ package final class ManualClock: @unchecked Sendable {
     }
 
     package func sleep(_ seconds: Double) async throws {
-        let id = lock.withLock { () -> Int in nextId += 1; return nextId }
+        let id = lock.withLock { () -> Int in
+            nextId += 1; return nextId
+        }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
                 let resume: Result<Void, Error>? = lock.withLock {

@@ -142,8 +142,10 @@ package final class ReporterTestController: @unchecked Sendable {
                 case .garbageOK, nil:
                     let data = Data(body.readableBytesView)
                     if let report = try? JSONDecoder().decode(Report.self, from: data) {
-                        server.record(Received(idempotencyKey: head.headers.first(name: "Idempotency-Key"),
-                                               authorization: head.headers.first(name: "Authorization"), report: report))
+                        server.record(
+                            Received(
+                                idempotencyKey: head.headers.first(name: "Idempotency-Key"),
+                                authorization: head.headers.first(name: "Authorization"), report: report))
                         respond(context, status: .ok, body: fault == .garbageOK ? "\u{1}<html>not json" : #"{"accepted":true}"#)
                     } else {
                         respond(context, status: .badRequest, body: #"{"error":"bad report"}"#)

@@ -61,7 +61,12 @@ package final class TreeBuilder {
         /// PCI_SUBSYS_ID, PCI_SLOT_NAME, MODALIAS), from the IDs above; `bindDriver` keeps
         /// its DRIVER= line in step.
         package var uevent = false
-        package init(address: String, vendor: String, device: String, classCode: String, revision: String = "01", subsystemVendor: String? = nil, subsystemDevice: String? = nil, config: [UInt8]? = nil, driver: String? = nil, iommuGroup: Int? = nil, danglingGroup: Bool = false, numaNode: String = "-1", localCPUs: String? = "0-1", parent: String? = nil, attributes: [String: String] = [:], resource: [String]? = nil, uevent: Bool = false) {
+        package init(
+            address: String, vendor: String, device: String, classCode: String, revision: String = "01", subsystemVendor: String? = nil,
+            subsystemDevice: String? = nil, config: [UInt8]? = nil, driver: String? = nil, iommuGroup: Int? = nil,
+            danglingGroup: Bool = false, numaNode: String = "-1", localCPUs: String? = "0-1", parent: String? = nil,
+            attributes: [String: String] = [:], resource: [String]? = nil, uevent: Bool = false
+        ) {
             self.address = address
             self.vendor = vendor
             self.device = device
@@ -148,8 +153,10 @@ package final class TreeBuilder {
         }
     }
 
-    package func mdevType(_ address: String, id: String, name: String, description: String, available: String,
-                  deviceAPI: String = "vfio-pci") throws {
+    package func mdevType(
+        _ address: String, id: String, name: String, description: String, available: String,
+        deviceAPI: String = "vfio-pci"
+    ) throws {
         let t = dirs[address]! + "/mdev_supported_types/" + id
         try mkdir(t + "/devices")
         try write(base + "/" + t + "/name", name + "\n")
@@ -165,15 +172,17 @@ package final class TreeBuilder {
     /// A file below the sysfs root, e.g. `kernel/iommu_groups` or `module/kvm`.
     package func sysFile(_ relative: String, _ content: String) throws {
         let p = sysRoot + "/" + relative
-        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (p as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         try write(p, content)
     }
 
     package func attr(_ address: String, _ name: String, _ content: String) throws {
         let p = dir(address) + "/" + name
-        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (p as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         try write(p, content)
     }
 
@@ -198,8 +207,10 @@ package final class TreeBuilder {
     }
 
     /// The `uevent` text the kernel's `pci_uevent()` prints (after the driver core's DRIVER=).
-    package static func ueventBody(address: String, vendor: String, device: String, classCode: String,
-                           subsystemVendor: String?, subsystemDevice: String?) -> String {
+    package static func ueventBody(
+        address: String, vendor: String, device: String, classCode: String,
+        subsystemVendor: String?, subsystemDevice: String?
+    ) -> String {
         let v = vendor.uppercased(), d = device.uppercased()
         let sv = (subsystemVendor ?? "0000").uppercased(), sd = (subsystemDevice ?? "0000").uppercased()
         let cls = UInt32(classCode, radix: 16) ?? 0
@@ -213,9 +224,11 @@ package final class TreeBuilder {
     }
 
     package func writeUevent(_ f: Function) throws {
-        try write(dir(f.address) + "/uevent",
-                  Self.ueventBody(address: f.address, vendor: f.vendor, device: f.device, classCode: f.classCode,
-                                  subsystemVendor: f.subsystemVendor, subsystemDevice: f.subsystemDevice))
+        try write(
+            dir(f.address) + "/uevent",
+            Self.ueventBody(
+                address: f.address, vendor: f.vendor, device: f.device, classCode: f.classCode,
+                subsystemVendor: f.subsystemVendor, subsystemDevice: f.subsystemDevice))
     }
 
     /// Rewrites the DRIVER= line of an existing `uevent` (the driver core adds it while bound).
@@ -302,8 +315,10 @@ package final class TreeBuilder {
     /// The default driver is the name NVIDIA's vGPU manager is believed to register on
     /// kernels without `vfio_mdev` (≥ 5.16); older kernels show `vfio_mdev`.
     @discardableResult
-    package func mdevInstance(parent: String, type: String, uuid: String, driver: String? = "nvidia-vgpu-vfio",
-                      emulatedIOMMUGroup: Int? = nil) throws -> String {
+    package func mdevInstance(
+        parent: String, type: String, uuid: String, driver: String? = "nvidia-vgpu-vfio",
+        emulatedIOMMUGroup: Int? = nil
+    ) throws -> String {
         let p = dirs[parent]!
         let rel = p + "/" + uuid
         try mkdir(rel)
@@ -375,22 +390,27 @@ package final class TreeBuilder {
     /// (pass nil for a PCIe-to-PCI bridge, which no port driver binds); `pci_bus/<DDDD:SS>`,
     /// `secondary_bus_number` and `subordinate_bus_number` as the kernel writes them.
     @discardableResult
-    package func addBridge(_ address: String, vendor: String, device: String, port: ConfigSpace.PortType,
-                   secondary: UInt8, subordinate: UInt8, parent: String?, iommuGroup: Int?,
-                   revision: UInt8 = 1, numaNode: String = "-1", localCPUs: String? = nil,
-                   link: (maxSpeed: UInt8, maxWidth: UInt8, speed: UInt8, width: UInt8) = (5, 16, 5, 16),
-                   driver: String? = "pcieport", acs: Bool? = nil, uevent: Bool = true) throws -> String {
+    package func addBridge(
+        _ address: String, vendor: String, device: String, port: ConfigSpace.PortType,
+        secondary: UInt8, subordinate: UInt8, parent: String?, iommuGroup: Int?,
+        revision: UInt8 = 1, numaNode: String = "-1", localCPUs: String? = nil,
+        link: (maxSpeed: UInt8, maxWidth: UInt8, speed: UInt8, width: UInt8) = (5, 16, 5, 16),
+        driver: String? = "pcieport", acs: Bool? = nil, uevent: Bool = true
+    ) throws -> String {
         let primary = UInt8(address.dropFirst(5).prefix(2), radix: 16)!
         let withACS = acs ?? (port == .rootPort || port == .downstream)
-        let cfg = ConfigSpace(vendor: UInt16(vendor, radix: 16)!, device: UInt16(device, radix: 16)!,
-                              classCode: 0x060400, revision: revision, headerType: 1, express: port,
-                              link: link, aer: true,
-                              acs: withACS ? (0x5f, 0x1d) : nil,
-                              busNumbers: (primary, secondary, subordinate))
-        let d = try add(Function(address: address, vendor: vendor, device: device, classCode: "060400",
-                                 revision: String(format: "%02x", revision), config: cfg.bytes(), driver: driver,
-                                 iommuGroup: iommuGroup, numaNode: numaNode, localCPUs: localCPUs, parent: parent,
-                                 uevent: uevent))
+        let cfg = ConfigSpace(
+            vendor: UInt16(vendor, radix: 16)!, device: UInt16(device, radix: 16)!,
+            classCode: 0x060400, revision: revision, headerType: 1, express: port,
+            link: link, aer: true,
+            acs: withACS ? (0x5f, 0x1d) : nil,
+            busNumbers: (primary, secondary, subordinate))
+        let d = try add(
+            Function(
+                address: address, vendor: vendor, device: device, classCode: "060400",
+                revision: String(format: "%02x", revision), config: cfg.bytes(), driver: driver,
+                iommuGroup: iommuGroup, numaNode: numaNode, localCPUs: localCPUs, parent: parent,
+                uevent: uevent))
         try mkdir(dirs[address]! + "/pci_bus/" + address.prefix(4) + ":" + String(format: "%02x", secondary))
         try attr(address, "secondary_bus_number", "\(secondary)\n")
         try attr(address, "subordinate_bus_number", "\(subordinate)\n")
@@ -415,8 +435,10 @@ package final class TreeBuilder {
     }
 
     /// `/proc/driver/nvidia/gpus/<BDF>/information` as nv-procfs.c prints it.
-    package func nvidiaInformation(_ address: String, model: String, minor: Int, uuid: String, irq: Int = 0,
-                           videoBIOS: String = "96.00.74.00.01", firmware: String? = "550.90.07") throws {
+    package func nvidiaInformation(
+        _ address: String, model: String, minor: Int, uuid: String, irq: Int = 0,
+        videoBIOS: String = "96.00.74.00.01", firmware: String? = "550.90.07"
+    ) throws {
         var s = "Model: \t\t \(model)\nIRQ:   \t\t \(irq)\nGPU UUID: \t \(uuid)\nVideo BIOS: \t \(videoBIOS)\n"
         s += "Bus Type: \t PCIe\nDMA Size: \t 52 bits\nDMA Mask: \t 0xfffffffffffff\nBus Location: \t \(address)\n"
         s += "Device Minor: \t \(minor)\n"
@@ -428,8 +450,9 @@ package final class TreeBuilder {
     /// A file below the proc root.
     package func procFile(_ relative: String, _ content: String) throws {
         let p = procRoot + "/" + relative
-        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (p as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         try write(p, content)
     }
 
@@ -440,9 +463,15 @@ package final class TreeBuilder {
         package var start: UInt64
         package var size: UInt64
         package var flags: UInt64
-        package static func mem32(_ i: Int, _ start: UInt64, _ size: UInt64) -> BARSpec { .init(index: i, start: start, size: size, flags: 0x40200) }
-        package static func mem64Pref(_ i: Int, _ start: UInt64, _ size: UInt64) -> BARSpec { .init(index: i, start: start, size: size, flags: 0x14220c) }
-        package static func mem64(_ i: Int, _ start: UInt64, _ size: UInt64) -> BARSpec { .init(index: i, start: start, size: size, flags: 0x140204) }
+        package static func mem32(_ i: Int, _ start: UInt64, _ size: UInt64) -> BARSpec {
+            .init(index: i, start: start, size: size, flags: 0x40200)
+        }
+        package static func mem64Pref(_ i: Int, _ start: UInt64, _ size: UInt64) -> BARSpec {
+            .init(index: i, start: start, size: size, flags: 0x14220c)
+        }
+        package static func mem64(_ i: Int, _ start: UInt64, _ size: UInt64) -> BARSpec {
+            .init(index: i, start: start, size: size, flags: 0x140204)
+        }
         package init(index: Int, start: UInt64, size: UInt64, flags: UInt64) {
             self.index = index
             self.start = start
@@ -486,8 +515,9 @@ package final class TreeBuilder {
         let up = Array(repeating: "..", count: linkDir.count - common)
         let rel = (up + t[common...].map(String.init)).joined(separator: "/")
         let p = base + "/" + link
-        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (p as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         guard Glibc.symlink(rel, p) == 0 else {
             throw ProbeTestSupport.SupportError("symlink \(p) -> \(rel): errno \(errno)")
         }
@@ -562,18 +592,38 @@ package struct ConfigSpace {
         }
         // Standard chain: PM 0x40 → MSI-X 0x50 → Express 0x60 → AF 0xa0.
         var std: [(Int, UInt8, (Int) -> Void)] = []
-        if let nsr = pm { std.append((0x40, 0x01, { o in p16(o + 2, 0x0003); p16(o + 4, nsr ? 0x0008 : 0) })) }
+        if let nsr = pm {
+            std.append(
+                (
+                    0x40, 0x01,
+                    { o in
+                        p16(o + 2, 0x0003); p16(o + 4, nsr ? 0x0008 : 0)
+                    }
+                ))
+        }
         if msix { std.append((0x50, 0x11, { o in p16(o + 2, 0x0007) })) }
         if let t = express {
-            std.append((0x60, 0x10, { o in
-                p16(o + 2, (t.rawValue << 4) | 2)
-                p32(o + 4, 0x0000_8000 | (flr ? 0x1000_0000 : 0))
-                let l = link
-                p32(o + 0x0c, UInt32(l.maxSpeed) | UInt32(l.maxWidth) << 4)
-                p16(o + 0x12, UInt16(l.speed) | UInt16(l.width) << 4)
-            }))
+            std.append(
+                (
+                    0x60, 0x10,
+                    { o in
+                        p16(o + 2, (t.rawValue << 4) | 2)
+                        p32(o + 4, 0x0000_8000 | (flr ? 0x1000_0000 : 0))
+                        let l = link
+                        p32(o + 0x0c, UInt32(l.maxSpeed) | UInt32(l.maxWidth) << 4)
+                        p16(o + 0x12, UInt16(l.speed) | UInt16(l.width) << 4)
+                    }
+                ))
         }
-        if afFLR { std.append((0xa0, 0x13, { o in p8(o + 2, 6); p8(o + 3, 0x03) })) }
+        if afFLR {
+            std.append(
+                (
+                    0xa0, 0x13,
+                    { o in
+                        p8(o + 2, 6); p8(o + 3, 0x03)
+                    }
+                ))
+        }
         if !std.isEmpty {
             p16(6, 0x0010) // Status: capabilities list
             p8(0x34, UInt8(std[0].0))
@@ -586,21 +636,41 @@ package struct ConfigSpace {
         // Extended chain from 0x100, 0x40 bytes apart.
         var ext: [(UInt16, (Int) -> Void)] = []
         if aer { ext.append((0x0001, { _ in })) }
-        if let a = acs { ext.append((0x000d, { o in p16(o + 4, a.cap); p16(o + 6, a.ctl) })) }
+        if let a = acs {
+            ext.append(
+                (
+                    0x000d,
+                    { o in
+                        p16(o + 4, a.cap); p16(o + 6, a.ctl)
+                    }
+                ))
+        }
         if let s = sriov {
-            ext.append((0x0010, { o in
-                p16(o + 0x0c, s.initial); p16(o + 0x0e, s.total); p16(o + 0x10, s.num)
-                let r = sriovRouting ?? (0x80, 2)
-                p16(o + 0x14, r.offset); p16(o + 0x16, r.stride); p16(o + 0x1a, s.vfDevice)
-                if sriovEnabled { p16(o + 0x08, 0x0009) } // VF Enable | VF MSE
-                if sriovRouting != nil || sriovEnabled {
-                    p32(o + 0x1c, 0x0000_0553) // Supported Page Sizes: 4K 8K 64K 256K 1M 4M
-                    p32(o + 0x20, 0x0000_0001) // System Page Size: 4K
-                }
-            }))
+            ext.append(
+                (
+                    0x0010,
+                    { o in
+                        p16(o + 0x0c, s.initial); p16(o + 0x0e, s.total); p16(o + 0x10, s.num)
+                        let r = sriovRouting ?? (0x80, 2)
+                        p16(o + 0x14, r.offset); p16(o + 0x16, r.stride); p16(o + 0x1a, s.vfDevice)
+                        if sriovEnabled { p16(o + 0x08, 0x0009) } // VF Enable | VF MSE
+                        if sriovRouting != nil || sriovEnabled {
+                            p32(o + 0x1c, 0x0000_0553) // Supported Page Sizes: 4K 8K 64K 256K 1M 4M
+                            p32(o + 0x20, 0x0000_0001) // System Page Size: 4K
+                        }
+                    }
+                ))
         }
         if ari { ext.append((0x000e, { _ in })) }
-        if let sn = dsn { ext.append((0x0003, { o in p32(o + 4, UInt32(sn & 0xffff_ffff)); p32(o + 8, UInt32(sn >> 32)) })) }
+        if let sn = dsn {
+            ext.append(
+                (
+                    0x0003,
+                    { o in
+                        p32(o + 4, UInt32(sn & 0xffff_ffff)); p32(o + 8, UInt32(sn >> 32))
+                    }
+                ))
+        }
         if express != nil {
             for (i, e) in ext.enumerated() {
                 let o = 0x100 + i * 0x40
@@ -622,7 +692,16 @@ package struct ConfigSpace {
         }
         return Array(c.prefix(size))
     }
-    package init(vendor: UInt16, device: UInt16, classCode: UInt32, revision: UInt8 = 1, headerType: UInt8 = 0, multiFunction: Bool = false, subsystemVendor: UInt16 = 0, subsystemDevice: UInt16 = 0, pm: Bool? = true, msix: Bool = true, express: PortType? = .endpoint, flr: Bool = false, afFLR: Bool = false, link: (maxSpeed: UInt8, maxWidth: UInt8, speed: UInt8, width: UInt8) = (4, 16, 3, 8), aer: Bool = false, acs: (cap: UInt16, ctl: UInt16)? = nil, sriov: (total: UInt16, initial: UInt16, num: UInt16, vfDevice: UInt16)? = nil, ari: Bool = false, dsn: UInt64? = nil, chainFault: ChainFault? = nil, size: Int = 4096, virtualFunction: Bool = false, busNumbers: (primary: UInt8, secondary: UInt8, subordinate: UInt8)? = nil, sriovRouting: (offset: UInt16, stride: UInt16)? = nil, sriovEnabled: Bool = false) {
+    package init(
+        vendor: UInt16, device: UInt16, classCode: UInt32, revision: UInt8 = 1, headerType: UInt8 = 0, multiFunction: Bool = false,
+        subsystemVendor: UInt16 = 0, subsystemDevice: UInt16 = 0, pm: Bool? = true, msix: Bool = true, express: PortType? = .endpoint,
+        flr: Bool = false, afFLR: Bool = false, link: (maxSpeed: UInt8, maxWidth: UInt8, speed: UInt8, width: UInt8) = (4, 16, 3, 8),
+        aer: Bool = false, acs: (cap: UInt16, ctl: UInt16)? = nil,
+        sriov: (total: UInt16, initial: UInt16, num: UInt16, vfDevice: UInt16)? = nil, ari: Bool = false, dsn: UInt64? = nil,
+        chainFault: ChainFault? = nil, size: Int = 4096, virtualFunction: Bool = false,
+        busNumbers: (primary: UInt8, secondary: UInt8, subordinate: UInt8)? = nil, sriovRouting: (offset: UInt16, stride: UInt16)? = nil,
+        sriovEnabled: Bool = false
+    ) {
         self.vendor = vendor
         self.device = device
         self.classCode = classCode
@@ -656,7 +735,9 @@ extension TreeBuilder.Function {
     /// trees hang their endpoints under.
     package static let sampleRootPort = TreeBuilder.Function(
         address: "0000:00:01.0", vendor: "8086", device: "2030", classCode: "060400", revision: "04",
-        config: ConfigSpace(vendor: 0x8086, device: 0x2030, classCode: 0x060400, revision: 4, headerType: 1,
-                            express: .rootPort, acs: (0x5f, 0x1d)).bytes(),
+        config: ConfigSpace(
+            vendor: 0x8086, device: 0x2030, classCode: 0x060400, revision: 4, headerType: 1,
+            express: .rootPort, acs: (0x5f, 0x1d)
+        ).bytes(),
         driver: "pcieport")
 }

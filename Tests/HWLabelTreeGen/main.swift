@@ -41,7 +41,9 @@ guard positional.count == 2, let n = Int(positional[1]), n >= 1 else { fail(usag
 let outdir = positional[0]
 let sys = outdir + "/sys"
 var isDir: ObjCBool = false
-if FileManager.default.fileExists(atPath: sys, isDirectory: &isDir) || (try? FileManager.default.destinationOfSymbolicLink(atPath: sys)) != nil {
+if FileManager.default.fileExists(atPath: sys, isDirectory: &isDir)
+    || (try? FileManager.default.destinationOfSymbolicLink(atPath: sys)) != nil
+{
     guard force else { fail("hwlabel-treegen: \(sys) exists (use --force to replace it)", 1) }
     do { try FileManager.default.removeItem(atPath: sys) } catch { fail("hwlabel-treegen: cannot remove \(sys): \(error)", 1) }
 }
@@ -49,7 +51,8 @@ let start = Date()
 do {
     let (_, summary) = try ScaledTrees.write(shape, functions: n, into: outdir)
     guard summary.functions == n else { fail("hwlabel-treegen: wrote \(summary.functions) functions, not \(n)", 1) }
-    print("hwlabel-treegen: \(shape.rawValue), \(summary.line), under \(sys) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+    print(
+        "hwlabel-treegen: \(shape.rawValue), \(summary.line), under \(sys) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
 } catch {
     fail("hwlabel-treegen: \(error)", 1)
 }

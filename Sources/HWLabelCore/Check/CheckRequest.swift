@@ -70,10 +70,11 @@ public struct DeviceRequest: Codable, Sendable, Hashable, CustomStringConvertibl
     public init(tuple: String, count: Int = 1) throws(LabelError) {
         let p = tuple.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard p.count == 2 || p.count == 4 else { throw LabelError.invalidID(tuple, "device (VVVV:DDDD[:SVVV:SDDD])") }
-        self.init(vendor: try normalizedID(p[0], what: "vendor ID"), device: try normalizedID(p[1], what: "device ID"),
-                  subsystemVendor: p.count == 4 ? try normalizedID(p[2], what: "subsystem vendor ID") : nil,
-                  subsystemDevice: p.count == 4 ? try normalizedID(p[3], what: "subsystem device ID") : nil,
-                  count: count)
+        self.init(
+            vendor: try normalizedID(p[0], what: "vendor ID"), device: try normalizedID(p[1], what: "device ID"),
+            subsystemVendor: p.count == 4 ? try normalizedID(p[2], what: "subsystem vendor ID") : nil,
+            subsystemDevice: p.count == 4 ? try normalizedID(p[3], what: "subsystem device ID") : nil,
+            count: count)
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case label, vendor, device, subsystemVendor, subsystemDevice, count }
@@ -218,13 +219,14 @@ private indirect enum RequestShape: Sendable {
         DeviceRequest.CodingKeys.allCases.map { ($0.stringValue, $0 == .count ? .integer : .string) }, required: [])
     static let vgpu = RequestShape.object(
         VGPURequest.CodingKeys.allCases.map { ($0.stringValue, $0 == .count ? .integer : .string) }, required: ["profile"])
-    static let request = RequestShape.object(CheckRequest.CodingKeys.allCases.map {
-        switch $0 {
-        case .devices: ($0.stringValue, .array(of: device))
-        case .vgpu: ($0.stringValue, .array(of: vgpu))
-        case .nested: ($0.stringValue, .boolean)
-        }
-    }, required: [])
+    static let request = RequestShape.object(
+        CheckRequest.CodingKeys.allCases.map {
+            switch $0 {
+            case .devices: ($0.stringValue, .array(of: device))
+            case .vgpu: ($0.stringValue, .array(of: vgpu))
+            case .nested: ($0.stringValue, .boolean)
+            }
+        }, required: [])
 
     var expected: String {
         switch self {
@@ -262,7 +264,8 @@ private indirect enum RequestShape: Sendable {
                 let sub = path.isEmpty ? key : "\(path).\(key)"
                 guard let v = dict[key], !(v is NSNull) else {
                     if required.contains(key) {
-                        throw RequestError(dict[key] == nil ? "\(here): missing key \"\(key)\"" : "\(sub): expected \(shape.expected), got null")
+                        throw RequestError(
+                            dict[key] == nil ? "\(here): missing key \"\(key)\"" : "\(sub): expected \(shape.expected), got null")
                     }
                     continue
                 }

@@ -24,10 +24,11 @@ public struct CompatibilityChecker: Sendable {
         let hostNested = snapshot.host?.nestedVirtualization
         let nested = request.nested ? nestedPart(request, hostNested: hostNested, policy: policy) : nil
         let parts = devices.parts + vgpu.parts + (nested.map { [$0.0] } ?? [])
-        return CheckResult(fits: parts.allSatisfy(\.satisfied), nestedRequested: request.nested,
-                           hostNestedVirtualization: hostNested, refusal: nested?.1, parts: parts,
-                           devices: Self.distinct(devices.serving + vgpu.serving),
-                           bindingCommands: ReadinessEvaluator.bindingCommands(for: devices.toBind))
+        return CheckResult(
+            fits: parts.allSatisfy(\.satisfied), nestedRequested: request.nested,
+            hostNestedVirtualization: hostNested, refusal: nested?.1, parts: parts,
+            devices: Self.distinct(devices.serving + vgpu.serving),
+            bindingCommands: ReadinessEvaluator.bindingCommands(for: devices.toBind))
     }
 
     /// Each device once per vGPU type (a card serving two parts with one type is listed once),
@@ -48,9 +49,10 @@ public struct CompatibilityChecker: Sendable {
         case .ready: r = 0
         case .readyAfterBinding:
             let takesFromHost = d.readiness.reasons.contains { reason in
-                reason.severity == .binding && reason.members.contains { m in
-                    m.driver.map { !VGPUCapacity.isVFIODriver($0) } ?? false
-                }
+                reason.severity == .binding
+                    && reason.members.contains { m in
+                        m.driver.map { !VGPUCapacity.isVFIODriver($0) } ?? false
+                    }
             }
             r = takesFromHost ? 4 : 2
         case .notReady: r = 8
@@ -127,14 +129,18 @@ public struct CompatibilityChecker: Sendable {
         if got.count < req.count { unmet = whyUnmet(req, got: got.count, ds) }
         for i in got {
             let d = ds[i]
-            out.serving.append(ServingDevice(address: d.address, instance: d.instance.id, serves: req.description,
-                                             label: d.label?.name, readiness: d.readiness.state, companions: d.companions, vgpuType: nil))
+            out.serving.append(
+                ServingDevice(
+                    address: d.address, instance: d.instance.id, serves: req.description,
+                    label: d.label?.name, readiness: d.readiness.state, companions: d.companions, vgpuType: nil))
             if d.readiness.state == .readyAfterBinding {
                 out.toBind += [d.address] + d.readiness.reasons.filter { $0.severity == .binding }.flatMap { $0.members.map(\.address) }
             }
         }
-        out.parts.append(PartResult(kind: "devices", request: req.description, satisfied: got.count >= req.count,
-                                    devices: got.map { ds[$0].address }, unmet: unmet))
+        out.parts.append(
+            PartResult(
+                kind: "devices", request: req.description, satisfied: got.count >= req.count,
+                devices: got.map { ds[$0].address }, unmet: unmet))
     }
 
     func whyUnmet(_ req: DeviceRequest, got: Int, _ ds: [AssignableDevice]) -> [String] {
@@ -154,11 +160,14 @@ public struct CompatibilityChecker: Sendable {
             case .wholeDevice, .sriovVF:
                 guard d.readiness.state == .notReady else { continue }
                 let blockers = d.readiness.reasons.filter { $0.severity == .blocker }
-                unmet.append("\(d.address) matches but is not ready: " + blockers.map { "\($0.code): \($0.message)" }.joined(separator: "; "))
+                unmet.append(
+                    "\(d.address) matches but is not ready: " + blockers.map { "\($0.code): \($0.message)" }.joined(separator: "; "))
             }
         }
         let usable = matching.filter { $0.mode.offersPassthrough && $0.readiness.state != .notReady }.count
-        unmet.append("\(got) of \(req.count) requested available (\(matching.count) matching, \(usable) offered for passthrough and ready or ready after binding, others taken by other parts of the request)")
+        unmet.append(
+            "\(got) of \(req.count) requested available (\(matching.count) matching, \(usable) offered for passthrough and ready or ready after binding, others taken by other parts of the request)"
+        )
         return unmet
     }
 
@@ -191,16 +200,22 @@ public struct CompatibilityChecker: Sendable {
     }
 
     /// One vGPU part's result: the instances it got, card by card, and why it fell short.
-    func vgpuPart(_ req: VGPURequest, got: [(Int, String)], _ ds: [AssignableDevice], typeOnCard: [Int: String],
-                  into out: inout VGPUPlacement) {
+    func vgpuPart(
+        _ req: VGPURequest, got: [(Int, String)], _ ds: [AssignableDevice], typeOnCard: [Int: String],
+        into out: inout VGPUPlacement
+    ) {
         var unmet: [String] = []
         if got.count < req.count { unmet = whyUnmetVGPU(req, got: got.count, ds, typeOnCard: typeOnCard) }
         for (i, type) in got {
-            out.serving.append(ServingDevice(address: ds[i].address, instance: ds[i].instance.id, serves: req.description,
-                                             label: ds[i].label?.name, readiness: ds[i].readiness.state, companions: [], vgpuType: type))
+            out.serving.append(
+                ServingDevice(
+                    address: ds[i].address, instance: ds[i].instance.id, serves: req.description,
+                    label: ds[i].label?.name, readiness: ds[i].readiness.state, companions: [], vgpuType: type))
         }
-        out.parts.append(PartResult(kind: "vgpu", request: req.description, satisfied: got.count >= req.count,
-                                    devices: got.map { ds[$0.0].address }, unmet: unmet))
+        out.parts.append(
+            PartResult(
+                kind: "vgpu", request: req.description, satisfied: got.count >= req.count,
+                devices: got.map { ds[$0.0].address }, unmet: unmet))
     }
 
     /// Cards in `vgpu` mode, not `not-ready`, not taken for passthrough, offering the profile:
@@ -250,9 +265,13 @@ public struct CompatibilityChecker: Sendable {
         for i in offering {
             let d = ds[i], offer = d.vgpu!, p = offer.profile(named: req.profile)!
             if d.readiness.state == .notReady {
-                unmet.append("\(d.address) is not ready: " + d.readiness.reasons.filter { $0.severity == .blocker }.map(\.message).joined(separator: "; "))
+                unmet.append(
+                    "\(d.address) is not ready: "
+                        + d.readiness.reasons.filter { $0.severity == .blocker }.map(\.message).joined(separator: "; "))
             } else if !offer.mixedSize, let t = typeOnCard[i], t != p.id {
-                unmet.append("\(d.address) already serves \(offer.profile(named: t)?.name ?? t) in this request: time-sliced vGPU runs one type per GPU")
+                unmet.append(
+                    "\(d.address) already serves \(offer.profile(named: t)?.name ?? t) in this request: time-sliced vGPU runs one type per GPU"
+                )
             } else {
                 unmet.append("\(d.address) \(p.name): \(p.available) available (\(p.basis))")
             }
@@ -273,9 +292,16 @@ public struct CompatibilityChecker: Sendable {
         }
         switch hostNested {
         case true?: break
-        case false?: unmet.append("nested virtualization is off on this host: modprobe -r kvm_intel && modprobe kvm_intel nested=1 (kvm_amd on AMD), persist with 'options kvm_intel nested=1' in /etc/modprobe.d/")
-        case nil: unmet.append("the host's nested-virtualization state is unknown (no /sys/module/kvm_*/parameters/nested in this snapshot)")
+        case false?:
+            unmet.append(
+                "nested virtualization is off on this host: modprobe -r kvm_intel && modprobe kvm_intel nested=1 (kvm_amd on AMD), persist with 'options kvm_intel nested=1' in /etc/modprobe.d/"
+            )
+        case nil:
+            unmet.append("the host's nested-virtualization state is unknown (no /sys/module/kvm_*/parameters/nested in this snapshot)")
         }
-        return (PartResult(kind: "nested", request: "nested hardware virtualization", satisfied: unmet.isEmpty, devices: [], unmet: unmet), refusal)
+        return (
+            PartResult(kind: "nested", request: "nested hardware virtualization", satisfied: unmet.isEmpty, devices: [], unmet: unmet),
+            refusal
+        )
     }
 }

@@ -40,9 +40,11 @@ public enum ConfigText {
                 start = i
                 continue
             }
-            throw ConfigError(path: path, line: ranges.count + 1, message: c == 0x0D
-                ? "carriage return (\\r) inside the line: lines end with \\n or \\r\\n"
-                : "control character U+\(String(format: "%04X", Int(c))) in the line (only tab is allowed)")
+            throw ConfigError(
+                path: path, line: ranges.count + 1,
+                message: c == 0x0D
+                    ? "carriage return (\\r) inside the line: lines end with \\n or \\r\\n"
+                    : "control character U+\(String(format: "%04X", Int(c))) in the line (only tab is allowed)")
         }
         if start < n { ranges.append(start..<n) }
         return ranges

@@ -126,17 +126,24 @@ public struct LabelsDocument: Sendable, Hashable {
                         guard field == nil else { throw fail("\(fieldName) given twice") }
                         field = value
                     }
-                    if equalsBytes(name, "vendor") { try set(&vendor, "vendor") }
-                    else if equalsBytes(name, "device") { try set(&device, "device") }
-                    else if equalsBytes(name, "subsystem") { try set(&subsystem, "subsystem") }
-                    else if equalsBytes(name, "class") { try set(&classPrefix, "class") }
-                    else { throw fail("unknown rule field '\(string(w))' (vendor=, device=, subsystem=, class=)") }
+                    if equalsBytes(name, "vendor") {
+                        try set(&vendor, "vendor")
+                    } else if equalsBytes(name, "device") {
+                        try set(&device, "device")
+                    } else if equalsBytes(name, "subsystem") {
+                        try set(&subsystem, "subsystem")
+                    } else if equalsBytes(name, "class") {
+                        try set(&classPrefix, "class")
+                    } else {
+                        throw fail("unknown rule field '\(string(w))' (vendor=, device=, subsystem=, class=)")
+                    }
                 }
                 guard let vendor else { throw fail("a rule needs vendor=VVVV") }
                 do throws(LabelError) {
                     let sub = try subsystem.map { (s) throws(LabelError) in try LabelRule.splitSubsystem(s) }
-                    let rule = try LabelRule(vendor: vendor, device: device, subsystemVendor: sub?.0,
-                                             subsystemDevice: sub?.1, classPrefix: classPrefix, label: label)
+                    let rule = try LabelRule(
+                        vendor: vendor, device: device, subsystemVendor: sub?.0,
+                        subsystemDevice: sub?.1, classPrefix: classPrefix, label: label)
                     if let prev = seenSelectors.updateValue(n, forKey: rule.selector) {
                         throw LabelError.conflict("rule \(rule.selector) already given on line \(prev)")
                     }

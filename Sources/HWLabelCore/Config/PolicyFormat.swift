@@ -58,7 +58,8 @@ public enum PolicyFormat {
                     typeName = parts[1].trimmed
                 }
                 guard !typeName.isEmpty else {
-                    throw ConfigError(path: path, line: n, message: "vgpu-type names no type (e.g. vgpu-type address=0000:41:00.0 NVIDIA L40S-8Q)")
+                    throw ConfigError(
+                        path: path, line: n, message: "vgpu-type names no type (e.g. vgpu-type address=0000:41:00.0 NVIDIA L40S-8Q)")
                 }
                 policy.vgpuTypes.append(VGPUTypeChoice(target: target, type: typeName))
                 continue
@@ -73,7 +74,11 @@ public enum PolicyFormat {
                 continue
             }
             guard words.count == 2, words[0] == "include" || words[0] == "exclude" else {
-                throw ConfigError(path: path, line: n, message: "expected 'include <selector>', 'exclude <selector>', 'vgpu-type <selector> <type>', 'vgpu-mixed-size <selector>' or 'allowNestedWithPassthrough = true|false', got '\(t)'")
+                throw ConfigError(
+                    path: path, line: n,
+                    message:
+                        "expected 'include <selector>', 'exclude <selector>', 'vgpu-type <selector> <type>', 'vgpu-mixed-size <selector>' or 'allowNestedWithPassthrough = true|false', got '\(t)'"
+                )
             }
             do {
                 let sel = try DeviceSelector(parsing: words[1])

@@ -60,8 +60,12 @@ public struct DescriptorBuilder: Sendable {
                 vgpu = offer
                 diagnostics += notes.map { Diagnostic(code: "vgpu-policy", address: f.address, message: $0) }
                 if offer.publishedType == nil {
-                    diagnostics.append(Diagnostic(code: "vgpu-type-unset", address: f.address, message:
-                        "\(f.address) serves vGPU but runs no instance yet, so Placement gets no vGPU inventory for it: choose its type with 'vgpu-type address=\(f.address) <type name>' in policy.conf"))
+                    diagnostics.append(
+                        Diagnostic(
+                            code: "vgpu-type-unset", address: f.address,
+                            message:
+                                "\(f.address) serves vGPU but runs no instance yet, so Placement gets no vGPU inventory for it: choose its type with 'vgpu-type address=\(f.address) <type name>' in policy.conf"
+                        ))
                 }
             }
             let own = [f.address] + companions
@@ -70,17 +74,19 @@ public struct DescriptorBuilder: Sendable {
             let used = usage.usage(of: own + slots)
             let device = AssignableDevice(
                 address: f.address,
-                attributes: AttributeIdentity(vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
-                                              subsystemDevice: f.subsystemDevice, classCode: f.classCode.description,
-                                              revision: f.revision),
+                attributes: AttributeIdentity(
+                    vendor: f.vendor, device: f.device, subsystemVendor: f.subsystemVendor,
+                    subsystemDevice: f.subsystemDevice, classCode: f.classCode.description,
+                    revision: f.revision),
                 instance: instance,
                 kind: Self.kind(f),
                 isVirtualFunction: f.physicalFunction != nil,
                 physicalFunction: f.physicalFunction,
                 names: f.names,
                 label: resolution.assignment,
-                readiness: evaluator.evaluate(f, companions: companionFunctions,
-                                              context: .init(mode: mode, usage: used, vgpu: vgpu, usageResolver: usage)),
+                readiness: evaluator.evaluate(
+                    f, companions: companionFunctions,
+                    context: .init(mode: mode, usage: used, vgpu: vgpu, usageResolver: usage)),
                 gpu: f.gpu,
                 companions: companions,
                 capacity: capacity(f, snapshot: snapshot),
@@ -106,8 +112,10 @@ public struct DescriptorBuilder: Sendable {
         // Instance labels that match nothing present are kept in the file (the card may come back)
         // but named, so a typo is visible.
         for l in resolver.unmatched(out) {
-            warnings.append(Diagnostic(code: "label-not-present",
-                                       message: "label \"\(l.label.name)\" on \(l.key): no such device present now"))
+            warnings.append(
+                Diagnostic(
+                    code: "label-not-present",
+                    message: "label \"\(l.label.name)\" on \(l.key): no such device present now"))
         }
         out.sort { $0.address < $1.address }
         return DescriptorSet(descriptors: out, excluded: excluded.sorted(), errors: errors, warnings: warnings)

@@ -42,7 +42,8 @@ struct InstanceIdentifier {
         }
         for f in functions {
             if let pf = f.physicalFunction, let pfi = snapshot.index(of: pf),
-               let index = all[pfi].sriov?.virtualFunctions.firstIndex(of: f.address) {
+                let index = all[pfi].sriov?.virtualFunctions.firstIndex(of: f.address)
+            {
                 let p = base(pf)
                 result[f.address] = InstanceIdentity(id: p.id + "/vf\(index)", source: p.source)
             } else {

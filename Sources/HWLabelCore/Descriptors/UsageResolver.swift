@@ -27,14 +27,17 @@ public struct UsageResolver: Sendable {
             uses[a, default: []].append(HostUseEntry(kind: "default-route", address: a, detail: "\(a) carries the default route"))
         }
         for f in snapshot.functions where f.bootVGA == true {
-            uses[f.address, default: []].append(HostUseEntry(kind: "boot-vga", address: f.address,
-                                                             detail: "\(f.address) is the boot VGA device (host console)"))
+            uses[f.address, default: []].append(
+                HostUseEntry(
+                    kind: "boot-vga", address: f.address,
+                    detail: "\(f.address) is the boot VGA device (host console)"))
         }
         for (a, hs) in holders {
             for h in hs where !h.isVM {
-                uses[a, default: []].append(HostUseEntry(
-                    kind: h.kind == "nvidia" ? "nvidia-open" : "drm-open", address: a,
-                    detail: "pid \(h.pid) (\(h.process)) has \(h.node) open"))
+                uses[a, default: []].append(
+                    HostUseEntry(
+                        kind: h.kind == "nvidia" ? "nvidia-open" : "drm-open", address: a,
+                        detail: "pid \(h.pid) (\(h.process)) has \(h.node) open"))
             }
         }
         self.holders = holders
@@ -43,7 +46,8 @@ public struct UsageResolver: Sendable {
         case ("dump", _, _): blind = "an lspci dump records no processes"
         case (_, nil, _): blind = "no /proc was read, so open device nodes are unknown"
         case (_, _, let n?) where n > 0:
-            blind = "the open files of \(n) process\(n == 1 ? "" : "es") could not be read (needs root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH)"
+            blind =
+                "the open files of \(n) process\(n == 1 ? "" : "es") could not be read (needs root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH)"
         default: blind = nil
         }
     }
@@ -61,8 +65,9 @@ public struct UsageResolver: Sendable {
         var seen = Set<VMBinding>()
         bindings = bindings.filter { seen.insert($0).inserted }.sorted { ($0.pid, $0.address) < ($1.pid, $1.address) }
         let state: DeviceUsage.State = !bindings.isEmpty ? .vm : !hostUses.isEmpty ? .host : blind != nil ? .unknown : .free
-        return DeviceUsage(state: state, bindings: bindings, hostUses: hostUses,
-                           unknownBecause: state == .unknown ? blind : nil)
+        return DeviceUsage(
+            state: state, bindings: bindings, hostUses: hostUses,
+            unknownBecause: state == .unknown ? blind : nil)
     }
 
     /// Host uses of `addresses` only (for group members that are not part of the device).

@@ -23,8 +23,10 @@ public enum VGPUCapacity {
     }
 
     /// The offer of card `f` (a PF in vGPU mode) with its VFs.
-    public static func offer(_ f: PCIFunction, vfs: [PCIFunction], mechanism: String, mixedSize: Bool,
-                             choice: String?) -> (VGPUOffer, [String]) {
+    public static func offer(
+        _ f: PCIFunction, vfs: [PCIFunction], mechanism: String, mixedSize: Bool,
+        choice: String?
+    ) -> (VGPUOffer, [String]) {
         var notes: [String] = []
         let memory = cardMemory(f)
         var profiles: [VGPUProfile] = []
@@ -35,7 +37,7 @@ public enum VGPUCapacity {
         if mechanism == "nvidia-vfio" {
             let carriers = vfs.filter { $0.gpu?.creatableVGPUTypes != nil || $0.gpu?.currentVGPUType != nil }
             slots = carriers.map(\.address)
-            var names: [String: String] = [:]   // type id → name
+            var names: [String: String] = [:] // type id → name
             var order: [String] = []
             for vf in carriers {
                 for t in vf.gpu?.creatableVGPUTypes ?? [] where names[t.id] == nil {
@@ -51,7 +53,9 @@ public enum VGPUCapacity {
                 if names[cur] == nil { names[cur] = "vGPU type \(cur)"; order.append(cur) }
             }
             if !mixedSize, running.count > 1 {
-                notes.append("\(f.address) runs \(running.count) vGPU types at once: the card is in mixed-size mode; declare it with vgpu-mixed-size in policy.conf")
+                notes.append(
+                    "\(f.address) runs \(running.count) vGPU types at once: the card is in mixed-size mode; declare it with vgpu-mixed-size in policy.conf"
+                )
             }
             activeType = running.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
             for id in order {
@@ -60,10 +64,12 @@ public enum VGPUCapacity {
                     let cur = vf.gpu?.currentVGPUType ?? "0"
                     return (cur == "0" || cur.isEmpty) && (vf.gpu?.creatableVGPUTypes ?? []).contains { $0.id == id }
                 }.count
-                profiles.append(profile(id: id, name: name, reported: free, instances: running[id] ?? 0,
-                                        reportedBasis: "\(free) free VF\(free == 1 ? "" : "s") list it as creatable",
-                                        perInstance: framebufferFromName(name, board: f), memory: memory,
-                                        running: running, names: names, mixedSize: mixedSize, activeType: activeType))
+                profiles.append(
+                    profile(
+                        id: id, name: name, reported: free, instances: running[id] ?? 0,
+                        reportedBasis: "\(free) free VF\(free == 1 ? "" : "s") list it as creatable",
+                        perInstance: framebufferFromName(name, board: f), memory: memory,
+                        running: running, names: names, mixedSize: mixedSize, activeType: activeType))
             }
         } else {
             // mdev on the card itself, or on its VFs (one instance per VF).
@@ -90,10 +96,12 @@ public enum VGPUCapacity {
             for id in order {
                 let e = byID[id]!
                 let fb = framebufferFromDescription(e.description) ?? framebufferFromName(e.name, board: f)
-                profiles.append(profile(id: id, name: e.name, reported: e.available, instances: e.instances,
-                                        reportedBasis: "available_instances \(e.available)",
-                                        perInstance: fb, memory: memory, running: running, names: names,
-                                        mixedSize: mixedSize, activeType: activeType))
+                profiles.append(
+                    profile(
+                        id: id, name: e.name, reported: e.available, instances: e.instances,
+                        reportedBasis: "available_instances \(e.available)",
+                        perInstance: fb, memory: memory, running: running, names: names,
+                        mixedSize: mixedSize, activeType: activeType))
             }
         }
 
@@ -104,20 +112,24 @@ public enum VGPUCapacity {
             if let p = profiles.first(where: { $0.name == choice || $0.id == choice }) {
                 published = p.id
             } else {
-                notes.append("policy vgpu-type \"\(choice)\" for \(f.address) is not a type this card offers ("
-                             + profiles.map(\.name).joined(separator: ", ") + ")")
+                notes.append(
+                    "policy vgpu-type \"\(choice)\" for \(f.address) is not a type this card offers ("
+                        + profiles.map(\.name).joined(separator: ", ") + ")")
             }
         }
-        let offer = VGPUOffer(mechanism: mechanism, activeType: activeType, activeInstances: activeInstances,
-                              mixedSize: mixedSize, framebuffer: memory, slots: slots.sorted(),
-                              profiles: profiles, publishedType: published)
+        let offer = VGPUOffer(
+            mechanism: mechanism, activeType: activeType, activeInstances: activeInstances,
+            mixedSize: mixedSize, framebuffer: memory, slots: slots.sorted(),
+            profiles: profiles, publishedType: published)
         return (offer, notes)
     }
 
     /// One type's count: what the card reports, bounded by one-type-per-GPU and the framebuffer.
-    static func profile(id: String, name: String, reported: Int, instances: Int, reportedBasis: String,
-                        perInstance: Sourced<UInt64>?, memory: Sourced<UInt64>?, running: [String: Int],
-                        names: [String: String], mixedSize: Bool, activeType: String?) -> VGPUProfile {
+    static func profile(
+        id: String, name: String, reported: Int, instances: Int, reportedBasis: String,
+        perInstance: Sourced<UInt64>?, memory: Sourced<UInt64>?, running: [String: Int],
+        names: [String: String], mixedSize: Bool, activeType: String?
+    ) -> VGPUProfile {
         var available = reported
         var basis = [reportedBasis]
         if !mixedSize, let activeType, activeType != id {
@@ -141,8 +153,9 @@ public enum VGPUCapacity {
                 }
             }
         }
-        return VGPUProfile(id: id, name: name, available: max(0, available), instances: instances,
-                           framebuffer: perInstance, basis: basis.joined(separator: "; "))
+        return VGPUProfile(
+            id: id, name: name, available: max(0, available), instances: instances,
+            framebuffer: perInstance, basis: basis.joined(separator: "; "))
     }
 
     /// `framebuffer=4096M` in an mdev type's description (NVIDIA prints `num_heads=4,
@@ -173,7 +186,8 @@ public enum VGPUCapacity {
         let last = name[name.index(after: dash)...]
         let digits = last.prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty, digits.count <= 4, let gb = UInt64(digits), gb > 0,
-              last.dropFirst(digits.count).first?.isLetter == true else { return nil }
+            last.dropFirst(digits.count).first?.isLetter == true
+        else { return nil }
         return Sourced(gb << 30, source: "name:\(last)")
     }
 
@@ -191,33 +205,33 @@ public enum VGPUCapacity {
     /// Board memory of vGPU-capable data-centre GPUs (NVIDIA's published specifications), in
     /// GB as NVIDIA's profile names count them. Keys `vvvv:dddd` or `vvvv:dddd:ssvv:ssdd`.
     static let memoryGB: [String: UInt64] = [
-        "10de:1eb8": 16,        // Tesla T4
-        "10de:1b38": 24,        // Tesla P40
-        "10de:1bb3": 8,         // Tesla P4
-        "10de:15f8": 16,        // Tesla P100 PCIe 16 GB
-        "10de:1db4": 16,        // Tesla V100 PCIe 16 GB
-        "10de:1db6": 32,        // Tesla V100 PCIe 32 GB
-        "10de:1df6": 32,        // Tesla V100S PCIe
-        "10de:20b0": 40,        // A100 SXM4 40 GB
-        "10de:20b2": 80,        // A100 SXM4 80 GB
-        "10de:20b5": 80,        // A100 PCIe 80 GB
-        "10de:20f1": 40,        // A100 PCIe 40 GB
-        "10de:20b7": 24,        // A30
-        "10de:2235": 48,        // A40
-        "10de:2236": 24,        // A10
-        "10de:25b6": 16,        // A16 (per GPU)
-        "10de:26b5": 48,        // L40
-        "10de:26b9": 48,        // L40S
-        "10de:27b8": 24,        // L4
-        "10de:26b1": 48,        // RTX 6000 Ada
-        "10de:2330": 80,        // H100 SXM5 80 GB
-        "10de:2331": 80,        // H100 PCIe
-        "10de:2335": 141,       // H200 SXM
-        "10de:2339": 94,        // H100 NVL
-        "10de:1e30:10de:12ba": 24,  // Quadro RTX 6000 (pci.ids)
-        "10de:1e30:10de:13d9": 24,  // Quadro RTX 6000 passive (the domain notes' subsystem)
-        "10de:1e30:10de:129e": 48,  // Quadro RTX 8000 (pci.ids)
-        "10de:1e30:10de:13d8": 48,  // Quadro RTX 8000 passive (the domain notes' subsystem)
+        "10de:1eb8": 16, // Tesla T4
+        "10de:1b38": 24, // Tesla P40
+        "10de:1bb3": 8, // Tesla P4
+        "10de:15f8": 16, // Tesla P100 PCIe 16 GB
+        "10de:1db4": 16, // Tesla V100 PCIe 16 GB
+        "10de:1db6": 32, // Tesla V100 PCIe 32 GB
+        "10de:1df6": 32, // Tesla V100S PCIe
+        "10de:20b0": 40, // A100 SXM4 40 GB
+        "10de:20b2": 80, // A100 SXM4 80 GB
+        "10de:20b5": 80, // A100 PCIe 80 GB
+        "10de:20f1": 40, // A100 PCIe 40 GB
+        "10de:20b7": 24, // A30
+        "10de:2235": 48, // A40
+        "10de:2236": 24, // A10
+        "10de:25b6": 16, // A16 (per GPU)
+        "10de:26b5": 48, // L40
+        "10de:26b9": 48, // L40S
+        "10de:27b8": 24, // L4
+        "10de:26b1": 48, // RTX 6000 Ada
+        "10de:2330": 80, // H100 SXM5 80 GB
+        "10de:2331": 80, // H100 PCIe
+        "10de:2335": 141, // H200 SXM
+        "10de:2339": 94, // H100 NVL
+        "10de:1e30:10de:12ba": 24, // Quadro RTX 6000 (pci.ids)
+        "10de:1e30:10de:13d9": 24, // Quadro RTX 6000 passive (the domain notes' subsystem)
+        "10de:1e30:10de:129e": 48, // Quadro RTX 8000 (pci.ids)
+        "10de:1e30:10de:13d8": 48, // Quadro RTX 8000 passive (the domain notes' subsystem)
     ]
 
     static func gib(_ b: UInt64) -> String {

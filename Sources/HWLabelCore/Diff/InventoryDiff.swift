@@ -31,8 +31,10 @@ public struct InventoryDiff: Codable, Sendable, Hashable {
         public var digest: String?
         public var descriptors: [AssignableDevice]
         public var functions: [PCIFunction]
-        public init(name: String, schemaVersion: String, digest: String?, descriptors: [AssignableDevice],
-                    functions: [PCIFunction]) {
+        public init(
+            name: String, schemaVersion: String, digest: String?, descriptors: [AssignableDevice],
+            functions: [PCIFunction]
+        ) {
             self.name = name
             self.schemaVersion = schemaVersion
             self.digest = digest
@@ -205,7 +207,8 @@ public struct InventoryDiff: Codable, Sendable, Hashable {
         fns.changed.sort { $0.address < $1.address }
         functions = fns
 
-        identical = added.isEmpty && removed.isEmpty && moved.isEmpty && changed.isEmpty
+        identical =
+            added.isEmpty && removed.isEmpty && moved.isEmpty && changed.isEmpty
             && fns.added.isEmpty && fns.removed.isEmpty && fns.changed.isEmpty
     }
 
@@ -221,7 +224,8 @@ public struct InventoryDiff: Codable, Sendable, Hashable {
     /// one repeat (an edited document), descriptors of that id at the same address pair first,
     /// then the rest in address order.
     static func match(_ old: [AssignableDevice], _ new: [AssignableDevice])
-        -> (pairs: [(AssignableDevice, AssignableDevice)], onlyOld: [AssignableDevice], onlyNew: [AssignableDevice]) {
+        -> (pairs: [(AssignableDevice, AssignableDevice)], onlyOld: [AssignableDevice], onlyNew: [AssignableDevice])
+    {
         var newByID: [String: [AssignableDevice]] = [:]
         newByID.reserveCapacity(new.count)
         for d in new { newByID[d.instance.id, default: []].append(d) }
@@ -300,15 +304,21 @@ public struct InventoryDiff: Codable, Sendable, Hashable {
         for d in added { rows.append(("added", d.address.description, d.instance, device(d))) }
         for m in moved { rows.append(("moved", m.to.description, m.instance, "from \(m.from)")) }
         for c in changed {
-            rows.append(("changed", c.address.description, c.instance,
-                         c.field.rawValue + ": " + (c.old ?? c.field.nullText) + " -> " + (c.new ?? c.field.nullText)))
+            rows.append(
+                (
+                    "changed", c.address.description, c.instance,
+                    c.field.rawValue + ": " + (c.old ?? c.field.nullText) + " -> " + (c.new ?? c.field.nullText)
+                ))
         }
         func function(_ f: Function) -> String { f.ids + " class " + f.classCode + " driver " + (f.driver ?? "none") }
         for f in functions.removed { rows.append(("fn-removed", f.address.description, "-", function(f))) }
         for f in functions.added { rows.append(("fn-added", f.address.description, "-", function(f))) }
         for c in functions.changed {
-            rows.append(("fn-changed", c.address.description, "-",
-                         c.field + ": " + (c.old ?? "none") + " -> " + (c.new ?? "none")))
+            rows.append(
+                (
+                    "fn-changed", c.address.description, "-",
+                    c.field + ": " + (c.old ?? "none") + " -> " + (c.new ?? "none")
+                ))
         }
         let w0 = rows.map(\.0.count).max() ?? 0, w2 = rows.map(\.2.count).max() ?? 0
         func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }

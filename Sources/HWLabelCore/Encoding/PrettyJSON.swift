@@ -18,8 +18,10 @@ public enum PrettyJSON {
 
     /// Appends `json` indented as if it started at nesting `depth`; a comma at that level starts
     /// a new line there, so a run of array elements `a,b` formats as they would inside the array.
-    public static func format(_ json: [UInt8], depth startDepth: Int, emptyContainers: EmptyContainers = .inline,
-                              into out: inout [UInt8]) {
+    public static func format(
+        _ json: [UInt8], depth startDepth: Int, emptyContainers: EmptyContainers = .inline,
+        into out: inout [UInt8]
+    ) {
         out.reserveCapacity(out.count + json.count * 2)
         var depth = startDepth
         json.withUnsafeBufferPointer { json in

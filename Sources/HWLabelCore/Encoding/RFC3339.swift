@@ -7,6 +7,7 @@ public func rfc3339(_ date: Date) -> String {
     var t = time_t(date.timeIntervalSince1970.rounded(.down))
     var tm = tm()
     gmtime_r(&t, &tm)
-    return String(format: "%04ld-%02ld-%02ldT%02ld:%02ld:%02ldZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
-                  Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
+    return String(
+        format: "%04ld-%02ld-%02ldT%02ld:%02ld:%02ldZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
+        Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
 }

@@ -87,7 +87,8 @@ final class StreamEncoder: Encoder {
         let own = members[f.memberBase...]
         guard own.count > 1 else { return nil }
         if let t = f.keyType, let cached = orders[t], cached.keys.count == own.count,
-           zip(cached.keys, own).allSatisfy({ $0 == $1.key }) {
+            zip(cached.keys, own).allSatisfy({ $0 == $1.key })
+        {
             return cached.sorted
         }
         // Few keys (tens at most): an insertion sort by UTF-8 bytes.
@@ -147,8 +148,11 @@ final class StreamEncoder: Encoder {
     /// after its parent moved on cannot be placed any more.
     func resume(_ depth: Int, _ id: Int) throws {
         guard frames.count > depth, frames[depth].id == id else {
-            throw EncodingError.invalidValue(id, EncodingError.Context(codingPath: [],
-                debugDescription: "CanonicalJSON: a nested container was written to after its parent container moved on"))
+            throw EncodingError.invalidValue(
+                id,
+                EncodingError.Context(
+                    codingPath: [],
+                    debugDescription: "CanonicalJSON: a nested container was written to after its parent container moved on"))
         }
         close(above: depth + 1)
     }
@@ -211,8 +215,11 @@ final class StreamEncoder: Encoder {
     /// numbers; NaN and infinities are not JSON.
     func write<F: BinaryFloatingPoint & LosslessStringConvertible>(_ v: F) throws {
         guard v.isFinite else {
-            throw EncodingError.invalidValue(v, EncodingError.Context(codingPath: [],
-                debugDescription: "CanonicalJSON: \(v) is not a JSON number"))
+            throw EncodingError.invalidValue(
+                v,
+                EncodingError.Context(
+                    codingPath: [],
+                    debugDescription: "CanonicalJSON: \(v) is not a JSON number"))
         }
         let text = v.description
         out.append(contentsOf: text.hasSuffix(".0") ? text.utf8.dropLast(2) : text.utf8[...])
@@ -248,7 +255,9 @@ struct KeyedStreamContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         try member(key) { try encoder.encodeValue(value) }
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<
+        NestedKey
+    > {
         // The member stays open until this object is written to again or completes.
         encoder.note { try encoder.beginMember(key.stringValue, depth: depth, id: id) }
         let (d, i) = encoder.open(object: true, at: depth + 1, keys: ObjectIdentifier(NestedKey.self))

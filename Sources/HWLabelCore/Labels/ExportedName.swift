@@ -12,9 +12,11 @@ public enum ExportedName {
 
     /// `text` with every scalar `keep` accepts copied and each run of scalars it rejects written
     /// as one `replacement`.
-    public static func collapsingRuns(_ text: String, keeping keep: (Unicode.Scalar) -> Bool,
-                                      into replacement: Unicode.Scalar,
-                                      afterReplacement: RunAfterReplacement = .written) -> String {
+    public static func collapsingRuns(
+        _ text: String, keeping keep: (Unicode.Scalar) -> Bool,
+        into replacement: Unicode.Scalar,
+        afterReplacement: RunAfterReplacement = .written
+    ) -> String {
         var out = String.UnicodeScalarView()
         // The last scalar written ends a run: a rejected one adds nothing more.
         var inRun = false
@@ -48,8 +50,9 @@ public enum ExportedName {
     /// 255 characters. Placement accepts `CUSTOM_[A-Z0-9_]+` up to 255 for both. Nil when only
     /// underscores are left (an empty or all-punctuation name).
     public static func placement(_ text: String, prefix: String) -> String? {
-        let body = collapsingRuns(text.uppercased(), keeping: { ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "_" },
-                                  into: "_")
+        let body = collapsingRuns(
+            text.uppercased(), keeping: { ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "_" },
+            into: "_")
         guard body.unicodeScalars.contains(where: { $0 != "_" }) else { return nil }
         let full = prefix + body
         return full.count > placementMaxLength ? String(full.prefix(placementMaxLength)) : full
@@ -61,8 +64,9 @@ public enum ExportedName {
     /// characters of `[A-Za-z0-9._-]`, alphanumeric at both ends; a run of other characters is
     /// one `-`, and none is added right after a `-`. Nil when nothing usable is left.
     public static func nfdLabelName(_ raw: String) -> String? {
-        trimmedToAlphanumericEnds(collapsingRuns(raw, keeping: isKubernetesLabelCharacter, into: "-", afterReplacement: .absorbed),
-                                  maxLength: kubernetesMaxLength)
+        trimmedToAlphanumericEnds(
+            collapsingRuns(raw, keeping: isKubernetesLabelCharacter, into: "-", afterReplacement: .absorbed),
+            maxLength: kubernetesMaxLength)
     }
 
     /// Kubernetes label value for a valid hardware label (≤ 63, `[A-Za-z0-9._-]`, alphanumeric

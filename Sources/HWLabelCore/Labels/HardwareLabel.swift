@@ -31,7 +31,8 @@ public struct HardwareLabel: Codable, Sendable, Hashable, Comparable, CustomStri
             throw LabelError.invalidLabel(text, "character '\(ch)' is not allowed (use letters, digits, space, . _ - + / ( ))")
         }
         guard let f = name.unicodeScalars.first, let l = name.unicodeScalars.last,
-              Self.isAlnum(f), Self.isAlnum(l) else {
+            Self.isAlnum(f), Self.isAlnum(l)
+        else {
             throw LabelError.invalidLabel(text, "must start and end with a letter or digit")
         }
         self.name = name

@@ -36,9 +36,11 @@ public struct LabelListing: Codable, Sendable, Hashable {
             let bare = l.key.hasPrefix("address:") ? l.key.dropFirst("address:".count) : Substring(l.key)
             if let a = PCIAddress(bare) { at.formUnion(byAddress[a] ?? []) }
             let hits = at.sorted().map { set.descriptors[$0] }
-            defs.append(LabelDefinition(kind: "instance", key: l.key, label: l.label.name,
-                                        covers: hits.filter { $0.label?.source == "instance" && $0.label?.name == l.label.name }.map(\.address),
-                                        overriddenOn: []))
+            defs.append(
+                LabelDefinition(
+                    kind: "instance", key: l.key, label: l.label.name,
+                    covers: hits.filter { $0.label?.source == "instance" && $0.label?.name == l.label.name }.map(\.address),
+                    overriddenOn: []))
         }
         var rulesByLabel: [String: [LabelRule]] = [:]
         for r in labelSet.rules {
@@ -48,15 +50,23 @@ public struct LabelListing: Codable, Sendable, Hashable {
             if !candidates.isEmpty {
                 let selector = r.selector
                 for (d, f) in candidates where r.matches(f) {
-                    if d.label?.source == "rule" && d.label?.rule == selector { covers.append(d.address) } else { overridden.append(d.address) }
+                    if d.label?.source == "rule" && d.label?.rule == selector {
+                        covers.append(d.address)
+                    } else {
+                        overridden.append(d.address)
+                    }
                 }
             }
-            defs.append(LabelDefinition(kind: "rule", key: r.selector, label: r.label.name, covers: covers,
-                                        overriddenOn: overridden))
+            defs.append(
+                LabelDefinition(
+                    kind: "rule", key: r.selector, label: r.label.name, covers: covers,
+                    overriddenOn: overridden))
         }
         for d in set.descriptors where d.label?.source == "udev" {
-            defs.append(LabelDefinition(kind: "udev", key: "\(LabelSet.udevProperty) on \(d.address)", label: d.label!.name,
-                                        covers: [d.address], overriddenOn: []))
+            defs.append(
+                LabelDefinition(
+                    kind: "udev", key: "\(LabelSet.udevProperty) on \(d.address)", label: d.label!.name,
+                    covers: [d.address], overriddenOn: []))
         }
         definitions = defs
 
@@ -76,11 +86,14 @@ public struct LabelListing: Codable, Sendable, Hashable {
                         + (d.attributes.subsystemVendor.map { " subsystem \($0):\(d.attributes.subsystemDevice ?? "?")" } ?? "")
                         + ", " + (d.label.map { "label \"\($0.name)\"" } ?? "unlabelled") + ")"
                 }.joined(separator: ", ")
-                notes.append("Nova aliases and KubeVirt pciVendorSelector match vendor:product only (\(pairs.sorted().joined(separator: ", "))): "
-                             + "exporting \"\(name)\" there would also match \(list)")
+                notes.append(
+                    "Nova aliases and KubeVirt pciVendorSelector match vendor:product only (\(pairs.sorted().joined(separator: ", "))): "
+                        + "exporting \"\(name)\" there would also match \(list)")
             }
             for r in rulesByLabel[name] ?? [] where r.needsMoreThanVendorProduct && over.isEmpty {
-                notes.append("\(r.description) uses \(r.device == nil ? "a vendor-only or class" : "subsystem or class") match that Nova aliases and KubeVirt pciVendorSelector cannot express; they select by vendor:product")
+                notes.append(
+                    "\(r.description) uses \(r.device == nil ? "a vendor-only or class" : "subsystem or class") match that Nova aliases and KubeVirt pciVendorSelector cannot express; they select by vendor:product"
+                )
             }
             for n in notes { warnings.append(Diagnostic(code: "export-overmatch", message: "label \"\(name)\": " + n)) }
             summaries.append(LabelSummary(label: name, exported: ExportedForms(label), devices: covered.map(\.address), warnings: notes))

@@ -25,7 +25,11 @@ public struct LabelResolver: Sendable {
         }
         var byVendorDevice: [String: [Int]] = [:], byVendor: [String: [Int]] = [:]
         for (i, r) in labels.rules.enumerated() {
-            if let d = r.device { byVendorDevice[r.vendor + ":" + d, default: []].append(i) } else { byVendor[r.vendor, default: []].append(i) }
+            if let d = r.device {
+                byVendorDevice[r.vendor + ":" + d, default: []].append(i)
+            } else {
+                byVendor[r.vendor, default: []].append(i)
+            }
         }
         self.byKey = byKey
         self.byAddress = byAddress

@@ -13,8 +13,10 @@ public struct LabelRule: Codable, Sendable, Hashable {
     public var label: HardwareLabel
 
     /// Validates and lower-cases every ID.
-    public init(vendor: String, device: String? = nil, subsystemVendor: String? = nil,
-                subsystemDevice: String? = nil, classPrefix: String? = nil, label: HardwareLabel) throws(LabelError) {
+    public init(
+        vendor: String, device: String? = nil, subsystemVendor: String? = nil,
+        subsystemDevice: String? = nil, classPrefix: String? = nil, label: HardwareLabel
+    ) throws(LabelError) {
         self.vendor = try normalizedID(vendor, what: "vendor ID")
         self.device = try device.map { (d) throws(LabelError) in try normalizedID(d, what: "device ID") }
         guard (subsystemVendor == nil) == (subsystemDevice == nil) else {
@@ -42,8 +44,10 @@ public struct LabelRule: Codable, Sendable, Hashable {
     public static func splitSubsystem(_ text: String) throws(LabelError) -> (String, String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw LabelError.invalidID(text, "subsystem (SVVV:SDDD)") }
-        return (try normalizedID(String(parts[0]), what: "subsystem vendor ID"),
-                try normalizedID(String(parts[1]), what: "subsystem device ID"))
+        return (
+            try normalizedID(String(parts[0]), what: "subsystem vendor ID"),
+            try normalizedID(String(parts[1]), what: "subsystem device ID")
+        )
     }
 
     public func matches(_ f: PCIFunction) -> Bool {

@@ -24,8 +24,9 @@ public struct LabelSet: Codable, Sendable, Hashable {
 
     /// The one label a function carries, and any conflicts or invalid labels met on the way.
     public func resolve(_ f: PCIFunction, instance: InstanceIdentity) -> Resolution {
-        resolve(f, instance: instance, instanceHits: instanceLabels.filter { $0.matches(instance: instance, address: f.address) },
-                ruleHits: rules.filter { $0.matches(f) })
+        resolve(
+            f, instance: instance, instanceHits: instanceLabels.filter { $0.matches(instance: instance, address: f.address) },
+            ruleHits: rules.filter { $0.matches(f) })
     }
 
     /// The decision itself, over the instance labels and rules that match (in file order):
@@ -34,32 +35,38 @@ public struct LabelSet: Codable, Sendable, Hashable {
         var diagnostics: [Diagnostic] = []
         // 1. Instance label: a stable-id key beats an address key (the card may have moved).
         if let hit = instanceHits.first(where: \.isStableKey) ?? instanceHits.first {
-            return Resolution(assignment: LabelAssignment(name: hit.label.name, source: "instance", rule: nil),
-                              diagnostics: diagnostics)
+            return Resolution(
+                assignment: LabelAssignment(name: hit.label.name, source: "instance", rule: nil),
+                diagnostics: diagnostics)
         }
         // 2. udev property.
         if let raw = f.properties[Self.udevProperty] {
             do {
                 let l = try HardwareLabel(validating: raw)
-                return Resolution(assignment: LabelAssignment(name: l.name, source: "udev", rule: nil),
-                                  diagnostics: diagnostics)
+                return Resolution(
+                    assignment: LabelAssignment(name: l.name, source: "udev", rule: nil),
+                    diagnostics: diagnostics)
             } catch {
-                diagnostics.append(Diagnostic(code: "invalid-udev-label", address: f.address,
-                                              message: "\(f.address): udev \(Self.udevProperty): \(error.description); ignored"))
+                diagnostics.append(
+                    Diagnostic(
+                        code: "invalid-udev-label", address: f.address,
+                        message: "\(f.address): udev \(Self.udevProperty): \(error.description); ignored"))
             }
         }
         // 3. Rules: all matching rules must agree.
         guard let first = hits.first else { return Resolution(assignment: nil, diagnostics: diagnostics) }
         if let other = hits.first(where: { $0.label != first.label }) {
-            diagnostics.append(Diagnostic(
-                code: "rule-conflict", severity: .error, address: f.address,
-                message: "\(f.address) (\(f.vendor):\(f.device)): \(first.description) and \(other.description) "
-                    + "give it different labels; it gets neither until one rule is removed or narrowed "
-                    + "(or set a label on the device itself)"))
+            diagnostics.append(
+                Diagnostic(
+                    code: "rule-conflict", severity: .error, address: f.address,
+                    message: "\(f.address) (\(f.vendor):\(f.device)): \(first.description) and \(other.description) "
+                        + "give it different labels; it gets neither until one rule is removed or narrowed "
+                        + "(or set a label on the device itself)"))
             return Resolution(assignment: nil, diagnostics: diagnostics)
         }
-        return Resolution(assignment: LabelAssignment(name: first.label.name, source: "rule", rule: first.selector),
-                          diagnostics: diagnostics)
+        return Resolution(
+            assignment: LabelAssignment(name: first.label.name, source: "rule", rule: first.selector),
+            diagnostics: diagnostics)
     }
 
     /// Adds or replaces the label on one instance key.

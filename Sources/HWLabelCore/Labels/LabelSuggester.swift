@@ -21,7 +21,8 @@ public struct LabelSuggester: Sendable {
             if let arch = d.gpu?.architecture?.value, let l = Self.sanitize(arch + " GPU") {
                 groups[l, default: ("gpu-architecture", [])].devices.append(d)
             } else if ["network", "nvme", "accelerator", "crypto"].contains(d.kind), !d.isVirtualFunction,
-                      let model = d.names.device, let l = Self.sanitize(model) {
+                let model = d.names.device, let l = Self.sanitize(model)
+            {
                 groups[l, default: ("model", [])].devices.append(d)
             }
         }
@@ -37,9 +38,11 @@ public struct LabelSuggester: Sendable {
                 let clash = set.descriptors.contains { o in
                     !inGroup.contains(o.address) && o.attributes.vendor == a.vendor && o.attributes.device == a.device
                 }
-                let rule = clash && a.subsystemVendor != nil
-                    ? try? LabelRule(vendor: a.vendor, device: a.device, subsystemVendor: a.subsystemVendor,
-                                     subsystemDevice: a.subsystemDevice, label: hl)
+                let rule =
+                    clash && a.subsystemVendor != nil
+                    ? try? LabelRule(
+                        vendor: a.vendor, device: a.device, subsystemVendor: a.subsystemVendor,
+                        subsystemDevice: a.subsystemDevice, label: hl)
                     : try? LabelRule(vendor: a.vendor, device: a.device, label: hl)
                 if let rule, !rules.contains(rule) { rules.append(rule) }
             }
@@ -49,8 +52,10 @@ public struct LabelSuggester: Sendable {
                 if let sv = r.subsystemVendor, let sd = r.subsystemDevice { c += " --subsystem \(sv):\(sd)" }
                 return c + " " + shellQuote(label)
             }
-            out.append(LabelSuggestion(label: label, basis: g.basis, devices: g.devices.map(\.address).sorted(),
-                                       rules: rules, commands: commands))
+            out.append(
+                LabelSuggestion(
+                    label: label, basis: g.basis, devices: g.devices.map(\.address).sorted(),
+                    rules: rules, commands: commands))
         }
         return out
     }

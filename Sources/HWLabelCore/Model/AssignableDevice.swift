@@ -36,13 +36,15 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
     /// vGPU profiles this card delivers now; null unless `mode` is `vgpu` (schema 1.1).
     @Nullable public var vgpu: VGPUOffer?
 
-    public init(address: PCIAddress, attributes: AttributeIdentity, instance: InstanceIdentity,
-                kind: String, isVirtualFunction: Bool, physicalFunction: PCIAddress?, names: Names,
-                label: LabelAssignment?, readiness: Readiness, gpu: GPUFacts?, companions: [PCIAddress],
-                capacity: Capacity, iommuGroup: Int?, numaNode: Int?, driver: String?,
-                mode: DeviceMode? = nil, excludes: [PCIAddress] = [],
-                usage: DeviceUsage = DeviceUsage(state: .unknown, unknownBecause: "not scanned"),
-                vgpu: VGPUOffer? = nil) {
+    public init(
+        address: PCIAddress, attributes: AttributeIdentity, instance: InstanceIdentity,
+        kind: String, isVirtualFunction: Bool, physicalFunction: PCIAddress?, names: Names,
+        label: LabelAssignment?, readiness: Readiness, gpu: GPUFacts?, companions: [PCIAddress],
+        capacity: Capacity, iommuGroup: Int?, numaNode: Int?, driver: String?,
+        mode: DeviceMode? = nil, excludes: [PCIAddress] = [],
+        usage: DeviceUsage = DeviceUsage(state: .unknown, unknownBecause: "not scanned"),
+        vgpu: VGPUOffer? = nil
+    ) {
         self.address = address
         self.attributes = attributes
         self.instance = instance
@@ -67,7 +69,7 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case address, attributes, instance, kind, isVirtualFunction, physicalFunction, names, label, readiness,
-             gpu, companions, capacity, iommuGroup, numaNode, driver, mode, parent, excludes, usage, vgpu
+            gpu, companions, capacity, iommuGroup, numaNode, driver, mode, parent, excludes, usage, vgpu
     }
 
     /// Reads schema 1.0 descriptors too: the 1.1 fields then take what 1.0 implied (whole
@@ -93,7 +95,8 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
         mode = try c.decodeIfPresent(DeviceMode.self, forKey: .mode) ?? (isVF ? .sriovVF : .wholeDevice)
         _parent = try c.decodeIfPresent(Nullable<PCIAddress>.self, forKey: .parent) ?? pf
         excludes = try c.decodeIfPresent([PCIAddress].self, forKey: .excludes) ?? []
-        usage = try c.decodeIfPresent(DeviceUsage.self, forKey: .usage)
+        usage =
+            try c.decodeIfPresent(DeviceUsage.self, forKey: .usage)
             ?? DeviceUsage(state: .unknown, unknownBecause: "schema 1.0 document: usage not recorded")
         _vgpu = try c.decode(Nullable<VGPUOffer>.self, forKey: .vgpu)
     }
@@ -108,8 +111,10 @@ public struct AttributeIdentity: Codable, Sendable, Hashable {
     /// 6 hex digits: base class, subclass, prog-if.
     public var classCode: String
     @Nullable public var revision: String?
-    public init(vendor: String, device: String, subsystemVendor: String?, subsystemDevice: String?,
-                classCode: String, revision: String?) {
+    public init(
+        vendor: String, device: String, subsystemVendor: String?, subsystemDevice: String?,
+        classCode: String, revision: String?
+    ) {
         self.vendor = vendor
         self.device = device
         self.subsystemVendor = subsystemVendor

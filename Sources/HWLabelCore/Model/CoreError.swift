@@ -51,8 +51,10 @@ public struct CoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The file error underneath, when a file could not be read.
     public var cause: ProbeError?
 
-    public init(_ code: Code, message: String, file: String? = nil, line: Int? = nil, subject: String? = nil,
-                cause: ProbeError? = nil) {
+    public init(
+        _ code: Code, message: String, file: String? = nil, line: Int? = nil, subject: String? = nil,
+        cause: ProbeError? = nil
+    ) {
         self.code = code
         self.message = message
         self.file = file
@@ -109,7 +111,11 @@ extension CoreError {
     /// Whether a request error is about the content or the file.
     public var kind: Kind {
         get { code == .unreadableRequest ? .unreadable : .invalid }
-        set { if code == .invalidRequest || code == .unreadableRequest { code = newValue == .unreadable ? .unreadableRequest : .invalidRequest } }
+        set {
+            if code == .invalidRequest || code == .unreadableRequest {
+                code = newValue == .unreadable ? .unreadableRequest : .invalidRequest
+            }
+        }
     }
 
     // MARK: labels, IDs, rules

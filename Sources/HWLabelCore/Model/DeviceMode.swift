@@ -107,8 +107,10 @@ public struct VGPUOffer: Codable, Sendable, Hashable {
     /// idle and no type was chosen.
     @Nullable public var publishedType: String?
 
-    public init(mechanism: String, activeType: String?, activeInstances: Int, mixedSize: Bool,
-                framebuffer: Sourced<UInt64>?, slots: [PCIAddress], profiles: [VGPUProfile], publishedType: String?) {
+    public init(
+        mechanism: String, activeType: String?, activeInstances: Int, mixedSize: Bool,
+        framebuffer: Sourced<UInt64>?, slots: [PCIAddress], profiles: [VGPUProfile], publishedType: String?
+    ) {
         self.mechanism = mechanism
         self.activeType = activeType
         self.activeInstances = activeInstances

@@ -60,8 +60,10 @@ public struct PlannedFunction: Sendable, Hashable {
     /// In an operator's words: `named; modules.alias prefers mlx5_vfio_pci for 15b3:101e`.
     public var reason: String
 
-    public init(address: PCIAddress, group: Int?, role: PassthroughRole, currentDriver: String?, currentOverride: String?,
-                action: PassthroughAction, reason: String) {
+    public init(
+        address: PCIAddress, group: Int?, role: PassthroughRole, currentDriver: String?, currentOverride: String?,
+        action: PassthroughAction, reason: String
+    ) {
         self.address = address
         self.group = group
         self.role = role

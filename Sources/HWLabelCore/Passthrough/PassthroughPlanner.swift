@@ -79,8 +79,9 @@ public struct PassthroughPlanner: Sendable {
     /// (and is then planned as a bystander, so the other rules can still name its holders).
     func plan(_ m: PCIFunction, _ sel: Selection, _ options: Options, _ refusals: inout [PassthroughRefusal]) -> PlannedFunction {
         func entry(_ role: PassthroughRole, _ action: PassthroughAction, _ reason: String) -> PlannedFunction {
-            PlannedFunction(address: m.address, group: m.iommuGroup, role: role, currentDriver: m.driver,
-                            currentOverride: m.driverOverride, action: action, reason: reason)
+            PlannedFunction(
+                address: m.address, group: m.iommuGroup, role: role, currentDriver: m.driver,
+                currentOverride: m.driverOverride, action: action, reason: reason)
         }
         let role: PassthroughRole
         let why: String
@@ -96,7 +97,8 @@ public struct PassthroughPlanner: Sendable {
             refusals.append(r)
             return entry(.bystander, .keep, "host infrastructure in the same IOMMU group")
         } else if ReadinessEvaluator.keepsGroupViable(m) {
-            let reason = m.driver.map { VGPUCapacity.isVFIODriver($0) ? "already on \($0)" : "on \($0), which VFIO accepts in a group" }
+            let reason =
+                m.driver.map { VGPUCapacity.isVFIODriver($0) ? "already on \($0)" : "on \($0), which VFIO accepts in a group" }
                 ?? "bound to no driver: VFIO accepts it in a group as it is"
             return entry(.bystander, .keep, reason)
         } else if options.wholeGroup {
@@ -111,7 +113,8 @@ public struct PassthroughPlanner: Sendable {
         }
         let module = aliases.module(for: m)
         let driver = VFIOModuleAliases.driverName(module: module)
-        let choice = module == "vfio_pci"
+        let choice =
+            module == "vfio_pci"
             ? "vfio-pci (no VFIO variant driver in modules.alias matches \(m.vendor):\(m.device))"
             : "\(driver) (modules.alias prefers it for \(m.vendor):\(m.device))"
         return entry(role, .bind(driver: driver, module: module), "\(why); to \(choice)")
@@ -136,14 +139,17 @@ public struct PassthroughPlanner: Sendable {
             if onVFIO || overridden {
                 refusals += vmRule(f)
                 action = .release(driver: previous[a])
-                reason = previous[a].map { "back to \($0), the driver it had before" }
+                reason =
+                    previous[a].map { "back to \($0), the driver it had before" }
                     ?? "override cleared; the kernel probes its native driver"
             } else {
                 action = .keep
                 reason = "not on a VFIO driver and no override: nothing to undo"
             }
-            planned.append(PlannedFunction(address: a, group: f.iommuGroup, role: role, currentDriver: f.driver,
-                                           currentOverride: f.driverOverride, action: action, reason: reason))
+            planned.append(
+                PlannedFunction(
+                    address: a, group: f.iommuGroup, role: role, currentDriver: f.driver,
+                    currentOverride: f.driverOverride, action: action, reason: reason))
         }
         if !refusals.isEmpty { return .refused(Self.unique(refusals)) }
         planned.sort { ($0.group ?? -1, $0.address) < ($1.group ?? -1, $1.address) }
@@ -164,26 +170,32 @@ public struct PassthroughPlanner: Sendable {
             switch t {
             case .address(let a):
                 guard let f = snapshot.function(at: a) else {
-                    sel.refusals.append(PassthroughRefusal(kind: .noSuchDevice, address: a,
-                        holder: "no PCI function \(a) in this \(snapshot.source.kind) source",
-                        wayOut: "check the address with `hwlabel list`"))
+                    sel.refusals.append(
+                        PassthroughRefusal(
+                            kind: .noSuchDevice, address: a,
+                            holder: "no PCI function \(a) in this \(snapshot.source.kind) source",
+                            wayOut: "check the address with `hwlabel list`"))
                     continue
                 }
                 if let r = notAssignableRule(f) { sel.refusals.append(r) } else { add(a) }
             case .instance(let id):
                 guard let d = descriptors.descriptors.first(where: { $0.instance.id == id }) else {
-                    sel.refusals.append(PassthroughRefusal(kind: .noSuchDevice, address: nil,
-                        holder: "no device with instance id \(id)",
-                        wayOut: "instance ids are listed by `hwlabel inventory`"))
+                    sel.refusals.append(
+                        PassthroughRefusal(
+                            kind: .noSuchDevice, address: nil,
+                            holder: "no device with instance id \(id)",
+                            wayOut: "instance ids are listed by `hwlabel inventory`"))
                     continue
                 }
                 add(d.address)
             case .label(let name):
                 let matched = descriptors.descriptors.filter { $0.label?.name == name }
                 if matched.isEmpty {
-                    sel.refusals.append(PassthroughRefusal(kind: .noSuchDevice, address: nil,
-                        holder: "no device carries the label \"\(name)\"",
-                        wayOut: "`hwlabel label list` shows the labels and what they match"))
+                    sel.refusals.append(
+                        PassthroughRefusal(
+                            kind: .noSuchDevice, address: nil,
+                            holder: "no device carries the label \"\(name)\"",
+                            wayOut: "`hwlabel label list` shows the labels and what they match"))
                 }
                 for d in matched { add(d.address) }
             }
@@ -198,14 +210,16 @@ public struct PassthroughPlanner: Sendable {
     /// Bridges and host infrastructure are never handed to a VM.
     func notAssignableRule(_ f: PCIFunction) -> PassthroughRefusal? {
         if f.isBridge {
-            return PassthroughRefusal(kind: .notAssignable, address: f.address,
-                                      holder: "\(f.address) is a PCI bridge (class \(f.classCode.baseAndSub))",
-                                      wayOut: "name the device behind it")
+            return PassthroughRefusal(
+                kind: .notAssignable, address: f.address,
+                holder: "\(f.address) is a PCI bridge (class \(f.classCode.baseAndSub))",
+                wayOut: "name the device behind it")
         }
         if f.isHostInfrastructure {
-            return PassthroughRefusal(kind: .notAssignable, address: f.address,
-                                      holder: "\(f.address) is host infrastructure (class \(f.classCode.baseAndSub)\(f.driver.map { ", on \($0)" } ?? ""))",
-                                      wayOut: "the host cannot run without it")
+            return PassthroughRefusal(
+                kind: .notAssignable, address: f.address,
+                holder: "\(f.address) is host infrastructure (class \(f.classCode.baseAndSub)\(f.driver.map { ", on \($0)" } ?? ""))",
+                wayOut: "the host cannot run without it")
         }
         return nil
     }
@@ -215,18 +229,21 @@ public struct PassthroughPlanner: Sendable {
         switch snapshot.iommu.enabled {
         case false?:
             let params = snapshot.host?.cpuVendor == "AuthenticAMD" ? "amd_iommu=on iommu=pt" : "intel_iommu=on iommu=pt"
-            return PassthroughRefusal(kind: .iommuOff, address: f.address,
-                                      holder: "the IOMMU is off (the kernel lists no IOMMU groups)",
-                                      wayOut: "enable VT-d/AMD-Vi in firmware, boot with \(params), and run enable again")
+            return PassthroughRefusal(
+                kind: .iommuOff, address: f.address,
+                holder: "the IOMMU is off (the kernel lists no IOMMU groups)",
+                wayOut: "enable VT-d/AMD-Vi in firmware, boot with \(params), and run enable again")
         case nil:
-            return PassthroughRefusal(kind: .iommuOff, address: f.address,
-                                      holder: "whether the IOMMU is on is unknown (\(snapshot.source.kind) source)",
-                                      wayOut: "run it on the host itself, or with a captured sysfs tree that has kernel/iommu_groups")
+            return PassthroughRefusal(
+                kind: .iommuOff, address: f.address,
+                holder: "whether the IOMMU is on is unknown (\(snapshot.source.kind) source)",
+                wayOut: "run it on the host itself, or with a captured sysfs tree that has kernel/iommu_groups")
         case true?:
             guard f.iommuGroup == nil else { return nil }
-            return PassthroughRefusal(kind: .iommuOff, address: f.address,
-                                      holder: "\(f.address) is in no IOMMU group: the IOMMU does not cover it",
-                                      wayOut: "check the firmware's DMAR/IVRS tables, or use another slot")
+            return PassthroughRefusal(
+                kind: .iommuOff, address: f.address,
+                holder: "\(f.address) is in no IOMMU group: the IOMMU does not cover it",
+                wayOut: "check the firmware's DMAR/IVRS tables, or use another slot")
         }
     }
 
@@ -234,9 +251,13 @@ public struct PassthroughPlanner: Sendable {
     /// to nothing).
     func unresponsiveRule(_ f: PCIFunction) -> [PassthroughRefusal] {
         guard f.unresponsive == true else { return [] }
-        return [PassthroughRefusal(kind: .unresponsive, address: f.address,
-                                   holder: "\(f.address) does not answer: its config space reads all ones (powered off or fell off the bus)\(f.driver.map { " while \($0) is still bound" } ?? "")",
-                                   wayOut: "reseat or power-cycle it, or remove it (echo 1 > /sys/bus/pci/devices/\(f.address)/remove) and rescan")]
+        return [
+            PassthroughRefusal(
+                kind: .unresponsive, address: f.address,
+                holder:
+                    "\(f.address) does not answer: its config space reads all ones (powered off or fell off the bus)\(f.driver.map { " while \($0) is still bound" } ?? "")",
+                wayOut: "reseat or power-cycle it, or remove it (echo 1 > /sys/bus/pci/devices/\(f.address)/remove) and rescan")
+        ]
     }
 
     /// The host's own uses of the function, as `UsageResolver` found them: boot VGA and
@@ -260,7 +281,10 @@ public struct PassthroughPlanner: Sendable {
         case "boot-vga":
             (.bootVGA, "choose another primary display in firmware setup, or pass another GPU through")
         case "framebuffer-console":
-            (.console, "move the console off it first (echo 0 > /sys/class/vtconsole/vtcon1/bind, or boot with video=efifb:off), or pass another GPU through")
+            (
+                .console,
+                "move the console off it first (echo 0 > /sys/class/vtconsole/vtcon1/bind, or boot with video=efifb:off), or pass another GPU through"
+            )
         case "root-filesystem":
             (.hostInUse, "none while the host runs from it: pass another controller through")
         case "default-route":
@@ -272,7 +296,10 @@ public struct PassthroughPlanner: Sendable {
         case "network-up":
             (.hostInUse, "take the interface down (ip link set dev IF down) or move its addresses and routes first")
         case "drm-open", "nvidia-open":
-            (.hostInUse, "stop that process or let it close the device first (nvidia-persistenced, display managers and monitoring agents hold GPUs)")
+            (
+                .hostInUse,
+                "stop that process or let it close the device first (nvidia-persistenced, display managers and monitoring agents hold GPUs)"
+            )
         default:
             (.hostInUse, "stop that use first")
         }
@@ -281,9 +308,10 @@ public struct PassthroughPlanner: Sendable {
     /// A running VM holds the function's VFIO group or device.
     func vmRule(_ f: PCIFunction) -> [PassthroughRefusal] {
         usage.usage(of: [f.address]).bindings.map { b in
-            PassthroughRefusal(kind: .assignedToVM, address: f.address,
-                               holder: "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node)",
-                               wayOut: "shut that VM down or detach the device from it first")
+            PassthroughRefusal(
+                kind: .assignedToVM, address: f.address,
+                holder: "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node)",
+                wayOut: "shut that VM down or detach the device from it first")
         }
     }
 
@@ -293,22 +321,32 @@ public struct PassthroughPlanner: Sendable {
         switch modes.mode(f.address) {
         case .sriovPF:
             let n = f.sriov?.virtualFunctions.count ?? f.sriov?.numVFs ?? 0
-            return [PassthroughRefusal(kind: .vfsEnabled, address: f.address,
-                                       holder: "\(n) SR-IOV VF\(n == 1 ? "" : "s") enabled on \(f.driver ?? "its driver"); binding the PF would destroy them",
-                                       wayOut: "pass a VF through instead, or disable the VFs first (echo 0 > /sys/bus/pci/devices/\(f.address)/sriov_numvfs)")]
+            return [
+                PassthroughRefusal(
+                    kind: .vfsEnabled, address: f.address,
+                    holder: "\(n) SR-IOV VF\(n == 1 ? "" : "s") enabled on \(f.driver ?? "its driver"); binding the PF would destroy them",
+                    wayOut: "pass a VF through instead, or disable the VFs first (echo 0 > /sys/bus/pci/devices/\(f.address)/sriov_numvfs)")
+            ]
         case .vgpu:
             let offer = descriptors.descriptor(at: f.address)?.vgpu
             let running = offer?.activeInstances ?? 0
             guard running > 0 else { return [] }
             let type = offer?.activeType.map { t in offer?.profile(named: t)?.name ?? t }
-            return [PassthroughRefusal(kind: .activeVGPU, address: f.address,
-                                       holder: "\(running) vGPU instance\(running == 1 ? "" : "s")\(type.map { " of \($0)" } ?? "") run on it (\(f.driver ?? "vendor driver"))",
-                                       wayOut: "stop the VMs that use them and remove the instances first, or request a vGPU profile instead")]
+            return [
+                PassthroughRefusal(
+                    kind: .activeVGPU, address: f.address,
+                    holder:
+                        "\(running) vGPU instance\(running == 1 ? "" : "s")\(type.map { " of \($0)" } ?? "") run on it (\(f.driver ?? "vendor driver"))",
+                    wayOut: "stop the VMs that use them and remove the instances first, or request a vGPU profile instead")
+            ]
         case .vgpuVF:
             let pf = f.physicalFunction.map { "\($0)" } ?? "its physical function"
-            return [PassthroughRefusal(kind: .activeVGPU, address: f.address,
-                                       holder: "\(f.address) is a vGPU slot of \(pf)",
-                                       wayOut: "request a vGPU profile of \(pf) instead")]
+            return [
+                PassthroughRefusal(
+                    kind: .activeVGPU, address: f.address,
+                    holder: "\(f.address) is a vGPU slot of \(pf)",
+                    wayOut: "request a vGPU profile of \(pf) instead")
+            ]
         case .wholeDevice, .sriovVF:
             return []
         }
@@ -317,18 +355,22 @@ public struct PassthroughPlanner: Sendable {
     /// A member on a host driver that nobody named and that does not travel with a target.
     func unnamedMemberRule(_ m: PCIFunction, _ sel: Selection) -> PassthroughRefusal {
         let named = sel.named.filter { snapshot.function(at: $0)?.iommuGroup == m.iommuGroup }.map(String.init(describing:))
-        return PassthroughRefusal(kind: .unnamedGroupMember, address: m.address,
-                                  holder: "\(m.address) (\(m.driver ?? "no driver")) shares IOMMU group \(m.iommuGroup.map(String.init) ?? "?") with \(named.joined(separator: ", "))",
-                                  wayOut: "name it too, or pass --whole-group to hand the whole group over")
+        return PassthroughRefusal(
+            kind: .unnamedGroupMember, address: m.address,
+            holder:
+                "\(m.address) (\(m.driver ?? "no driver")) shares IOMMU group \(m.iommuGroup.map(String.init) ?? "?") with \(named.joined(separator: ", "))",
+            wayOut: "name it too, or pass --whole-group to hand the whole group over")
     }
 
     /// Host bridges, ISA/LPC bridges and other chipset functions in the group: VFIO would take
     /// them from the host, and the host cannot run without them.
     func hostInfrastructureRule(_ m: PCIFunction, _ sel: Selection) -> PassthroughRefusal? {
         guard m.isHostInfrastructure, !sel.has(m.address) else { return nil }
-        return PassthroughRefusal(kind: .hostInfrastructure, address: m.address,
-                                  holder: "\(m.address) (class \(m.classCode.baseAndSub)\(m.driver.map { ", \($0)" } ?? "")) is host infrastructure in IOMMU group \(m.iommuGroup.map(String.init) ?? "?")",
-                                  wayOut: "none for this slot, even with --whole-group: move the card behind an ACS-capable port")
+        return PassthroughRefusal(
+            kind: .hostInfrastructure, address: m.address,
+            holder:
+                "\(m.address) (class \(m.classCode.baseAndSub)\(m.driver.map { ", \($0)" } ?? "")) is host infrastructure in IOMMU group \(m.iommuGroup.map(String.init) ?? "?")",
+            wayOut: "none for this slot, even with --whole-group: move the card behind an ACS-capable port")
     }
 
     // MARK: - Helpers

@@ -18,8 +18,10 @@ public struct Policy: Codable, Sendable, Hashable {
     /// NVML only, so never guessed from sysfs): several types may run on them at once.
     public var mixedSize: [DeviceSelector]
 
-    public init(include: [DeviceSelector] = [], exclude: [DeviceSelector] = [], allowNestedWithPassthrough: Bool = false,
-                vgpuTypes: [VGPUTypeChoice] = [], mixedSize: [DeviceSelector] = []) {
+    public init(
+        include: [DeviceSelector] = [], exclude: [DeviceSelector] = [], allowNestedWithPassthrough: Bool = false,
+        vgpuTypes: [VGPUTypeChoice] = [], mixedSize: [DeviceSelector] = []
+    ) {
         self.include = include
         self.exclude = exclude
         self.allowNestedWithPassthrough = allowNestedWithPassthrough
@@ -61,7 +63,9 @@ public enum DeviceSelector: Codable, Sendable, Hashable, CustomStringConvertible
     /// Parses `key=value` as written in `policy.conf`.
     public init(parsing text: String) throws(LabelError) {
         let kv = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        guard kv.count == 2 else { throw LabelError.invalidRule("expected class=…, vendor=…, device=VVVV:DDDD or address=…, got '\(text)'") }
+        guard kv.count == 2 else {
+            throw LabelError.invalidRule("expected class=…, vendor=…, device=VVVV:DDDD or address=…, got '\(text)'")
+        }
         let value = String(kv[1])
         switch kv[0] {
         case "class":

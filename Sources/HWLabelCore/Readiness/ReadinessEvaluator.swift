@@ -33,8 +33,10 @@ public struct ReadinessEvaluator: Sendable {
         public var usage: DeviceUsage
         public var vgpu: VGPUOffer?
         public var usageResolver: UsageResolver?
-        public init(mode: DeviceMode = .wholeDevice, usage: DeviceUsage? = nil, vgpu: VGPUOffer? = nil,
-                    usageResolver: UsageResolver? = nil) {
+        public init(
+            mode: DeviceMode = .wholeDevice, usage: DeviceUsage? = nil, vgpu: VGPUOffer? = nil,
+            usageResolver: UsageResolver? = nil
+        ) {
             self.mode = mode
             self.usage = usage ?? DeviceUsage(state: .unknown, unknownBecause: "not scanned")
             self.vgpu = vgpu
@@ -83,9 +85,13 @@ public struct ReadinessEvaluator: Sendable {
 
     func finish(_ out: Findings) -> Readiness {
         let state: Readiness.State
-        if out.reasons.contains(where: { $0.severity == .blocker }) { state = .notReady }
-        else if out.reasons.contains(where: { $0.severity == .binding }) { state = .readyAfterBinding }
-        else { state = .ready }
+        if out.reasons.contains(where: { $0.severity == .blocker }) {
+            state = .notReady
+        } else if out.reasons.contains(where: { $0.severity == .binding }) {
+            state = .readyAfterBinding
+        } else {
+            state = .ready
+        }
         return Readiness(state: state, reasons: out.reasons, remediation: out.kernelFixes + Self.bindingCommands(for: out.toBind))
     }
 
@@ -94,30 +100,38 @@ public struct ReadinessEvaluator: Sendable {
     /// The whole header reads ones: powered off (D3cold) or fell off the bus.
     func dead(_ f: PCIFunction, _ out: inout Findings) {
         guard f.unresponsive == true else { return }
-        out.add(.functionUnresponsive, .blocker,
-                "\(f.address) does not answer: its config space reads all ones (powered off or fell off the bus) while the kernel still lists \(f.vendor):\(f.device); reseat or power-cycle it, or remove it (echo 1 > /sys/bus/pci/devices/\(f.address)/remove) and rescan")
+        out.add(
+            .functionUnresponsive, .blocker,
+            "\(f.address) does not answer: its config space reads all ones (powered off or fell off the bus) while the kernel still lists \(f.vendor):\(f.device); reseat or power-cycle it, or remove it (echo 1 > /sys/bus/pci/devices/\(f.address)/remove) and rescan"
+        )
     }
 
     func offeredAsVFs(_ f: PCIFunction, _ out: inout Findings) {
         let n = f.sriov?.virtualFunctions.count ?? f.sriov?.numVFs ?? 0
-        out.add(.offeredAsVFs, .blocker,
-                "\(f.address) has \(n) SR-IOV VF\(n == 1 ? "" : "s") enabled: it is offered as its VFs and stays on \(f.driver ?? "its driver"); binding it to vfio-pci would destroy them. To assign it whole, disable the VFs first (echo 0 > /sys/bus/pci/devices/\(f.address)/sriov_numvfs)")
+        out.add(
+            .offeredAsVFs, .blocker,
+            "\(f.address) has \(n) SR-IOV VF\(n == 1 ? "" : "s") enabled: it is offered as its VFs and stays on \(f.driver ?? "its driver"); binding it to vfio-pci would destroy them. To assign it whole, disable the VFs first (echo 0 > /sys/bus/pci/devices/\(f.address)/sriov_numvfs)"
+        )
     }
 
     func vgpuSlot(_ f: PCIFunction, _ out: inout Findings) {
         let pf = f.physicalFunction.map { "\($0)" } ?? "its physical function"
         let running = f.gpu?.currentVGPUType.flatMap { $0 == "0" || $0.isEmpty ? nil : $0 }
-        out.add(.vgpuSlot, .blocker,
-                "\(f.address) is a vGPU slot of \(pf)" + (running.map { " (running vGPU type \($0))" } ?? "")
-                    + ": request a vGPU profile of \(pf) instead of passing this VF through")
+        out.add(
+            .vgpuSlot, .blocker,
+            "\(f.address) is a vGPU slot of \(pf)" + (running.map { " (running vGPU type \($0))" } ?? "")
+                + ": request a vGPU profile of \(pf) instead of passing this VF through")
     }
 
     func vgpuCapacity(_ f: PCIFunction, _ offer: VGPUOffer?, _ out: inout Findings) {
         guard let offer else { return }
         if !offer.profiles.contains(where: { $0.available > 0 }) {
-            out.add(.vgpuFull, .blocker,
-                    "\(f.address) serves vGPU but can create no more instances now"
-                        + (offer.activeType.map { t in " (\(offer.activeInstances) instance\(offer.activeInstances == 1 ? "" : "s") of \(offer.profile(named: t)?.name ?? t) run)" } ?? ""))
+            out.add(
+                .vgpuFull, .blocker,
+                "\(f.address) serves vGPU but can create no more instances now"
+                    + (offer.activeType.map { t in
+                        " (\(offer.activeInstances) instance\(offer.activeInstances == 1 ? "" : "s") of \(offer.profile(named: t)?.name ?? t) run)"
+                    } ?? ""))
         }
         if f.bootVGA == true {
             out.add(.bootVGA, .risk, "\(f.address) is also the boot VGA device (host console)")
@@ -129,13 +143,19 @@ public struct ReadinessEvaluator: Sendable {
         case false?:
             let params = snapshot.host?.cpuVendor == "AuthenticAMD" ? "amd_iommu=on iommu=pt" : "intel_iommu=on iommu=pt"
             out.add(.iommuOff, .blocker, "the IOMMU is off (no IOMMU groups); enable VT-d/AMD-Vi in firmware and boot with \(params)")
-            out.kernelFixes += ["grubby --update-kernel=ALL --args=\"\(params)\"  # Debian/Ubuntu: add to GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub",
-                                "reboot"]
+            out.kernelFixes += [
+                "grubby --update-kernel=ALL --args=\"\(params)\"  # Debian/Ubuntu: add to GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub",
+                "reboot",
+            ]
         case nil:
-            out.add(.iommuUnknown, .blocker, "IOMMU state unknown (\(snapshot.source.kind) source records no IOMMU groups); probe the live host")
+            out.add(
+                .iommuUnknown, .blocker, "IOMMU state unknown (\(snapshot.source.kind) source records no IOMMU groups); probe the live host"
+            )
         case true?:
             if f.iommuGroup == nil {
-                out.add(.noIOMMUGroup, .blocker, "\(f.address) is in no IOMMU group: the IOMMU does not cover it (check firmware DMAR/IVRS tables)")
+                out.add(
+                    .noIOMMUGroup, .blocker,
+                    "\(f.address) is in no IOMMU group: the IOMMU does not cover it (check firmware DMAR/IVRS tables)")
             }
         }
     }
@@ -161,8 +181,9 @@ public struct ReadinessEvaluator: Sendable {
     func deviceBinding(_ f: PCIFunction, _ out: inout Findings) {
         if !(f.driver.map(VGPUCapacity.isVFIODriver) ?? false) {
             let now = f.driver.map { "bound to \($0)" } ?? "not bound to any driver"
-            out.add(.notBoundToVFIO, .binding, "\(f.address) is \(now); bind it to vfio-pci",
-                    members: [GroupMember(address: f.address, driver: f.driver)])
+            out.add(
+                .notBoundToVFIO, .binding, "\(f.address) is \(now); bind it to vfio-pci",
+                members: [GroupMember(address: f.address, driver: f.driver)])
             out.toBind.append(f.address)
         }
     }
@@ -171,10 +192,11 @@ public struct ReadinessEvaluator: Sendable {
     func companionBindings(_ companions: [PCIFunction], _ out: inout Findings) {
         let unbound = companions.filter { !($0.driver.map(VGPUCapacity.isVFIODriver) ?? false) }
         if !unbound.isEmpty {
-            out.add(.companionNotBound, .binding,
-                    "companion functions travel with this device and must be bound to vfio-pci too: "
-                        + unbound.map { "\($0.address) (\($0.driver ?? "no driver"))" }.joined(separator: ", "),
-                    members: unbound.map { GroupMember(address: $0.address, driver: $0.driver) })
+            out.add(
+                .companionNotBound, .binding,
+                "companion functions travel with this device and must be bound to vfio-pci too: "
+                    + unbound.map { "\($0.address) (\($0.driver ?? "no driver"))" }.joined(separator: ", "),
+                members: unbound.map { GroupMember(address: $0.address, driver: $0.driver) })
             out.toBind += unbound.map(\.address)
         }
     }
@@ -189,11 +211,13 @@ public struct ReadinessEvaluator: Sendable {
         let host = snapshot.host
         let critical = Set((host?.rootFilesystemDevices ?? []) + (host?.defaultRouteDevices ?? []))
         let hostCritical = offenders.contains { critical.contains($0.address) || $0.bootVGA == true || $0.isHostInfrastructure }
-        out.add(.groupNotViable, hostCritical ? .blocker : .binding,
-                "IOMMU group \(f.iommuGroup.map(String.init) ?? "?") is not viable: other members are bound to host drivers: "
-                    + offenders.map { "\($0.address) (\($0.driver!))" }.joined(separator: ", ")
-                    + (hostCritical ? "; the host needs one of them, so the group cannot be handed over" : "; they would leave the host with this device"),
-                members: offenders.map { GroupMember(address: $0.address, driver: $0.driver) })
+        out.add(
+            .groupNotViable, hostCritical ? .blocker : .binding,
+            "IOMMU group \(f.iommuGroup.map(String.init) ?? "?") is not viable: other members are bound to host drivers: "
+                + offenders.map { "\($0.address) (\($0.driver!))" }.joined(separator: ", ")
+                + (hostCritical
+                    ? "; the host needs one of them, so the group cannot be handed over" : "; they would leave the host with this device"),
+            members: offenders.map { GroupMember(address: $0.address, driver: $0.driver) })
         if !hostCritical { out.toBind += offenders.map(\.address) }
     }
 
@@ -211,9 +235,10 @@ public struct ReadinessEvaluator: Sendable {
     func hostUse(_ f: PCIFunction, companions: [PCIFunction], _ ctx: Context, _ out: inout Findings) {
         let own = Set([f.address] + companions.map(\.address))
         let others = groupMembers(f).filter { !own.contains($0.address) && !$0.isBridge }
-        let scope = HostUseScope(own: own, others: others, all: [f] + companions + others,
-                                 root: Set(snapshot.host?.rootFilesystemDevices ?? []),
-                                 route: Set(snapshot.host?.defaultRouteDevices ?? []))
+        let scope = HostUseScope(
+            own: own, others: others, all: [f] + companions + others,
+            root: Set(snapshot.host?.rootFilesystemDevices ?? []),
+            route: Set(snapshot.host?.defaultRouteDevices ?? []))
         hostCritical(f, scope, &out)
         bootVGA(f, &out)
         otherHostUses(scope, ctx, &out)
@@ -224,22 +249,27 @@ public struct ReadinessEvaluator: Sendable {
     /// Anything in scope that holds `/` or carries the default route: passing it through would
     /// cut the host off.
     func hostCritical(_ f: PCIFunction, _ scope: HostUseScope, _ out: inout Findings) {
-        for (code, set, what) in [(ReasonCode.hostRootFilesystem, scope.root, "holds the host's root file system"),
-                                  (ReasonCode.hostDefaultRoute, scope.route, "carries the host's default route")] {
+        for (code, set, what) in [
+            (ReasonCode.hostRootFilesystem, scope.root, "holds the host's root file system"),
+            (ReasonCode.hostDefaultRoute, scope.route, "carries the host's default route"),
+        ] {
             let hits = scope.all.filter { set.contains($0.address) }
             guard !hits.isEmpty else { continue }
             let text = hits.map { h in
-                h.address == f.address ? "\(h.address) \(what)" : "\(h.address) (\(scope.own.contains(h.address) ? "companion" : "same IOMMU group")) \(what)"
+                h.address == f.address
+                    ? "\(h.address) \(what)" : "\(h.address) (\(scope.own.contains(h.address) ? "companion" : "same IOMMU group")) \(what)"
             }.joined(separator: "; ")
-            out.add(code, .blocker, text + "; passing it through would cut the host off",
-                    members: hits.map { GroupMember(address: $0.address, driver: $0.driver) })
+            out.add(
+                code, .blocker, text + "; passing it through would cut the host off",
+                members: hits.map { GroupMember(address: $0.address, driver: $0.driver) })
         }
     }
 
     /// The host console's GPU.
     func bootVGA(_ f: PCIFunction, _ out: inout Findings) {
         if f.bootVGA == true {
-            out.add(.bootVGA, .blocker, "\(f.address) is the boot VGA device (host console); choose another primary display in firmware setup")
+            out.add(
+                .bootVGA, .blocker, "\(f.address) is the boot VGA device (host console); choose another primary display in firmware setup")
         }
     }
 
@@ -258,17 +288,21 @@ public struct ReadinessEvaluator: Sendable {
             uses += resolver.hostUses(of: scope.others.map(\.address)).filter(new)
         }
         if !uses.isEmpty {
-            out.add(.hostInUse, .blocker, "the host uses it: " + uses.map(\.detail).joined(separator: "; "),
-                    members: uses.map { u in GroupMember(address: u.address, driver: snapshot.function(at: u.address)?.driver) })
+            out.add(
+                .hostInUse, .blocker, "the host uses it: " + uses.map(\.detail).joined(separator: "; "),
+                members: uses.map { u in GroupMember(address: u.address, driver: snapshot.function(at: u.address)?.driver) })
         }
     }
 
     /// A running VM holds its VFIO group or cdev.
     func assignedToVM(_ usage: DeviceUsage, _ out: inout Findings) {
         if !usage.bindings.isEmpty {
-            out.add(.assignedToVM, .blocker, "assigned to a running VM: " + usage.bindings.map { b in
-                "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node)"
-            }.joined(separator: "; "))
+            out.add(
+                .assignedToVM, .blocker,
+                "assigned to a running VM: "
+                    + usage.bindings.map { b in
+                        "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node)"
+                    }.joined(separator: "; "))
         }
     }
 
@@ -282,23 +316,34 @@ public struct ReadinessEvaluator: Sendable {
     /// For modes that are not passed through, who holds the device is still worth saying.
     func usageNotes(_ usage: DeviceUsage, _ out: inout Findings) {
         if !usage.bindings.isEmpty {
-            out.add(.assignedToVM, .info, "VMs use it: " + usage.bindings.map { b in
-                "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node) of \(b.address)"
-            }.joined(separator: "; "))
+            out.add(
+                .assignedToVM, .info,
+                "VMs use it: "
+                    + usage.bindings.map { b in
+                        "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node) of \(b.address)"
+                    }.joined(separator: "; "))
         }
     }
 
     func reset(_ f: PCIFunction, _ out: inout Findings) {
         if let methods = f.resetMethods {
             if methods.isEmpty {
-                out.add(.noResetMethod, .risk, "the kernel knows no reset method for \(f.address) (reset_method is empty): state may leak between VMs and a VM restart may hang the device")
+                out.add(
+                    .noResetMethod, .risk,
+                    "the kernel knows no reset method for \(f.address) (reset_method is empty): state may leak between VMs and a VM restart may hang the device"
+                )
             }
         } else if let caps = f.capabilities {
             if !caps.flr && caps.pmNoSoftReset != false {
-                out.add(.noResetMethod, .risk, "\(f.address) has no FLR and no usable PM reset (NoSoftRst\(caps.pmNoSoftReset == nil ? ": no PM capability" : "+")); only a bus reset may work, which resets the whole slot")
+                out.add(
+                    .noResetMethod, .risk,
+                    "\(f.address) has no FLR and no usable PM reset (NoSoftRst\(caps.pmNoSoftReset == nil ? ": no PM capability" : "+")); only a bus reset may work, which resets the whole slot"
+                )
             }
         } else if f.unresponsive != true {
-            out.add(.resetUnknown, .info, "reset method unknown: no reset_method file and \(f.configSpace.whyCapabilitiesUnknown ?? "no FLR/PM facts")")
+            out.add(
+                .resetUnknown, .info,
+                "reset method unknown: no reset_method file and \(f.configSpace.whyCapabilitiesUnknown ?? "no FLR/PM facts")")
         }
     }
 
@@ -310,8 +355,9 @@ public struct ReadinessEvaluator: Sendable {
         if let mine = l.maxSpeed.flatMap(Self.gts) {
             let both = min(mine, up?.maxSpeed.flatMap(Self.gts) ?? mine)
             if cur < both {
-                issues.append("\(l.currentSpeed!) of \(Self.speedText(both)) both ends support"
-                              + (f.isGPUClass ? " (GPUs lower their link speed when idle: check under load)" : ""))
+                issues.append(
+                    "\(l.currentSpeed!) of \(Self.speedText(both)) both ends support"
+                        + (f.isGPUClass ? " (GPUs lower their link speed when idle: check under load)" : ""))
             }
         }
         if let mineW = l.maxWidth, mineW > 0 {
@@ -319,7 +365,9 @@ public struct ReadinessEvaluator: Sendable {
             if curW < bothW { issues.append("x\(curW) of x\(bothW)") }
         }
         guard !issues.isEmpty else { return }
-        out.add(.linkDegraded, .risk, "\(f.address)'s link trained below what both ends support: " + issues.joined(separator: ", ")
+        out.add(
+            .linkDegraded, .risk,
+            "\(f.address)'s link trained below what both ends support: " + issues.joined(separator: ", ")
                 + "; reseat the card or check the slot and riser")
     }
 
@@ -335,10 +383,16 @@ public struct ReadinessEvaluator: Sendable {
     func interrupts(_ host: HostFacts, _ out: inout Findings) {
         if host.interruptRemapping == false {
             if host.unsafeInterruptsAllowed == true {
-                out.add(.unsafeInterrupts, .risk, "no interrupt remapping; vfio_iommu_type1 allow_unsafe_interrupts=1 lets a guest forge MSIs")
+                out.add(
+                    .unsafeInterrupts, .risk, "no interrupt remapping; vfio_iommu_type1 allow_unsafe_interrupts=1 lets a guest forge MSIs")
             } else {
-                out.add(.noInterruptRemapping, .blocker, "interrupt remapping is off and unsafe interrupts are not allowed: vfio refuses the device. Enable interrupt remapping (x2APIC/VT-d IR) in firmware, or accept the risk with vfio_iommu_type1 allow_unsafe_interrupts=1")
-                out.kernelFixes.append("# accepting the risk: echo 'options vfio_iommu_type1 allow_unsafe_interrupts=1' > /etc/modprobe.d/hwlabel-unsafe-interrupts.conf")
+                out.add(
+                    .noInterruptRemapping, .blocker,
+                    "interrupt remapping is off and unsafe interrupts are not allowed: vfio refuses the device. Enable interrupt remapping (x2APIC/VT-d IR) in firmware, or accept the risk with vfio_iommu_type1 allow_unsafe_interrupts=1"
+                )
+                out.kernelFixes.append(
+                    "# accepting the risk: echo 'options vfio_iommu_type1 allow_unsafe_interrupts=1' > /etc/modprobe.d/hwlabel-unsafe-interrupts.conf"
+                )
             }
         } else if host.unsafeInterruptsAllowed == true {
             out.add(.unsafeInterrupts, .risk, "vfio_iommu_type1 allow_unsafe_interrupts=1 is set")
@@ -348,7 +402,10 @@ public struct ReadinessEvaluator: Sendable {
     /// `pcie_acs_override=` fakes group isolation.
     func acsOverride(_ host: HostFacts, _ out: inout Findings) {
         if let acs = host.acsOverride {
-            out.add(.acsOverride, .risk, "pcie_acs_override=\(acs) is on the kernel command line: IOMMU group isolation is faked, devices may still reach each other by peer-to-peer DMA")
+            out.add(
+                .acsOverride, .risk,
+                "pcie_acs_override=\(acs) is on the kernel command line: IOMMU group isolation is faked, devices may still reach each other by peer-to-peer DMA"
+            )
             out.kernelFixes.append("grubby --update-kernel=ALL --remove-args=pcie_acs_override")
         }
     }

@@ -29,9 +29,11 @@ public struct Report: Codable, Sendable, Hashable {
     /// `sha256:<hex>` over the canonical JSON of every field except `generatedAt` and `digest`.
     public var digest: String
 
-    public init(schemaVersion: String = Report.currentSchemaVersion, host: HostIdentity, bootId: String?,
-                agentEpoch: String, generation: UInt64, generatedAt: String,
-                descriptors: [AssignableDevice], tombstones: [Tombstone], digest: String = "") {
+    public init(
+        schemaVersion: String = Report.currentSchemaVersion, host: HostIdentity, bootId: String?,
+        agentEpoch: String, generation: UInt64, generatedAt: String,
+        descriptors: [AssignableDevice], tombstones: [Tombstone], digest: String = ""
+    ) {
         self.schemaVersion = schemaVersion
         self.host = host
         self.bootId = bootId
@@ -51,7 +53,8 @@ public struct Report: Codable, Sendable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         schemaVersion = try c.decode(String.self, forKey: .schemaVersion)
         guard Report.accepts(schemaVersion) else {
-            throw DecodingError.dataCorruptedError(forKey: .schemaVersion, in: c,
+            throw DecodingError.dataCorruptedError(
+                forKey: .schemaVersion, in: c,
                 debugDescription: "unsupported report schema \(schemaVersion); this reader accepts 1.0…\(Report.currentSchemaVersion)")
         }
         host = try c.decode(HostIdentity.self, forKey: .host)

@@ -24,11 +24,15 @@ public enum ReportBuilder {
         let tombstoned = Set(tombstones.map(\.instanceId))
         for old in prev?.descriptors ?? [] where !currentIds.contains(old.instance.id) && !tombstoned.contains(old.instance.id) {
             let reason: Tombstone.Reason =
-                scan.excludedInstanceIds.contains(old.instance.id) || scan.excludedAddresses.contains(old.address) ? .excludedByPolicy
-                : scan.presentAddresses.contains(old.address) ? .driverChanged
-                : .unplugged
-            tombstones.append(Tombstone(instanceId: old.instance.id, address: old.address, reason: reason,
-                                        sinceGeneration: candidateGeneration))
+                scan.excludedInstanceIds.contains(old.instance.id) || scan.excludedAddresses.contains(old.address)
+                ? .excludedByPolicy
+                : scan.presentAddresses.contains(old.address)
+                    ? .driverChanged
+                    : .unplugged
+            tombstones.append(
+                Tombstone(
+                    instanceId: old.instance.id, address: old.address, reason: reason,
+                    sinceGeneration: candidateGeneration))
         }
         if tombstones.count > maxTombstones {
             // Keep the most recent ones.
@@ -37,9 +41,10 @@ public enum ReportBuilder {
         }
         tombstones.sort { ($0.address, $0.instanceId) < ($1.address, $1.instanceId) }
 
-        var report = Report(host: scan.host, bootId: scan.bootId, agentEpoch: epoch,
-                            generation: candidateGeneration, generatedAt: rfc3339(now),
-                            descriptors: descriptors, tombstones: tombstones)
+        var report = Report(
+            host: scan.host, bootId: scan.bootId, agentEpoch: epoch,
+            generation: candidateGeneration, generatedAt: rfc3339(now),
+            descriptors: descriptors, tombstones: tombstones)
         if let prev, contentKey(report) == contentKey(prev) {
             report.generation = prevGeneration
             report.tombstones = prev.tombstones

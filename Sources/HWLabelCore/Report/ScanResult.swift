@@ -13,8 +13,10 @@ public struct ScanResult: Sendable, Hashable {
     public var host: HostIdentity
     public var bootId: String?
 
-    public init(descriptors: [AssignableDevice], excludedInstanceIds: Set<String> = [],
-                excludedAddresses: Set<PCIAddress> = [], presentAddresses: Set<PCIAddress>? = nil, host: HostIdentity, bootId: String?) {
+    public init(
+        descriptors: [AssignableDevice], excludedInstanceIds: Set<String> = [],
+        excludedAddresses: Set<PCIAddress> = [], presentAddresses: Set<PCIAddress>? = nil, host: HostIdentity, bootId: String?
+    ) {
         self.descriptors = descriptors
         self.excludedInstanceIds = excludedInstanceIds
         self.excludedAddresses = excludedAddresses

@@ -93,7 +93,8 @@ public enum GPUCatalog {
             switch vendor {
             case "10de":
                 if let c = chip(vendor: vendor, deviceName: name),
-                   let hit = nvidiaPrefixes.first(where: { c.hasPrefix($0.0) }) {
+                    let hit = nvidiaPrefixes.first(where: { c.hasPrefix($0.0) })
+                {
                     return Sourced(hit.1, source: "name-heuristic")
                 }
             case "1002":

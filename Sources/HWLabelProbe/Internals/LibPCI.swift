@@ -74,8 +74,9 @@ final class LibPCI {
 
     /// The device's address as libpci parsed it (sysfs directory name or dump header).
     func address(_ d: UnsafeMutablePointer<pci_dev>) -> PCIAddress {
-        PCIAddress(domain: UInt32(bitPattern: d.pointee.domain), bus: d.pointee.bus,
-                   device: d.pointee.dev, function: d.pointee.func)
+        PCIAddress(
+            domain: UInt32(bitPattern: d.pointee.domain), bus: d.pointee.bus,
+            device: d.pointee.dev, function: d.pointee.func)
     }
 
     /// Vendor ID, after a fill with PCI_FILL_IDENT.
@@ -116,9 +117,10 @@ final class LibPCI {
         func words<T>(_ tuple: T) -> [UInt64] {
             withUnsafeBytes(of: tuple) { $0.bindMemory(to: pciaddr_t.self).map { UInt64($0) } }
         }
-        return BARRegisters(bases: words(p.base_addr), sizes: words(p.size), flags: words(p.flags),
-                            haveFlags: p.known_fields & UInt32(PCI_FILL_IO_FLAGS) != 0,
-                            haveSizes: p.known_fields & UInt32(PCI_FILL_SIZES) != 0)
+        return BARRegisters(
+            bases: words(p.base_addr), sizes: words(p.size), flags: words(p.flags),
+            haveFlags: p.known_fields & UInt32(PCI_FILL_IO_FLAGS) != 0,
+            haveSizes: p.known_fields & UInt32(PCI_FILL_SIZES) != 0)
     }
 
     func fill(_ d: UnsafeMutablePointer<pci_dev>, flags: Int32 = HWL_PCI_FILL_PROBE) throws(ProbeError) {

@@ -42,9 +42,11 @@ enum LibUdev {
                 }
                 p = udev_list_entry_get_next(pe)
             }
-            out.append(UdevPCIDevice(syspath: String(cString: pathC), sysname: sysname,
-                                     driver: udev_device_get_driver(dev).map { String(cString: $0) },
-                                     properties: props))
+            out.append(
+                UdevPCIDevice(
+                    syspath: String(cString: pathC), sysname: sysname,
+                    driver: udev_device_get_driver(dev).map { String(cString: $0) },
+                    properties: props))
         }
         return out
     }

@@ -22,11 +22,13 @@ package enum Parallel {
             var spawned: [pthread_t] = []
             for _ in 1..<threads {
                 var t = pthread_t()
-                let rc = pthread_create(&t, nil, { context in
-                    Unmanaged<Work>.fromOpaque(context!).takeUnretainedValue().drain()
-                    return nil
-                }, Unmanaged.passUnretained(work).toOpaque())
-                if rc == 0 { spawned.append(t) }  // no thread: the others take its share
+                let rc = pthread_create(
+                    &t, nil,
+                    { context in
+                        Unmanaged<Work>.fromOpaque(context!).takeUnretainedValue().drain()
+                        return nil
+                    }, Unmanaged.passUnretained(work).toOpaque())
+                if rc == 0 { spawned.append(t) } // no thread: the others take its share
             }
             work.drain()
             for t in spawned { pthread_join(t, nil) }
@@ -60,8 +62,10 @@ package enum Parallel {
 
     /// `body` once per contiguous chunk of `items` (`chunks`), chunks on the machine's cores,
     /// results in chunk order. For work with per-chunk state (a libpci handle, a buffer).
-    package static func mapChunks<C: RandomAccessCollection, R>(_ items: C, serialBelow: Int, maxChunks: Int? = nil,
-                                                                _ body: (C.SubSequence) -> R) -> [R] where C.Index == Int {
+    package static func mapChunks<C: RandomAccessCollection, R>(
+        _ items: C, serialBelow: Int, maxChunks: Int? = nil,
+        _ body: (C.SubSequence) -> R
+    ) -> [R] where C.Index == Int {
         let ranges = chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
         let start = items.startIndex
         return map(ranges.count) { i in body(items[(start + ranges[i].lowerBound)..<(start + ranges[i].upperBound)]) }
@@ -69,8 +73,10 @@ package enum Parallel {
 
     /// `body` for every element of `items`, computed chunk by chunk on the machine's cores,
     /// results in the order of `items`.
-    package static func chunkedMap<C: RandomAccessCollection, T>(_ items: C, serialBelow: Int, maxChunks: Int? = nil,
-                                                                 _ body: (C.Element) -> T) -> [T] where C.Index == Int {
+    package static func chunkedMap<C: RandomAccessCollection, T>(
+        _ items: C, serialBelow: Int, maxChunks: Int? = nil,
+        _ body: (C.Element) -> T
+    ) -> [T] where C.Index == Int {
         let parts = mapChunks(items, serialBelow: serialBelow, maxChunks: maxChunks) { $0.map(body) }
         guard parts.count > 1 else { return parts.first ?? [] }
         var out: [T] = []

@@ -28,9 +28,11 @@ public enum UeventMonitor {
 
     /// Starts the monitor. Throws when the netlink socket cannot be opened or bound (e.g.
     /// `RestrictAddressFamilies=` without `AF_NETLINK`).
-    public static func events(subsystems: [String] = ["pci", "mdev", "drm"],
-                              source: Source = .automatic,
-                              bufferingNewest limit: Int = 1024) throws(ProbeError) -> AsyncStream<Uevent> {
+    public static func events(
+        subsystems: [String] = ["pci", "mdev", "drm"],
+        source: Source = .automatic,
+        bufferingNewest limit: Int = 1024
+    ) throws(ProbeError) -> AsyncStream<Uevent> {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
             throw ProbeError(.monitor, message: "pipe: errno \(errno)")
@@ -60,8 +62,10 @@ public enum UeventMonitor {
         return stream
     }
 
-    private static func run(subsystems: [String], source: Source, wakeRead: Int32,
-                            continuation: AsyncStream<Uevent>.Continuation, started: StartSignal) {
+    private static func run(
+        subsystems: [String], source: Source, wakeRead: Int32,
+        continuation: AsyncStream<Uevent>.Continuation, started: StartSignal
+    ) {
         guard let udev = udev_new() else {
             started.signal(ProbeError(.monitor, message: "udev_new failed"))
             return
@@ -88,8 +92,10 @@ public enum UeventMonitor {
         }
         let monFD = udev_monitor_get_fd(mon)
         started.signal(nil)
-        var pfd = [pollfd(fd: monFD, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        var pfd = [
+            pollfd(fd: monFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+        ]
         while true {
             pfd[0].revents = 0
             pfd[1].revents = 0

@@ -36,8 +36,9 @@ public struct PCIAddress: Hashable, Comparable, Sendable, Codable, CustomStringC
         guard n == 7 || (12...16).contains(n) else { return nil }
         let tail = s + n - 7
         guard b[tail + 2] == 0x3a, b[tail + 5] == 0x2e,
-              let bus = number(tail, tail + 2), let dev = number(tail + 3, tail + 5), let fn = number(tail + 6, tail + 7),
-              dev < 32, fn < 8 else { return nil }
+            let bus = number(tail, tail + 2), let dev = number(tail + 3, tail + 5), let fn = number(tail + 6, tail + 7),
+            dev < 32, fn < 8
+        else { return nil }
         var domain: UInt32 = 0
         if n > 7 {
             guard b[tail - 1] == 0x3a, let d = number(s, tail - 1) else { return nil }
@@ -49,21 +50,23 @@ public struct PCIAddress: Hashable, Comparable, Sendable, Codable, CustomStringC
     /// `0000:3b:00.0`
     public var description: String {
         // Written byte by byte: every path and warning of a scan names an address.
-        domain > 0xFFFF || function > 0xF ? hex(domain, 4) + ":" + slotSuffix : withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 12) { b in
-            let digits: StaticString = "0123456789abcdef"
-            let d = digits.utf8Start
-            func put(_ v: UInt32, _ width: Int, at i: Int) {
-                for k in 0..<width { b[i + k] = d[Int(v >> UInt32(4 * (width - 1 - k)) & 0xf)] }
+        domain > 0xFFFF || function > 0xF
+            ? hex(domain, 4) + ":" + slotSuffix
+            : withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 12) { b in
+                let digits: StaticString = "0123456789abcdef"
+                let d = digits.utf8Start
+                func put(_ v: UInt32, _ width: Int, at i: Int) {
+                    for k in 0..<width { b[i + k] = d[Int(v >> UInt32(4 * (width - 1 - k)) & 0xf)] }
+                }
+                put(domain, 4, at: 0)
+                b[4] = 0x3a
+                put(UInt32(bus), 2, at: 5)
+                b[7] = 0x3a
+                put(UInt32(device), 2, at: 8)
+                b[10] = 0x2e
+                b[11] = d[Int(function & 0xf)]
+                return String(decoding: UnsafeBufferPointer(b), as: UTF8.self)
             }
-            put(domain, 4, at: 0)
-            b[4] = 0x3a
-            put(UInt32(bus), 2, at: 5)
-            b[7] = 0x3a
-            put(UInt32(device), 2, at: 8)
-            b[10] = 0x2e
-            b[11] = d[Int(function & 0xf)]
-            return String(decoding: UnsafeBufferPointer(b), as: UTF8.self)
-        }
     }
 
     /// `BB:DD.F`
@@ -79,8 +82,10 @@ public struct PCIAddress: Hashable, Comparable, Sendable, Codable, CustomStringC
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let parsed = PCIAddress(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "not a PCI address: \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "not a PCI address: \(text)"))
         }
         self = parsed
     }

@@ -294,8 +294,10 @@ public struct SRIOVState: Codable, Sendable, Hashable {
     @Nullable public var vfDevice: String?
     /// Targets of `virtfn0…N`, in VF-index order.
     public var virtualFunctions: [PCIAddress]
-    public init(totalVFs: Int? = nil, numVFs: Int? = nil, vfDevice: String? = nil,
-                virtualFunctions: [PCIAddress] = []) {
+    public init(
+        totalVFs: Int? = nil, numVFs: Int? = nil, vfDevice: String? = nil,
+        virtualFunctions: [PCIAddress] = []
+    ) {
         self.totalVFs = totalVFs
         self.numVFs = numVFs
         self.vfDevice = vfDevice
@@ -312,8 +314,10 @@ public struct MdevType: Codable, Sendable, Hashable {
     @Nullable public var deviceAPI: String?
     /// Entries of `mdev_supported_types/<id>/devices/`: instances of this type that exist now.
     @Nullable public var instances: Int?
-    public init(id: String, name: String? = nil, description: String? = nil,
-                availableInstances: Int? = nil, deviceAPI: String? = nil, instances: Int? = nil) {
+    public init(
+        id: String, name: String? = nil, description: String? = nil,
+        availableInstances: Int? = nil, deviceAPI: String? = nil, instances: Int? = nil
+    ) {
         self.id = id
         self.name = name
         self.description = description

@@ -10,8 +10,10 @@ public struct Snapshot: Codable, Sendable, Hashable {
     /// Everything the scan could not read, each naming the device and file.
     public var warnings: [ProbeWarning]
 
-    public init(source: SnapshotSource, host: HostFacts?, iommu: IOMMUFacts,
-                functions: [PCIFunction], warnings: [ProbeWarning]) {
+    public init(
+        source: SnapshotSource, host: HostFacts?, iommu: IOMMUFacts,
+        functions: [PCIFunction], warnings: [ProbeWarning]
+    ) {
         self.source = source
         self.host = host
         self.iommu = iommu

@@ -49,21 +49,27 @@ struct ConfigDecoder {
     /// SR-IOV virtual function's config space.
     var idsAllOnes: Bool { u32(0) == 0xffff_ffff && !headerAllOnes }
 
-    static let portTypes = [0: "endpoint", 1: "legacy-endpoint", 4: "root-port", 5: "upstream-port",
-                            6: "downstream-port", 7: "pcie-to-pci-bridge", 8: "pci-to-pcie-bridge",
-                            9: "rc-integrated-endpoint", 10: "rc-event-collector"]
-    static let normalNames: [UInt16: String] = [0x01: "pm", 0x02: "agp", 0x03: "vpd", 0x04: "slotid",
+    static let portTypes = [
+        0: "endpoint", 1: "legacy-endpoint", 4: "root-port", 5: "upstream-port",
+        6: "downstream-port", 7: "pcie-to-pci-bridge", 8: "pci-to-pcie-bridge",
+        9: "rc-integrated-endpoint", 10: "rc-event-collector",
+    ]
+    static let normalNames: [UInt16: String] = [
+        0x01: "pm", 0x02: "agp", 0x03: "vpd", 0x04: "slotid",
         0x05: "msi", 0x06: "hotswap", 0x07: "pcix", 0x08: "ht", 0x09: "vendor", 0x0a: "debug",
         0x0b: "ccrc", 0x0c: "hotplug", 0x0d: "ssvid", 0x0e: "agp3", 0x0f: "secure", 0x10: "express",
-        0x11: "msix", 0x12: "sata", 0x13: "af", 0x14: "ea"]
-    static let extendedNames: [UInt16: String] = [0x01: "aer", 0x02: "vc", 0x03: "dsn", 0x04: "power-budget",
+        0x11: "msix", 0x12: "sata", 0x13: "af", 0x14: "ea",
+    ]
+    static let extendedNames: [UInt16: String] = [
+        0x01: "aer", 0x02: "vc", 0x03: "dsn", 0x04: "power-budget",
         0x05: "rclink", 0x06: "rclink-internal", 0x07: "rcec-assoc", 0x08: "mfvc", 0x09: "vc9",
         0x0a: "rcrb", 0x0b: "vendor", 0x0d: "acs", 0x0e: "ari", 0x0f: "ats", 0x10: "sriov",
         0x11: "mriov", 0x12: "multicast", 0x13: "pri", 0x15: "rebar", 0x16: "dpa", 0x17: "tph",
         0x18: "ltr", 0x19: "secondary-pcie", 0x1a: "pmux", 0x1b: "pasid", 0x1c: "lnr", 0x1d: "dpc",
         0x1e: "l1pm", 0x1f: "ptm", 0x20: "mpcie", 0x21: "frs", 0x22: "rtr", 0x23: "dvsec",
         0x24: "vf-rebar", 0x25: "dlnk", 0x26: "16gt", 0x27: "lmr", 0x28: "hier-id", 0x29: "npem",
-        0x2a: "32gt", 0x2e: "doe", 0x30: "ide", 0x32: "64gt", 0x34: "flit"]
+        0x2a: "32gt", 0x2e: "doe", 0x30: "ide", 0x32: "64gt", 0x34: "flit",
+    ]
     static let acsBits = ["SrcValid", "TransBlk", "ReqRedir", "CmpltRedir", "UpstreamFwd", "EgressCtrl", "DirectTrans"]
 
     static func speed(_ code: UInt32) -> String? {
@@ -81,7 +87,8 @@ struct ConfigDecoder {
     /// The Express capability: port type, version, and link registers as lspci shows them.
     func express() -> (ExpressFacts, LinkFacts?, flr: Bool)? {
         guard let cap = caps.first(where: { !$0.extended && $0.id == 0x10 }),
-              let flags = u16(cap.offset + 2) else { return nil }
+            let flags = u16(cap.offset + 2)
+        else { return nil }
         let type = Int((flags >> 4) & 0xf)
         let facts = ExpressFacts(portType: Self.portTypes[type] ?? "unknown-\(type)", version: Int(flags & 0xf))
         let flr = (u32(cap.offset + 4) ?? 0) & 0x1000_0000 != 0
@@ -105,7 +112,8 @@ struct ConfigDecoder {
         var off = 0x100
         while off != 0 {
             guard off >= 0x100, off & 3 == 0, off + 4 <= config.count, seen.insert(off).inserted,
-                  let header = u32(off) else { return true }
+                let header = u32(off)
+            else { return true }
             if header == 0xffff_ffff { return true }
             off = Int(header >> 20)
         }
@@ -138,16 +146,19 @@ struct ConfigDecoder {
             case (true, 0x000d):
                 if let c = u16(o + 4), let ctl = u16(o + 6) {
                     let names = Self.acsBits.enumerated()
-                    f.acs = ACSFacts(capabilities: names.filter { c & (1 << $0.offset) != 0 }.map(\.element),
-                                     enabled: names.filter { ctl & (1 << $0.offset) != 0 }.map(\.element))
+                    f.acs = ACSFacts(
+                        capabilities: names.filter { c & (1 << $0.offset) != 0 }.map(\.element),
+                        enabled: names.filter { ctl & (1 << $0.offset) != 0 }.map(\.element))
                 }
             case (true, 0x000e): f.ari = true
             case (true, 0x000f): f.ats = true
             case (true, 0x0010):
                 if let initial = u16(o + 0x0c), let total = u16(o + 0x0e), let num = u16(o + 0x10),
-                   let vfDev = u16(o + 0x1a) {
-                    f.sriov = SRIOVCapability(totalVFs: Int(total), initialVFs: Int(initial),
-                                              numVFs: Int(num), vfDeviceID: hex(vfDev, 4))
+                    let vfDev = u16(o + 0x1a)
+                {
+                    f.sriov = SRIOVCapability(
+                        totalVFs: Int(total), initialVFs: Int(initial),
+                        numVFs: Int(num), vfDeviceID: hex(vfDev, 4))
                 }
             case (true, 0x0013): f.pri = true
             case (true, 0x0015): f.resizableBAR = true

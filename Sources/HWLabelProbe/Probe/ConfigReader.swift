@@ -5,19 +5,24 @@ import CHWLabelShim
 enum ConfigReader {
     /// A sysfs function: libpci reads `config` and walks the capabilities; the BARs come from
     /// `resource` as the probe read it (`SysfsResource`; nil: unknown), never through libpci.
-    static func read(_ pci: LibPCI, address a: PCIAddress, into f: inout PCIFunction,
-                     resource: SysfsResource?) throws(ProbeError) {
+    static func read(
+        _ pci: LibPCI, address a: PCIAddress, into f: inout PCIFunction,
+        resource: SysfsResource?
+    ) throws(ProbeError) {
         guard let d = pci.device(a) else { throw .libpci("pci_get_dev failed") }
         defer { pci.free(d) }
-        try read(pci, dev: d, into: &f, configSource: .sysfs, fillFlags: Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS),
-                 resource: resource)
+        try read(
+            pci, dev: d, into: &f, configSource: .sysfs, fillFlags: Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS),
+            resource: resource)
     }
 
     /// `resource`: the sysfs BARs (sysfs mode, where `fillFlags` leaves PCI_FILL_BASES out);
     /// nil in dump mode, where libpci decodes the BARs from the dumped registers.
-    static func read(_ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
-                     configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE,
-                     resource: SysfsResource? = nil) throws(ProbeError) {
+    static func read(
+        _ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
+        configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE,
+        resource: SysfsResource? = nil
+    ) throws(ProbeError) {
         func barsNow(_ headerType: Int?) -> [BAR] {
             if configSource == .sysfs { return resource.map { bars($0, headerType: headerType) } ?? [] }
             return bars(pci.barRegisters(d), headerType: headerType)
@@ -68,14 +73,15 @@ enum ConfigReader {
 
     static func name(_ f: inout PCIFunction, _ pci: LibPCI) {
         guard let v = UInt16(f.vendor, radix: 16), let dv = UInt16(f.device, radix: 16),
-              let cls = UInt16(f.classCode.baseAndSub, radix: 16), let pi = UInt8(f.classCode.progIf, radix: 16)
+            let cls = UInt16(f.classCode.baseAndSub, radix: 16), let pi = UInt8(f.classCode.progIf, radix: 16)
         else { return }
         f.names.vendor = pci.vendorName(v)
         f.names.device = pci.deviceName(v, dv)
         f.names.class = pci.className(cls)
         f.names.progIf = pci.progIfName(cls, pi)
         if let svs = f.subsystemVendor, let sds = f.subsystemDevice,
-           let sv = UInt16(svs, radix: 16), let sd = UInt16(sds, radix: 16) {
+            let sv = UInt16(svs, radix: 16), let sd = UInt16(sds, radix: 16)
+        {
             f.names.subsystemVendor = pci.vendorName(sv)
             f.names.subsystem = pci.subsystemName(v, dv, sv, sd)
         }
@@ -84,18 +90,22 @@ enum ConfigReader {
     /// libpci's `base_addr`/`size`/`flags`. With PCI_FILL_IO_FLAGS (sysfs `resource`) the
     /// kernel's IORESOURCE flags say what a BAR is; otherwise the low bits of the register do.
     static func bars(_ r: LibPCI.BARRegisters, headerType: Int?) -> [BAR] {
-        bars(bases: r.bases, sizes: r.sizes, flags: r.flags, haveFlags: r.haveFlags, haveSizes: r.haveSizes,
-             headerType: headerType)
+        bars(
+            bases: r.bases, sizes: r.sizes, flags: r.flags, haveFlags: r.haveFlags, haveSizes: r.haveSizes,
+            headerType: headerType)
     }
 
     /// The BARs of a sysfs `resource` file, as libpci would have filled them from it.
     static func bars(_ r: SysfsResource, headerType: Int?) -> [BAR] {
-        bars(bases: r.bases, sizes: r.sizes, flags: r.flags, haveFlags: r.barLines > 0, haveSizes: r.barLines > 0,
-             headerType: headerType)
+        bars(
+            bases: r.bases, sizes: r.sizes, flags: r.flags, haveFlags: r.barLines > 0, haveSizes: r.barLines > 0,
+            headerType: headerType)
     }
 
-    static func bars(bases: [UInt64], sizes: [UInt64], flags: [UInt64], haveFlags: Bool, haveSizes: Bool,
-                     headerType: Int?) -> [BAR] {
+    static func bars(
+        bases: [UInt64], sizes: [UInt64], flags: [UInt64], haveFlags: Bool, haveSizes: Bool,
+        headerType: Int?
+    ) -> [BAR] {
         let count = headerType == 1 ? 2 : headerType == 2 ? 1 : 6
         var out: [BAR] = []
         var i = 0
@@ -115,8 +125,10 @@ enum ConfigReader {
             }
             let present = haveSizes && haveFlags ? size > 0 : (base & ~0xf) != 0 || size > 0
             if present {
-                out.append(BAR(index: i, kind: isIO ? "io" : "memory", size: size > 0 ? size : nil,
-                               is64Bit: is64, prefetchable: prefetch))
+                out.append(
+                    BAR(
+                        index: i, kind: isIO ? "io" : "memory", size: size > 0 ? size : nil,
+                        is64Bit: is64, prefetchable: prefetch))
             }
             // A 64-bit memory BAR takes the next register as its upper half.
             i += is64 ? 2 : 1

@@ -17,8 +17,9 @@ enum DumpSanitizer {
             self.line = line
             // `[cccc]:` ends the class; the last `[vvvv:dddd]` is the vendor and device.
             if let r = text.range(of: "]: "), text.distance(from: text.startIndex, to: r.lowerBound) >= 5,
-               text[text.index(r.lowerBound, offsetBy: -5)] == "[",
-               let c = Self.hex(text[text.index(r.lowerBound, offsetBy: -4)..<r.lowerBound], 4) {
+                text[text.index(r.lowerBound, offsetBy: -5)] == "[",
+                let c = Self.hex(text[text.index(r.lowerBound, offsetBy: -4)..<r.lowerBound], 4)
+            {
                 var progIf: UInt64 = 0
                 if let pr = text.range(of: "(prog-if ") { progIf = Self.hex(text[pr.upperBound...].prefix(2), 2) ?? 0 }
                 classCode = UInt32(c << 8 | progIf)
@@ -27,7 +28,8 @@ enum DumpSanitizer {
             while let open = rest.lastIndex(of: "[") {
                 let inner = rest[rest.index(after: open)...].prefix(10)
                 if inner.count == 10, inner.last == "]", inner[inner.index(inner.startIndex, offsetBy: 4)] == ":",
-                   let v = Self.hex(inner.prefix(4), 4), let d = Self.hex(inner.dropFirst(5).prefix(4), 4) {
+                    let v = Self.hex(inner.prefix(4), 4), let d = Self.hex(inner.dropFirst(5).prefix(4), 4)
+                {
                     (vendor, device) = (UInt16(v), UInt16(d))
                     break
                 }
@@ -70,10 +72,10 @@ enum DumpSanitizer {
         // A UTF-8 byte order mark (a dump saved by a Windows editor) would hide the first header.
         if bytes.starts(with: [0xef, 0xbb, 0xbf]) { bytes = bytes.dropFirst(3) }
 
-        var current: PCIAddress?      // the device libpci is reading hex lines into
-        var lastOffset = -1           // its last hex line's offset
+        var current: PCIAddress? // the device libpci is reading hex lines into
+        var lastOffset = -1 // its last hex line's offset
         var firstLine: [PCIAddress: Int] = [:]
-        var skipping = false          // in a block already dropped (and warned about)
+        var skipping = false // in a block already dropped (and warned about)
         var orphanWarned = false
         var lastText: (line: Int, text: ArraySlice<UInt8>)?
         var dropped = 0
@@ -112,7 +114,10 @@ enum DumpSanitizer {
                 orphanWarned = false
                 lastText = nil
                 guard h.device < 32, h.function < 8 else {
-                    warn(nil, "\(file):\(n): device header \(quote(line)) names an impossible address (device over 1f or function over 7): block dropped")
+                    warn(
+                        nil,
+                        "\(file):\(n): device header \(quote(line)) names an impossible address (device over 1f or function over 7): block dropped"
+                    )
                     endBlock()
                     skipping = true
                     continue
@@ -159,7 +164,10 @@ enum DumpSanitizer {
                 if offset <= lastOffset {
                     // lspci prints offsets in order: a hex line that goes back starts a block
                     // whose header is missing (a damaged line above); its bytes are no one's.
-                    warn(dev, "\(file):\(n): config-space offset \(String(offset, radix: 16)) again after \(String(lastOffset, radix: 16)): the block's header is missing, lines up to the next blank line ignored")
+                    warn(
+                        dev,
+                        "\(file):\(n): config-space offset \(String(offset, radix: 16)) again after \(String(lastOffset, radix: 16)): the block's header is missing, lines up to the next blank line ignored"
+                    )
                     endBlock()
                     skipping = true
                     continue
@@ -187,7 +195,9 @@ enum DumpSanitizer {
             warnings.append(ProbeWarning(path: file, message: "\(file): \(dropped - maxLineWarnings) more dropped lines not listed"))
         }
         if firstLine.isEmpty {
-            warnings.append(ProbeWarning(path: file, message: "\(file): no device header lines (\"BB:DD.F …\"): not an lspci -x dump, no functions read"))
+            warnings.append(
+                ProbeWarning(
+                    path: file, message: "\(file): no device header lines (\"BB:DD.F …\"): not an lspci -x dump, no functions read"))
         }
         return out
     }
@@ -226,9 +236,12 @@ enum DumpSanitizer {
             guard b.count >= len, b.count == len || b[len] == 0x20 else { continue }
             if domainDigits > 0 { guard b[0..<domainDigits].allSatisfy(isHex), b[domainDigits] == 0x3a else { continue } }
             guard isHex(b[d]), isHex(b[d + 1]), b[d + 2] == 0x3a, isHex(b[d + 3]), isHex(b[d + 4]), b[d + 5] == 0x2e,
-                  (0x30...0x39).contains(b[d + 6]) else { continue }
-            return .header(LibpciAddress(domain: domainDigits == 0 ? 0 : value(0..<domainDigits), bus: UInt8(value(d..<d + 2)),
-                                         device: UInt8(value(d + 3..<d + 5)), function: b[d + 6] - 0x30, length: len))
+                (0x30...0x39).contains(b[d + 6])
+            else { continue }
+            return .header(
+                LibpciAddress(
+                    domain: domainDigits == 0 ? 0 : value(0..<domainDigits), bus: UInt8(value(d..<d + 2)),
+                    device: UInt8(value(d + 3..<d + 5)), function: b[d + 6] - 0x30, length: len))
         }
         if let space = b.firstIndex(of: 0x20), space >= 14, let a = PCIAddress(String(decoding: b[..<space], as: UTF8.self)) {
             return .unreadableHeader(a)
@@ -238,7 +251,8 @@ enum DumpSanitizer {
         guard (2...8).contains(k), k + 1 < b.count, b[k] == 0x3a, b[k + 1] == 0x20 else { return .text }
         let offset = Int(hexValue(b[0..<k]) ?? 0)
         let bytes = line.dropFirst(k + 2).split(separator: 0x20, omittingEmptySubsequences: false)
-        let valid = (1...16).contains(bytes.count) && offset + bytes.count <= 4096
+        let valid =
+            (1...16).contains(bytes.count) && offset + bytes.count <= 4096
             && bytes.allSatisfy { $0.count == 2 && isHex($0.first!) && isHex($0.last!) }
         return .hex(offset: offset, valid: valid)
     }

@@ -83,29 +83,41 @@ struct DumpScanner {
                 let dead = ffff[a] ?? true
                 let at = header.map { "\(file):\($0.line)" } ?? file
                 if let h = header, let hv = h.vendor, let hd = h.device, hv != 0xffff,
-                   let hc = h.classCode ?? (dead ? nil : cls) {
+                    let hc = h.classCode ?? (dead ? nil : cls)
+                {
                     (vendor, device, cls) = (hv, hd, hc)
                 } else if !dead, let ids = vfIDs[a] {
                     (vendor, device) = ids
                 } else {
-                    warnings.append(ProbeWarning(address: a.description, path: file, message: dead
-                        ? "\(at): skipped: vendor ffff in the dump, the whole header reads all-FF (function powered off or gone) and the dump does not give its IDs"
-                        : "\(at): skipped: vendor ffff in the dump (an SR-IOV VF's ID registers read ffff) and neither its header line nor a PF's SR-IOV capability gives its IDs"))
+                    warnings.append(
+                        ProbeWarning(
+                            address: a.description, path: file,
+                            message: dead
+                                ? "\(at): skipped: vendor ffff in the dump, the whole header reads all-FF (function powered off or gone) and the dump does not give its IDs"
+                                : "\(at): skipped: vendor ffff in the dump (an SR-IOV VF's ID registers read ffff) and neither its header line nor a PF's SR-IOV capability gives its IDs"
+                        ))
                     continue
                 }
             }
-            var f = PCIFunction(address: a, vendor: hex(vendor, 4), device: hex(device, 4),
-                                classCode: ClassCode(value: cls))
+            var f = PCIFunction(
+                address: a, vendor: hex(vendor, 4), device: hex(device, 4),
+                classCode: ClassCode(value: cls))
             do {
                 try ConfigReader.read(pci, dev: d, into: &f, configSource: .dump)
             } catch {
-                warnings.append(ProbeWarning(address: a.description, path: file,
-                                             message: "libpci: \(error.message); config-space facts unknown"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: file,
+                        message: "libpci: \(error.message); config-space facts unknown"))
             }
             if f.unresponsive == true {
                 if f.revision == nil, let r = header?.revision { f.revision = hex(r, 2) }
-                warnings.append(ProbeWarning(address: a.description, path: file,
-                                             message: "\(file):\(header?.line ?? 0): \(a) reads all-FF, whole header (function powered off or gone): kept with the IDs of its header line, config-space facts unknown"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: file,
+                        message:
+                            "\(file):\(header?.line ?? 0): \(a) reads all-FF, whole header (function powered off or gone): kept with the IDs of its header line, config-space facts unknown"
+                    ))
             }
             ConfigReader.name(&f, pci)
             // A PCI-to-PCI bridge's secondary bus number (config 0x19) links its children to it.
@@ -116,8 +128,10 @@ struct DumpScanner {
                 warnings.append(ProbeWarning(address: a.description, path: file, message: "libpci: \(w)"))
             }
             if f.configSpace.readableBytes < 256, f.unresponsive != true {
-                warnings.append(ProbeWarning(address: a.description, path: file,
-                                             message: "dump holds \(f.configSpace.readableBytes) bytes of config space: capabilities unknown"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: file,
+                        message: "dump holds \(f.configSpace.readableBytes) bytes of config space: capabilities unknown"))
             }
             functions.append(f)
         }
@@ -128,8 +142,9 @@ struct DumpScanner {
             if let up = bridgeBySecondaryBus[key], up != functions[i].address { functions[i].upstreamBridge = up }
         }
         GPUAssembler.assemble(&functions)
-        return Snapshot(source: SnapshotSource(kind: "dump", path: file), host: nil,
-                        iommu: IOMMUFacts(enabled: nil), functions: functions, warnings: warnings)
+        return Snapshot(
+            source: SnapshotSource(kind: "dump", path: file), host: nil,
+            iommu: IOMMUFacts(enabled: nil), functions: functions, warnings: warnings)
     }
 
     /// Blocks whose Vendor ID reads ffff → whether their whole 64-byte header does (true:
@@ -150,9 +165,10 @@ struct DumpScanner {
         var out: [PCIAddress: (UInt16, UInt16)] = [:]
         for d in devs {
             guard (try? pci.fill(d, flags: Int32(PCI_FILL_IDENT | PCI_FILL_CAPS | PCI_FILL_EXT_CAPS))) != nil,
-                  pci.vendorID(d) != 0xffff,
-                  let cap = pci.capabilities(d).first(where: { $0.extended && $0.id == 0x0010 }),
-                  let b = pci.readBytes(d, at: cap.offset + 0x10, count: 12) else { continue }
+                pci.vendorID(d) != 0xffff,
+                let cap = pci.capabilities(d).first(where: { $0.extended && $0.id == 0x0010 }),
+                let b = pci.readBytes(d, at: cap.offset + 0x10, count: 12)
+            else { continue }
             func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
             let (numVFs, offset, stride, vfDevice) = (u16(0), u16(4), u16(6), UInt16(u16(10)))
             let pf = pci.address(d)
@@ -160,8 +176,9 @@ struct DumpScanner {
             for n in 0..<numVFs {
                 let r = rid + offset + n * stride
                 guard r <= 0xffff, offset > 0 else { break }
-                let vf = PCIAddress(domain: pf.domain, bus: UInt8(r >> 8), device: UInt8((r >> 3) & 0x1f),
-                                    function: UInt8(r & 7))
+                let vf = PCIAddress(
+                    domain: pf.domain, bus: UInt8(r >> 8), device: UInt8((r >> 3) & 0x1f),
+                    function: UInt8(r & 7))
                 out[vf] = (pci.vendorID(d), vfDevice)
             }
         }

@@ -16,8 +16,10 @@ struct HostReader {
                 h.kernelCommandLine = cmdline
                 let tokens = cmdline.split(separator: " ").map(String.init)
                 h.iommuParameters = tokens.filter { t in
-                    ["intel_iommu=", "amd_iommu=", "iommu=", "iommu.", "vfio-pci.", "vfio_iommu_type1.",
-                     "pcie_acs_override="].contains { t.hasPrefix($0) }
+                    [
+                        "intel_iommu=", "amd_iommu=", "iommu=", "iommu.", "vfio-pci.", "vfio_iommu_type1.",
+                        "pcie_acs_override=",
+                    ].contains { t.hasPrefix($0) }
                 }
                 h.acsOverride = tokens.last { $0.hasPrefix("pcie_acs_override=") }.map { String($0.dropFirst(18)) }
             }

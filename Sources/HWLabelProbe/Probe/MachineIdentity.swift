@@ -15,8 +15,9 @@ public struct MachineIdentity: Sendable, Hashable {
 
     /// Reads both files (each bounded, regular files only) and trims surrounding white space.
     public static func read(_ paths: HostPaths = .system) -> MachineIdentity {
-        MachineIdentity(machineID: paths.etc.flatMap { oneLine($0 + "/machine-id") },
-                        bootID: paths.proc.flatMap { oneLine($0 + "/sys/kernel/random/boot_id") })
+        MachineIdentity(
+            machineID: paths.etc.flatMap { oneLine($0 + "/machine-id") },
+            bootID: paths.proc.flatMap { oneLine($0 + "/sys/kernel/random/boot_id") })
     }
 
     /// A one-line file's text without surrounding white space; nil when unreadable or empty.

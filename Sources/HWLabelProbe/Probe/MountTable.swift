@@ -23,8 +23,9 @@ struct MountTable {
         TextLines.split(text).compactMap { line in
             let f = line.split(separator: " ")
             guard f.count >= 7, let dash = f.firstIndex(of: "-"), dash >= 6, dash + 2 < f.count else { return nil }
-            return Mount(majorMinor: String(f[2]), mountPoint: unescape(f[4]), fsType: String(f[dash + 1]),
-                         source: unescape(f[dash + 2]))
+            return Mount(
+                majorMinor: String(f[2]), mountPoint: unescape(f[4]), fsType: String(f[dash + 1]),
+                source: unescape(f[dash + 2]))
         }
     }
 
@@ -57,7 +58,8 @@ struct MountTable {
         var i = 0
         while i < b.count {
             if b[i] == 0x5c, i + 3 < b.count,
-               let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
+            {
                 out.append(v)
                 i += 4
             } else {

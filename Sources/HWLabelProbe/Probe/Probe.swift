@@ -21,14 +21,17 @@ public struct Probe: Sendable {
             var warnings: [ProbeWarning] = []
             for d in enumerated {
                 guard let a = PCIAddress(d.sysname) else {
-                    warnings.append(ProbeWarning(address: d.sysname, path: d.syspath,
-                                                 message: "skipped: \(d.sysname) is not a PCI address"))
+                    warnings.append(
+                        ProbeWarning(
+                            address: d.sysname, path: d.syspath,
+                            message: "skipped: \(d.sysname) is not a PCI address"))
                     continue
                 }
                 byAddress[a] = d
             }
-            var snap = try scanSysfs(root: root, addresses: byAddress.keys.sorted(), paths: paths,
-                                     kind: "live", initialWarnings: warnings)
+            var snap = try scanSysfs(
+                root: root, addresses: byAddress.keys.sorted(), paths: paths,
+                kind: "live", initialWarnings: warnings)
             for i in snap.functions.indices {
                 guard let u = byAddress[snap.functions[i].address] else { continue }
                 // udev's view wins where it has one: its driver, and properties set by rules.
@@ -43,14 +46,19 @@ public struct Probe: Sendable {
             var warnings: [ProbeWarning] = []
             var addresses: [PCIAddress] = []
             for n in names {
-                if let a = PCIAddress(n), a.description == n { addresses.append(a) } else {
-                    warnings.append(ProbeWarning(address: n, path: devicesDir + "/" + n,
-                                                 message: "skipped \(devicesDir)/\(n): not a DDDD:BB:DD.F address"))
+                if let a = PCIAddress(n), a.description == n {
+                    addresses.append(a)
+                } else {
+                    warnings.append(
+                        ProbeWarning(
+                            address: n, path: devicesDir + "/" + n,
+                            message: "skipped \(devicesDir)/\(n): not a DDDD:BB:DD.F address"))
                 }
             }
             let host = paths ?? HostPaths(sys: root.path, proc: nil, dev: nil, etc: nil)
-            return try scanSysfs(root: root, addresses: addresses.sorted(), paths: host, kind: "sysfs",
-                                 initialWarnings: warnings)
+            return try scanSysfs(
+                root: root, addresses: addresses.sorted(), paths: host, kind: "sysfs",
+                initialWarnings: warnings)
         case .dump(let file):
             return try DumpScanner(logger: logger).scan(file: file)
         }
@@ -62,8 +70,10 @@ public struct Probe: Sendable {
 
     /// The shared sysfs path (live and captured): identity from sysfs, config space and
     /// capabilities from libpci, the rest from sysfs files.
-    func scanSysfs(root: SysfsRoot, addresses: [PCIAddress], paths: HostPaths, kind: String,
-                   initialWarnings: [ProbeWarning]) throws(ProbeError) -> Snapshot {
+    func scanSysfs(
+        root: SysfsRoot, addresses: [PCIAddress], paths: HostPaths, kind: String,
+        initialWarnings: [ProbeWarning]
+    ) throws(ProbeError) -> Snapshot {
         // Functions are independent: scan contiguous chunks on the machine's cores, each chunk
         // with its own libpci access object (libpci is not thread-safe; one owner per object),
         // then join in address order. Small hosts stay on one thread.
@@ -93,8 +103,9 @@ public struct Probe: Sendable {
         // Both readers read the route tables: name an unreadable file once.
         var seen = Set<ProbeWarning>()
         hostWarnings = hostWarnings.filter { seen.insert($0).inserted }
-        return Snapshot(source: SnapshotSource(kind: kind, path: root.path), host: host, iommu: iommu,
-                        functions: functions, warnings: warnings + hostWarnings)
+        return Snapshot(
+            source: SnapshotSource(kind: kind, path: root.path), host: host, iommu: iommu,
+            functions: functions, warnings: warnings + hostWarnings)
     }
 
     /// Scans one contiguous run of addresses with its own libpci access object.
@@ -124,26 +135,34 @@ public struct Probe: Sendable {
             let configPath = reader.directory(a) + "/config"
             let config = dir.size("config")
             if config == nil {
-                warnings.append(ProbeWarning(address: a.description, path: configPath,
-                                             message: "no config file: subsystem IDs from sysfs only, capabilities unknown"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: configPath,
+                        message: "no config file: subsystem IDs from sysfs only, capabilities unknown"))
             } else if let kind = config?.kind {
                 // libpci opens `config` with a blocking open(2): a FIFO would hang the scan.
-                warnings.append(ProbeWarning(address: a.description, path: configPath,
-                                             message: "\(configPath) is \(kind), not a regular file: config-space facts unknown"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: configPath,
+                        message: "\(configPath) is \(kind), not a regular file: config-space facts unknown"))
             } else if let size = config?.size, !Self.plausibleConfigSize(size) {
                 // The kernel's `config` is 256 or 4096 bytes (64 readable as non-root; captures
                 // store what was readable). Any other size is a damaged capture (e.g. bytes
                 // re-encoded as text): decoding it would report garbage header types and
                 // capabilities, so config-space facts stay unknown.
-                warnings.append(ProbeWarning(address: a.description, path: configPath,
-                                             message: "\(configPath) is \(size) bytes, not a config space image (64, 128, …, 4096): config-space facts unknown"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: configPath,
+                        message: "\(configPath) is \(size) bytes, not a config space image (64, 128, …, 4096): config-space facts unknown"))
             } else {
                 let resource = reader.resource(a, in: dir, warnings: &warnings)
                 do {
                     try ConfigReader.read(pci, address: a, into: &f, resource: resource)
                 } catch {
-                    warnings.append(ProbeWarning(address: a.description, path: configPath,
-                                                 message: "libpci: \(error.message); config-space facts unknown"))
+                    warnings.append(
+                        ProbeWarning(
+                            address: a.description, path: configPath,
+                            message: "libpci: \(error.message); config-space facts unknown"))
                     do { try pci.reopen() } catch { throw .libpci(error.message) }
                 }
                 for w in pci.takeWarnings() {
@@ -153,8 +172,10 @@ public struct Probe: Sendable {
                     // The whole header reads ones while the kernel still lists the function (its
                     // vendor/device files are cached from enumeration): powered off (D3cold) or
                     // surprise-removed. `ConfigReader` left its config-space facts unknown.
-                    warnings.append(ProbeWarning(address: a.description, path: configPath,
-                                                 message: "\(configPath) reads all-FF, whole header (function powered off or gone): config-space facts unknown"))
+                    warnings.append(
+                        ProbeWarning(
+                            address: a.description, path: configPath,
+                            message: "\(configPath) reads all-FF, whole header (function powered off or gone): config-space facts unknown"))
                 }
             }
             reader.fill(&f, in: dir, warnings: &warnings)

@@ -80,7 +80,7 @@ struct ProcNet {
 
     /// Dotted quad of an address stored as the kernel's `__be32` read as a host-order integer.
     static func ipv4(_ raw: UInt32) -> String {
-        let n = UInt32(bigEndian: raw)  // the bytes in network order, most significant first
+        let n = UInt32(bigEndian: raw) // the bytes in network order, most significant first
         return "\(n >> 24 & 0xff).\(n >> 16 & 0xff).\(n >> 8 & 0xff).\(n & 0xff)"
     }
 

@@ -18,8 +18,10 @@ struct UsageReader {
 
     /// Fills `blockDevices` and `netInterfaces` on the functions (from sysfs alone) and, when a
     /// proc root is given, the holders, unreadable-process count and host uses.
-    func read(_ functions: inout [PCIFunction], iommu: IOMMUFacts, into host: inout HostFacts,
-              warnings: inout [ProbeWarning]) {
+    func read(
+        _ functions: inout [PCIFunction], iommu: IOMMUFacts, into host: inout HostFacts,
+        warnings: inout [ProbeWarning]
+    ) {
         let blocks = BlockTopology(sys: paths.sys)
         if let disks = blocks.disksByFunction() {
             for i in functions.indices { functions[i].blockDevices = disks[functions[i].address] }
@@ -113,7 +115,8 @@ struct UsageReader {
             }
             for n in fds {
                 guard let target = SysfsRoot.linkTarget(at: fd, n),
-                      let node = Self.classify(target, devPrefixes: prefixes) else { continue }
+                    let node = Self.classify(target, devPrefixes: prefixes)
+                else { continue }
                 let o = Open(pid: pid, node: node, path: target)
                 if seen.insert(o).inserted { scan.opens.append(o) }
             }
@@ -122,8 +125,10 @@ struct UsageReader {
     }
 
     /// Turns open nodes into holders of functions, with the process's name and QEMU guest.
-    func holders(_ scan: ProcessScan, functions: [PCIFunction], iommu: IOMMUFacts, proc: String,
-                 warnings: inout [ProbeWarning]) -> [DeviceHolder] {
+    func holders(
+        _ scan: ProcessScan, functions: [PCIFunction], iommu: IOMMUFacts, proc: String,
+        warnings: inout [ProbeWarning]
+    ) -> [DeviceHolder] {
         guard !scan.opens.isEmpty else { return [] }
         var groups: [Int: Set<PCIAddress>] = [:]
         for g in iommu.groups { groups[g.number, default: []].formUnion(g.devices) }
@@ -133,17 +138,19 @@ struct UsageReader {
             if let v = f.vfioDevice { byNode["vfio:" + v] = f.address }
             for n in (f.gpu?.drmCards ?? []) + (f.gpu?.drmRenderNodes ?? []) { byNode["dri:" + n] = f.address }
         }
-        let minors = scan.opens.contains { if case .nvidia = $0.node { true } else { false } }
+        let minors =
+            scan.opens.contains { if case .nvidia = $0.node { true } else { false } }
             ? Self.nvidiaMinors(proc: proc, warnings: &warnings) : [:]
         var names: [Int: (process: String, guest: String?)] = [:]
         var out: [DeviceHolder] = []
         for o in scan.opens {
-            let (kind, addresses): (String, [PCIAddress]) = switch o.node {
-            case .vfioGroup(let n): ("vfio-group", (groups[n] ?? []).sorted())
-            case .vfioDevice(let v): ("vfio-device", byNode["vfio:" + v].map { [$0] } ?? [])
-            case .drm(let d): ("drm", byNode["dri:" + d].map { [$0] } ?? [])
-            case .nvidia(let m): ("nvidia", minors[m].map { [$0] } ?? [])
-            }
+            let (kind, addresses): (String, [PCIAddress]) =
+                switch o.node {
+                case .vfioGroup(let n): ("vfio-group", (groups[n] ?? []).sorted())
+                case .vfioDevice(let v): ("vfio-device", byNode["vfio:" + v].map { [$0] } ?? [])
+                case .drm(let d): ("drm", byNode["dri:" + d].map { [$0] } ?? [])
+                case .nvidia(let m): ("nvidia", minors[m].map { [$0] } ?? [])
+                }
             guard !addresses.isEmpty else { continue }
             if names[o.pid] == nil {
                 let base = proc + "/\(o.pid)/"
@@ -186,7 +193,10 @@ struct UsageReader {
                 let kv = line.split(separator: ":", maxSplits: 1)
                 // A minor is the N of /dev/nvidiaN: 0 to 255 (the driver's NV_MAX_DEVICES is 32).
                 if kv.count == 2, kv[0].trimmedBlanks() == "Device Minor",
-                   let m = SysfsFunctionReader.decimal(kv[1].trimmedBlanks()), (0...1_048_575).contains(m) { out[m] = a }
+                    let m = SysfsFunctionReader.decimal(kv[1].trimmedBlanks()), (0...1_048_575).contains(m)
+                {
+                    out[m] = a
+                }
             }
         }
         return out
@@ -217,8 +227,10 @@ struct UsageReader {
 
     // MARK: host uses
 
-    func hostUses(_ functions: [PCIFunction], proc: String, blocks: BlockTopology,
-                  warnings: inout [ProbeWarning]) -> [HostUse] {
+    func hostUses(
+        _ functions: [PCIFunction], proc: String, blocks: BlockTopology,
+        warnings: inout [ProbeWarning]
+    ) -> [HostUse] {
         var out: [HostUse] = []
         out += framebufferConsole(warnings: &warnings)
         out += networkUp(functions, net: ProcNet(proc: proc, warnings: &warnings), warnings: &warnings)
@@ -248,7 +260,8 @@ struct UsageReader {
         let vt = paths.sys + "/class/vtconsole"
         var fbconBound = false
         for c in SysfsRoot.list(vt) ?? [] where !fbconBound {
-            fbconBound = SysfsRoot.text(vt + "/" + c + "/bind", warnings: &warnings) == "1"
+            fbconBound =
+                SysfsRoot.text(vt + "/" + c + "/bind", warnings: &warnings) == "1"
                 && (SysfsRoot.text(vt + "/" + c + "/name", warnings: &warnings) ?? "").contains("frame buffer")
         }
         guard fbconBound else { return [] }
@@ -302,12 +315,15 @@ struct UsageReader {
         var cache: [String: (top: String, found: [PCIAddress: String])] = [:]
         for m in mounts {
             let key = m.majorMinor + " " + m.source
-            let entry = cache[key] ?? {
-                let found = HostReader.blockFunctions(of: m, blocks)
-                // The device the file system is on (`dm-0`), named where it differs from the disk.
-                let real = m.majorMinor.hasPrefix("0:") || found.isEmpty ? nil : SysfsRoot.resolve(blocks.sys + "/dev/block/" + m.majorMinor)
-                return (BlockTopology.lastComponent(real ?? m.source), found)
-            }()
+            let entry =
+                cache[key]
+                ?? {
+                    let found = HostReader.blockFunctions(of: m, blocks)
+                    // The device the file system is on (`dm-0`), named where it differs from the disk.
+                    let real =
+                        m.majorMinor.hasPrefix("0:") || found.isEmpty ? nil : SysfsRoot.resolve(blocks.sys + "/dev/block/" + m.majorMinor)
+                    return (BlockTopology.lastComponent(real ?? m.source), found)
+                }()
             cache[key] = entry
             let top = entry.top
             for (a, leaf) in entry.found {

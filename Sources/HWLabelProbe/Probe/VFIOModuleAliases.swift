@@ -99,9 +99,12 @@ public struct VFIOModuleAliases: Sendable, Hashable {
             entries.append(Entry(pattern: String(fields[1]), module: String(fields[2])))
         }
         if let (n, text) = firstBad {
-            warnings.append(ProbeWarning(path: path, message:
-                "\(path) line \(n) is not an `alias PATTERN MODULE` line (\"\(text)\")"
-                    + (bad > 1 ? "; \(bad) such lines" : "") + ": skipped; VFIO variant drivers are chosen from the other lines"))
+            warnings.append(
+                ProbeWarning(
+                    path: path,
+                    message:
+                        "\(path) line \(n) is not an `alias PATTERN MODULE` line (\"\(text)\")"
+                        + (bad > 1 ? "; \(bad) such lines" : "") + ": skipped; VFIO variant drivers are chosen from the other lines"))
         }
         return VFIOModuleAliases(entries: entries, path: path)
     }
@@ -156,8 +159,12 @@ extension Probe {
             release = names[0]
         }
         guard let release, !release.isEmpty, !release.contains("/") else {
-            warnings.append(ProbeWarning(path: modulesRoot, message:
-                "the running kernel's release is unknown, so \(modulesRoot)/<release>/modules.alias was not read: vfio-pci for every device"))
+            warnings.append(
+                ProbeWarning(
+                    path: modulesRoot,
+                    message:
+                        "the running kernel's release is unknown, so \(modulesRoot)/<release>/modules.alias was not read: vfio-pci for every device"
+                ))
             return (.none, warnings)
         }
         let path = modulesRoot + "/" + release + "/modules.alias"

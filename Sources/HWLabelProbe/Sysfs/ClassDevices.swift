@@ -9,14 +9,17 @@
 enum ClassDevices {
     /// Names by function, sorted; `include` sees each name and its link's path components.
     /// Nil when the class directory cannot be listed.
-    static func byFunction(_ classDir: String,
-                           include: (_ name: String, _ target: [Substring]) -> Bool = { _, _ in true }) -> [PCIAddress: [String]]? {
+    static func byFunction(
+        _ classDir: String,
+        include: (_ name: String, _ target: [Substring]) -> Bool = { _, _ in true }
+    ) -> [PCIAddress: [String]]? {
         guard let names = SysfsRoot.list(classDir) else { return nil }
         var out: [PCIAddress: [String]] = [:]
         for name in names {
             guard let target = SysfsRoot.linkTarget(classDir + "/" + name),
-                  include(name, target.split(separator: "/")),
-                  let a = HostReader.owningFunction(target) else { continue }
+                include(name, target.split(separator: "/")),
+                let a = HostReader.owningFunction(target)
+            else { continue }
             out[a, default: []].append(name)
         }
         return out.mapValues { $0.sorted() }

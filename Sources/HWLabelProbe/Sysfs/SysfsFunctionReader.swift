@@ -87,7 +87,7 @@ struct SysfsFunctionReader {
         /// `VVVV:DDDD`, each 1 to 4 hex digits.
         static func pair(_ s: Substring.UTF8View.SubSequence) -> (UInt16, UInt16)? {
             guard let colon = s.firstIndex(of: 0x3a),
-                  let a = hexValue(s[..<colon], digits: 4), let b = hexValue(s[s.index(after: colon)...], digits: 4)
+                let a = hexValue(s[..<colon], digits: 4), let b = hexValue(s[s.index(after: colon)...], digits: 4)
             else { return nil }
             return (UInt16(a), UInt16(b))
         }
@@ -105,15 +105,19 @@ struct SysfsFunctionReader {
         switch d.uevent {
         case nil: return nil
         case .failure(let e)?:
-            warnings.append(ProbeWarning(address: a.description, path: e.path,
-                                         message: "\(e); identity read from the attribute files"))
+            warnings.append(
+                ProbeWarning(
+                    address: a.description, path: e.path,
+                    message: "\(e); identity read from the attribute files"))
             return nil
         case .success(let u)?:
             if !u.malformed.isEmpty {
                 let path = d.path + "/uevent"
-                warnings.append(ProbeWarning(address: a.description, path: path,
-                                             message: "ignored in \(path): " + u.malformed.map { "\"\($0.prefix(60))\"" }.joined(separator: ", ")
-                                                 + "; read from the attribute files instead"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: path,
+                        message: "ignored in \(path): " + u.malformed.map { "\"\($0.prefix(60))\"" }.joined(separator: ", ")
+                            + "; read from the attribute files instead"))
             }
             return u
         }
@@ -136,8 +140,10 @@ struct SysfsFunctionReader {
         let dir = d.path
         let u = uevent(a, in: d, warnings: &warnings)
         var values: [UInt64] = []
-        for (name, fromUevent) in [("vendor", u?.vendor.map(UInt64.init)), ("device", u?.device.map(UInt64.init)),
-                                   ("class", u?.classCode.map(UInt64.init))] {
+        for (name, fromUevent) in [
+            ("vendor", u?.vendor.map(UInt64.init)), ("device", u?.device.map(UInt64.init)),
+            ("class", u?.classCode.map(UInt64.init)),
+        ] {
             if let v = fromUevent {
                 values.append(v)
                 continue
@@ -145,22 +151,30 @@ struct SysfsFunctionReader {
             let path = dir + "/" + name
             switch d.readText(name) {
             case .failure(let e):
-                return .failure(ProbeWarning(address: a.description, path: path,
-                                             message: "skipped: \(e)"))
+                return .failure(
+                    ProbeWarning(
+                        address: a.description, path: path,
+                        message: "skipped: \(e)"))
             case .success(let text):
                 guard let v = parseHexStrict(text), v <= (name == "class" ? 0xFF_FFFF : 0xFFFF) else {
-                    return .failure(ProbeWarning(address: a.description, path: path,
-                                                 message: "skipped: \(path) holds \"\(text.prefix(40))\", not a hex ID"))
+                    return .failure(
+                        ProbeWarning(
+                            address: a.description, path: path,
+                            message: "skipped: \(path) holds \"\(text.prefix(40))\", not a hex ID"))
                 }
                 values.append(v)
             }
         }
         if values[0] == 0xFFFF {
-            return .failure(ProbeWarning(address: a.description, path: dir + (u?.vendor != nil ? "/uevent" : "/vendor"),
-                                         message: "skipped: vendor ffff (function powered off or gone)"))
+            return .failure(
+                ProbeWarning(
+                    address: a.description, path: dir + (u?.vendor != nil ? "/uevent" : "/vendor"),
+                    message: "skipped: vendor ffff (function powered off or gone)"))
         }
-        return .success(PCIFunction(address: a, vendor: hex(values[0], 4), device: hex(values[1], 4),
-                                    classCode: ClassCode(value: UInt32(values[2]))))
+        return .success(
+            PCIFunction(
+                address: a, vendor: hex(values[0], 4), device: hex(values[1], 4),
+                classCode: ClassCode(value: UInt32(values[2]))))
     }
 
     /// The BARs from the function's `resource` file (`SysfsResource`); nil, with a warning
@@ -179,8 +193,10 @@ struct SysfsFunctionReader {
             switch SysfsResource.parse(text) {
             case .success(let r): return r
             case .failure(let why):
-                warnings.append(ProbeWarning(address: a.description, path: path,
-                                             message: "ignored \(path): \(why.description): BARs unknown"))
+                warnings.append(
+                    ProbeWarning(
+                        address: a.description, path: path,
+                        message: "ignored \(path): \(why.description): BARs unknown"))
                 return nil
             }
         }
@@ -213,8 +229,10 @@ struct SysfsFunctionReader {
         mutating func hexID(_ name: String, max: UInt64 = 0xFFFF, width: Int = 4) -> String? {
             guard let t = text(name) else { return nil }
             guard let v = parseHexStrict(t), v <= max else {
-                warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
-                                             message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a hex value"))
+                warnings.append(
+                    ProbeWarning(
+                        address: addr, path: dir + "/" + name,
+                        message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a hex value"))
                 return nil
             }
             return hex(v, width)
@@ -224,8 +242,10 @@ struct SysfsFunctionReader {
         mutating func int(_ name: String, _ range: ClosedRange<Int>) -> Int? {
             guard let t = text(name) else { return nil }
             guard let v = SysfsFunctionReader.decimal(t), range.contains(v) else {
-                warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
-                                             message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a number in \(range.lowerBound)…\(range.upperBound)"))
+                warnings.append(
+                    ProbeWarning(
+                        address: addr, path: dir + "/" + name,
+                        message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a number in \(range.lowerBound)…\(range.upperBound)"))
                 return nil
             }
             return v
@@ -236,8 +256,10 @@ struct SysfsFunctionReader {
             // The kernel prints `Unknown` for a speed it cannot name.
             if t == "Unknown" { return nil }
             guard let v = SysfsFunctionReader.normaliseSpeed(t) else {
-                warnings.append(ProbeWarning(address: addr, path: dir + "/" + name,
-                                             message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a link speed (\"16.0 GT/s PCIe\")"))
+                warnings.append(
+                    ProbeWarning(
+                        address: addr, path: dir + "/" + name,
+                        message: "ignored \(dir)/\(name): \"\(t.prefix(40))\" is not a link speed (\"16.0 GT/s PCIe\")"))
                 return nil
             }
             return v
@@ -289,9 +311,13 @@ struct SysfsFunctionReader {
             // A link in live sysfs; some captures flattened it into a directory (NFD testdata),
             // which names no group.
             if let name = a.d.linkName("iommu_group") {
-                if let n = Self.groupNumber(name) { f.iommuGroup = n } else {
-                    a.warnings.append(ProbeWarning(address: a.addr, path: a.dir + "/iommu_group",
-                                                   message: "iommu_group link points to \"\(name)\", not a group number"))
+                if let n = Self.groupNumber(name) {
+                    f.iommuGroup = n
+                } else {
+                    a.warnings.append(
+                        ProbeWarning(
+                            address: a.addr, path: a.dir + "/iommu_group",
+                            message: "iommu_group link points to \"\(name)\", not a group number"))
                 }
             }
         }
@@ -304,9 +330,13 @@ struct SysfsFunctionReader {
     func resetAndConsole(_ f: inout PCIFunction, _ a: inout Attributes) {
         if let r = a.text("reset_method") { f.resetMethods = r.split(separator: " ").map(String.init) }
         if let b = a.text("boot_vga") {
-            if b == "1" || b == "0" { f.bootVGA = b == "1" } else {
-                a.warnings.append(ProbeWarning(address: a.addr, path: a.dir + "/boot_vga",
-                                               message: "ignored \(a.dir)/boot_vga: \"\(b.prefix(40))\""))
+            if b == "1" || b == "0" {
+                f.bootVGA = b == "1"
+            } else {
+                a.warnings.append(
+                    ProbeWarning(
+                        address: a.addr, path: a.dir + "/boot_vga",
+                        message: "ignored \(a.dir)/boot_vga: \"\(b.prefix(40))\""))
             }
         }
         f.firmwareLabel = a.text("label")
@@ -329,13 +359,15 @@ struct SysfsFunctionReader {
         let d = a.d
         let virtfns = a.entries.compactMap { name -> (Int, PCIAddress)? in
             guard name.hasPrefix("virtfn"), let i = Int(name.dropFirst(6)),
-                  let t = d.linkName(name), let a = PCIAddress(t) else { return nil }
+                let t = d.linkName(name), let a = PCIAddress(t)
+            else { return nil }
             return (i, a)
         }.sorted { $0.0 < $1.0 }.map(\.1)
         if a.entries.contains("sriov_totalvfs") || !virtfns.isEmpty {
             // TotalVFs and NumVFs are 16-bit registers (PCIe Base 6.0, 9.3.3.5 and 9.3.3.7).
-            f.sriov = SRIOVState(totalVFs: a.int("sriov_totalvfs", 0...65535), numVFs: a.int("sriov_numvfs", 0...65535),
-                                 vfDevice: a.hexID("sriov_vf_device"), virtualFunctions: virtfns)
+            f.sriov = SRIOVState(
+                totalVFs: a.int("sriov_totalvfs", 0...65535), numVFs: a.int("sriov_numvfs", 0...65535),
+                vfDevice: a.hexID("sriov_vf_device"), virtualFunctions: virtfns)
         }
         if a.entries.contains("physfn") { f.physicalFunction = d.linkName("physfn").flatMap { PCIAddress($0) } }
     }
@@ -378,9 +410,13 @@ struct SysfsFunctionReader {
             // One entry (a link to the mdev's UUID directory) per instance created of this type.
             m.instances = SysfsRoot.list(t + "devices")?.count
             if let a = Self.optionalText(t + "available_instances", addr, &warnings) {
-                if let n = Self.decimal(a), n >= 0, n <= Int(Int32.max) { m.availableInstances = n } else {
-                    warnings.append(ProbeWarning(address: addr, path: t + "available_instances",
-                                                 message: "ignored \(t)available_instances: \"\(a.prefix(40))\""))
+                if let n = Self.decimal(a), n >= 0, n <= Int(Int32.max) {
+                    m.availableInstances = n
+                } else {
+                    warnings.append(
+                        ProbeWarning(
+                            address: addr, path: t + "available_instances",
+                            message: "ignored \(t)available_instances: \"\(a.prefix(40))\""))
                 }
             }
             return m
@@ -397,13 +433,16 @@ struct SysfsFunctionReader {
         }
         let addr = f.address.description
         if entries.contains("mem_info_vram_total"),
-           let t = Self.optionalText(dir + "/mem_info_vram_total", addr, &warnings) {
+            let t = Self.optionalText(dir + "/mem_info_vram_total", addr, &warnings)
+        {
             // Bytes; at most 2^53, the largest integer every JSON reader keeps exactly (8 PiB).
             if let v = Self.decimal(t), v >= 0, v <= 1 << 53 {
                 g.vramBytes = Sourced(UInt64(v), source: "driver-file:mem_info_vram_total")
             } else {
-                warnings.append(ProbeWarning(address: addr, path: dir + "/mem_info_vram_total",
-                                             message: "ignored \(dir)/mem_info_vram_total: \"\(t.prefix(40))\" is not a byte count"))
+                warnings.append(
+                    ProbeWarning(
+                        address: addr, path: dir + "/mem_info_vram_total",
+                        message: "ignored \(dir)/mem_info_vram_total: \"\(t.prefix(40))\" is not a byte count"))
             }
         }
         if entries.contains("nvidia") {
@@ -429,7 +468,8 @@ struct SysfsFunctionReader {
         let whole = parts[0], fraction = parts.count == 2 ? parts[1] : ""
         func digits(_ d: Substring) -> Bool { d.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
         guard (1...4).contains(whole.count), digits(whole), fraction.count <= 3, digits(fraction),
-              parts.count == 1 || !fraction.isEmpty else { return nil }
+            parts.count == 1 || !fraction.isEmpty
+        else { return nil }
         var w = whole.drop { $0 == "0" }
         if w.isEmpty { w = "0" }
         var frac = fraction
@@ -460,7 +500,8 @@ struct SysfsFunctionReader {
     static func groupNumber(_ name: some StringProtocol) -> Int? {
         let u = name.utf8
         guard (1...10).contains(u.count), u.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              u.count == 1 || u.first != 0x30, let n = Int(name), n <= Int(Int32.max) else { return nil }
+            u.count == 1 || u.first != 0x30, let n = Int(name), n <= Int(Int32.max)
+        else { return nil }
         return n
     }
 }

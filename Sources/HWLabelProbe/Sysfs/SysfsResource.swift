@@ -51,7 +51,10 @@ struct SysfsResource: Equatable {
                     p = q
                 }
                 if bad || count != 3 {
-                    return .failure(Self.malformed(line: line + 1, text: String(decoding: UnsafeBufferPointer(rebasing: b[start..<min(stop, start + 60)]), as: UTF8.self)))
+                    return .failure(
+                        Self.malformed(
+                            line: line + 1,
+                            text: String(decoding: UnsafeBufferPointer(rebasing: b[start..<min(stop, start + 60)]), as: UTF8.self)))
                 }
                 let (s0, e0, fl) = fields
                 r.flags[line] = fl
@@ -78,7 +81,15 @@ struct SysfsResource: Equatable {
         while i < to {
             let c = b[i]
             let d: UInt8
-            if c >= 0x30 && c <= 0x39 { d = c &- 0x30 } else if c >= 0x61 && c <= 0x66 { d = c &- 0x57 } else if c >= 0x41 && c <= 0x46 { d = c &- 0x37 } else { return nil }
+            if c >= 0x30 && c <= 0x39 {
+                d = c &- 0x30
+            } else if c >= 0x61 && c <= 0x66 {
+                d = c &- 0x57
+            } else if c >= 0x41 && c <= 0x46 {
+                d = c &- 0x37
+            } else {
+                return nil
+            }
             v = v << 4 | UInt64(d)
             i += 1
         }

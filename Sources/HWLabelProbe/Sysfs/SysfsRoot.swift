@@ -42,8 +42,10 @@ public struct SysfsRoot: Sendable, Hashable {
 
     /// `readText` for a name inside an open directory (`openat`): one path component for the
     /// kernel to walk instead of the whole `…/bus/pci/devices/<BDF>` link chain each time.
-    public static func readText(at directory: Int32, _ name: String, path: String,
-                                limit: Int = Limit.attribute) -> Result<String, ProbeError> {
+    public static func readText(
+        at directory: Int32, _ name: String, path: String,
+        limit: Int = Limit.attribute
+    ) -> Result<String, ProbeError> {
         let fd = openat(directory, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         if fd < 0 {
             let e = errno
@@ -168,7 +170,6 @@ public struct SysfsRoot: Sendable, Hashable {
         }
     }
 
-
     /// Names in a directory, or nil when it cannot be opened. Dot-files are skipped: sysfs has
     /// none, and recorded trees carry `.gitkeep` placeholders.
     public static func list(_ path: String) -> [String]? { list(at: AT_FDCWD, path) }
@@ -203,7 +204,6 @@ public struct SysfsRoot: Sendable, Hashable {
     }
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
 
     /// `realpath(3)`; nil when any component is missing.
     public static func resolve(_ path: String) -> String? {

@@ -124,8 +124,10 @@ public struct AgentConfig: Sendable, Hashable {
             func seconds() throws(ParseError) -> TimeInterval {
                 let range = durationRanges[key] ?? 0...(30 * 86400)
                 guard let s = parseDuration(value), range.contains(s) else {
-                    throw ParseError(path: path, line: n, message: "[\(section)] \(key): \(parseDuration(value) == nil ? "not a duration" : "out of range"): "
-                        + "'\(value)' (allowed: \(describe(range)); a number of seconds, or with ms, s, m, h)")
+                    throw ParseError(
+                        path: path, line: n,
+                        message: "[\(section)] \(key): \(parseDuration(value) == nil ? "not a duration" : "out of range"): "
+                            + "'\(value)' (allowed: \(describe(range)); a number of seconds, or with ms, s, m, h)")
                 }
                 return s
             }
@@ -138,12 +140,14 @@ public struct AgentConfig: Sendable, Hashable {
                 }
                 controllerURL = value
             case ("controller", "token-file"), ("controller", "ca-file"), ("controller", "timeout"),
-                 ("controller", "max-attempts"):
+                ("controller", "max-attempts"):
                 if key == "timeout" { _ = try seconds() }
                 if key == "max-attempts" {
                     guard let m = Int(value), maxAttemptsRange.contains(m) else {
-                        throw ParseError(path: path, line: n, message: "[controller] max-attempts: '\(value)' is not an integer "
-                            + "from \(maxAttemptsRange.lowerBound) to \(maxAttemptsRange.upperBound)")
+                        throw ParseError(
+                            path: path, line: n,
+                            message: "[controller] max-attempts: '\(value)' is not an integer "
+                                + "from \(maxAttemptsRange.lowerBound) to \(maxAttemptsRange.upperBound)")
                     }
                 }
                 ctl[key] = (n, value)
@@ -164,7 +168,8 @@ public struct AgentConfig: Sendable, Hashable {
                 pl[key] = (n, value)
             case ("placement", "microversion"):
                 let parts = value.split(separator: ".", omittingEmptySubsequences: false)
-                guard parts.count == 2, parts[0] == "1", parts[1].utf8.count <= 2, let minor = Int(parts[1]), (36...39).contains(minor) else {
+                guard parts.count == 2, parts[0] == "1", parts[1].utf8.count <= 2, let minor = Int(parts[1]), (36...39).contains(minor)
+                else {
                     throw ParseError(path: path, line: n, message: "[placement] microversion: '\(value)' (allowed: 1.36 to 1.39)")
                 }
                 pl[key] = (n, value)
@@ -220,7 +225,8 @@ public struct AgentConfig: Sendable, Hashable {
         let digits = number.utf8.filter { $0 >= 0x30 && $0 <= 0x39 }.count
         let points = number.utf8.filter { $0 == UInt8(ascii: ".") }.count
         guard digits > 0, digits + points == number.utf8.count, points <= 1, number.utf8.count <= 12,
-              let v = Double(number), v.isFinite else { return nil }
+            let v = Double(number), v.isFinite
+        else { return nil }
         return v * factor
     }
 

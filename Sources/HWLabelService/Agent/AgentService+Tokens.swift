@@ -20,9 +20,12 @@ extension AgentService {
     /// (a line break, a space or a control character inside, bytes that are not UTF-8): the
     /// agent refuses to start rather than send reports without the token meant for them. The
     /// error names the file, never its content.
-    public static func controllerToken(_ c: AgentConfig.Controller, configDirectory: String,
-                                       environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(TokenSource.ReadError) -> (source: TokenSource, optional: Bool) {
+    public static func controllerToken(
+        _ c: AgentConfig.Controller, configDirectory: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    )
+        throws(TokenSource.ReadError) -> (source: TokenSource, optional: Bool)
+    {
         if let file = c.tokenFile { return (.file(file), false) }
         if let credential = try readable(.credential("controller-token"), environment) { return (credential, false) }
         let file = TokenSource.file(configDirectory + "/controller-token")
@@ -33,9 +36,12 @@ extension AgentService {
     /// The Placement token (required), in this order: `token-file` from agent.conf; the
     /// credential `placement-token` when `$CREDENTIALS_DIRECTORY` holds one;
     /// `<config-dir>/placement-token`. Throws when the chosen one holds no token.
-    public static func placementToken(_ p: AgentConfig.Placement, configDirectory: String,
-                                      environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(TokenSource.ReadError) -> TokenSource {
+    public static func placementToken(
+        _ p: AgentConfig.Placement, configDirectory: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    )
+        throws(TokenSource.ReadError) -> TokenSource
+    {
         if let file = p.tokenFile {
             _ = try TokenSource.file(file).read(environment: environment)
             return .file(file)
@@ -48,9 +54,12 @@ extension AgentService {
 
     /// Checks the tokens `config` uses as the sinks will (`hwlabel agent` calls it before it
     /// starts, to exit 1 with the file's name).
-    public static func checkTokens(_ config: AgentConfig, configDirectory: String,
-                                   environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(TokenSource.ReadError) {
+    public static func checkTokens(
+        _ config: AgentConfig, configDirectory: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    )
+        throws(TokenSource.ReadError)
+    {
         if let c = config.controller { _ = try controllerToken(c, configDirectory: configDirectory, environment: environment) }
         if let p = config.placement { _ = try placementToken(p, configDirectory: configDirectory, environment: environment) }
     }

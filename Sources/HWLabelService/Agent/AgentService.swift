@@ -61,15 +61,18 @@ public final class AgentService: Service, Sendable {
     private let triggerContinuation: AsyncStream<Trigger>.Continuation
 
     /// `sinkFactory` nil: `defaultSinks` with the configuration directory of `options`.
-    public init(options: Options, source: @escaping DescriptorSource, events: EventSource? = { try UeventMonitor.events() },
-                sinkFactory: SinkFactory? = nil, logger: Logger,
-                notify: SDNotify = SDNotify(), clock: AgentClock = .system) {
+    public init(
+        options: Options, source: @escaping DescriptorSource, events: EventSource? = { try UeventMonitor.events() },
+        sinkFactory: SinkFactory? = nil, logger: Logger,
+        notify: SDNotify = SDNotify(), clock: AgentClock = .system
+    ) {
         self.options = options
         self.source = source
         self.events = events
-        self.sinkFactory = sinkFactory ?? { [configDirectory = options.configDirectory] config, store, logger in
-            try AgentService.defaultSinks(config, store, logger, configDirectory: configDirectory)
-        }
+        self.sinkFactory =
+            sinkFactory ?? { [configDirectory = options.configDirectory] config, store, logger in
+                try AgentService.defaultSinks(config, store, logger, configDirectory: configDirectory)
+            }
         self.logger = logger
         self.notify = notify
         self.clock = clock
@@ -85,17 +88,21 @@ public final class AgentService: Service, Sendable {
     /// Controller, file, NFD and Placement sinks from `agent.conf`; the file sink defaults to
     /// `<state-dir>/report.json`. Tokens: see `controllerToken` and `placementToken` (read before
     /// every request; a malformed one refuses the configuration).
-    public static func defaultSinks(_ config: AgentConfig, _ store: StateStore, _ logger: Logger,
-                                    configDirectory: String = "/etc/hwlabel",
-                                    environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [any ReportSink] {
+    public static func defaultSinks(
+        _ config: AgentConfig, _ store: StateStore, _ logger: Logger,
+        configDirectory: String = "/etc/hwlabel",
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> [any ReportSink] {
         var sinks: [any ReportSink] = [FileSink(path: config.filePath ?? store.directory + "/report.json")]
         if let n = config.nfd { sinks.append(NFDSink(directory: n.directory, expiry: n.expiry)) }
         if let c = config.controller {
             let token = try controllerToken(c, configDirectory: configDirectory, environment: environment)
-            sinks.append(try ControllerSink(
-                configuration: .init(url: c.url, token: token.source, tokenOptional: token.optional, caFile: c.caFile,
-                                     timeout: c.timeout, retry: RetryPolicy(maxAttempts: c.maxAttempts)),
-                outboxDirectory: store.outboxDirectory, logger: logger))
+            sinks.append(
+                try ControllerSink(
+                    configuration: .init(
+                        url: c.url, token: token.source, tokenOptional: token.optional, caFile: c.caFile,
+                        timeout: c.timeout, retry: RetryPolicy(maxAttempts: c.maxAttempts)),
+                    outboxDirectory: store.outboxDirectory, logger: logger))
         }
         if let p = config.placement {
             let token = try placementToken(p, configDirectory: configDirectory, environment: environment)
@@ -210,8 +217,9 @@ public final class AgentService: Service, Sendable {
                 }
             }
         } catch {
-            logger.warning("not watching the configuration directory; agent.conf changes apply on SIGHUP",
-                           metadata: ["error": "\(error)"])
+            logger.warning(
+                "not watching the configuration directory; agent.conf changes apply on SIGHUP",
+                metadata: ["error": "\(error)"])
         }
         if let interval = notify.watchdogInterval {
             group.addTask { [notify, clock] in
@@ -321,21 +329,27 @@ public final class AgentService: Service, Sendable {
             let result = try source()
             let report = ReportBuilder.next(previous: previous, epoch: epoch, scan: result, now: clock.now())
             let ms = Int((DispatchTime.now().uptimeNanoseconds - t0) / 1_000_000)
-            logger.info("scan", metadata: ["trigger": "\(trigger.name)", "descriptors": "\(report.descriptors.count)",
-                                           "generation": "\(report.generation)", "tombstones": "\(report.tombstones.count)",
-                                           "duration.ms": "\(ms)"])
+            logger.info(
+                "scan",
+                metadata: [
+                    "trigger": "\(trigger.name)", "descriptors": "\(report.descriptors.count)",
+                    "generation": "\(report.generation)", "tombstones": "\(report.tombstones.count)",
+                    "duration.ms": "\(ms)",
+                ])
             status.withLock {
                 $0.generation = report.generation
-                $0.lastScan = .init(at: rfc3339(started), trigger: trigger.name, durationMs: ms,
-                                    descriptors: report.descriptors.count, generation: report.generation, error: nil)
+                $0.lastScan = .init(
+                    at: rfc3339(started), trigger: trigger.name, durationMs: ms,
+                    descriptors: report.descriptors.count, generation: report.generation, error: nil)
             }
             saveStatus(status)
             return report
         } catch {
             logger.error("scan failed", metadata: ["error": "\(error)"])
             status.withLock {
-                $0.lastScan = .init(at: rfc3339(started), trigger: trigger.name, durationMs: 0, descriptors: 0,
-                                    generation: $0.generation ?? 0, error: "\(error)")
+                $0.lastScan = .init(
+                    at: rfc3339(started), trigger: trigger.name, durationMs: 0, descriptors: 0,
+                    generation: $0.generation ?? 0, error: "\(error)")
             }
             record(status, error: "scan: \(error)", sink: nil)
             return nil

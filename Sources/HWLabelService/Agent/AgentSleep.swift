@@ -36,9 +36,11 @@ enum AgentSleep {
             if cancelledAlready { return c.resume(throwing: CancellationError()) }
             // The timer holds a reference until it fires (a cancelled sleep's timer fires as a no-op).
             let context = Unmanaged.passRetained(self).toOpaque()
-            let scheduled = hwl_executor_after(ns, { context in
-                Unmanaged<Sleeper>.fromOpaque(context!).takeRetainedValue().finish(cancelled: false)
-            }, context)
+            let scheduled = hwl_executor_after(
+                ns,
+                { context in
+                    Unmanaged<Sleeper>.fromOpaque(context!).takeRetainedValue().finish(cancelled: false)
+                }, context)
             if scheduled != 0 {
                 Unmanaged<Sleeper>.fromOpaque(context).release()
                 finish(cancelled: false)

@@ -115,7 +115,9 @@ public struct AgentStatus: Codable, Sendable, Hashable {
             sink.lastError = sink.lastError.map { Secret.redact($0) }
             s.sinks[name] = sink
         }
-        s.recentErrors = s.recentErrors.map { var e = $0; e.message = Secret.redact(e.message); return e }
+        s.recentErrors = s.recentErrors.map {
+            var e = $0; e.message = Secret.redact(e.message); return e
+        }
         if let m = s.configError?.message { s.configError?.message = Secret.redact(m) }
         return s
     }
@@ -149,7 +151,8 @@ public struct AgentStatus: Codable, Sendable, Hashable {
         out += "\nSINK         LAST SUCCESS           GEN    PENDING  LAST ERROR\n"
         for (name, s) in sinks.sorted(by: { $0.key < $1.key }) {
             func pad(_ x: String, _ n: Int) -> String { x.count >= n ? x + " " : x + String(repeating: " ", count: n - x.count) }
-            out += pad(name, 13) + pad(s.lastSuccessAt ?? "never", 23) + pad(s.lastSuccessGeneration.map(String.init) ?? "-", 7)
+            out +=
+                pad(name, 13) + pad(s.lastSuccessAt ?? "never", 23) + pad(s.lastSuccessGeneration.map(String.init) ?? "-", 7)
                 + pad(s.pendingGeneration.map(String.init) ?? "-", 9) + (s.lastError.map { "\($0) (\(s.lastErrorAt ?? ""))" } ?? "-") + "\n"
         }
         if !recentErrors.isEmpty {

@@ -15,19 +15,21 @@ public enum DescriptorSources {
             let snapshot = try Probe().snapshot(sysfsRoot.map { .sysfs(root: $0) } ?? .live())
             // Labels and policy are re-read on every scan: an edit applies at the next scan.
             let store = LabelStore(directory: configDirectory)
-            let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: try store.loadLabels(),
-                                                      policy: try store.loadPolicy())
+            let set = DescriptorBuilder().descriptors(
+                snapshot: snapshot, labels: try store.loadLabels(),
+                policy: try store.loadPolicy())
             let host = snapshot.host
             // A scanned tree (`sysfsRoot`) carries no identity of its own: the agent still runs
             // on, and names, this host.
             let own = host?.machineID == nil || host?.bootID == nil ? MachineIdentity.read(.system) : nil
-            return ScanResult(descriptors: set.descriptors,
-                              excludedAddresses: Set(set.excluded),
-                              presentAddresses: Set(snapshot.functions.map(\.address)),
-                              host: HostIdentity(machineId: host?.machineID ?? own?.machineID,
-                                                 hostname: host?.hostname ?? ProcessInfo.processInfo.hostName),
-                              bootId: host?.bootID ?? own?.bootID)
+            return ScanResult(
+                descriptors: set.descriptors,
+                excludedAddresses: Set(set.excluded),
+                presentAddresses: Set(snapshot.functions.map(\.address)),
+                host: HostIdentity(
+                    machineId: host?.machineID ?? own?.machineID,
+                    hostname: host?.hostname ?? ProcessInfo.processInfo.hostName),
+                bootId: host?.bootID ?? own?.bootID)
         }
     }
 }
-

@@ -25,8 +25,10 @@ final class SinkWorker: Sendable {
     private let isNetwork: Bool
 
     /// `policy` nil: the controller sink's own, one attempt per delivery for the others.
-    init(sink: any ReportSink, logger: Logger, clock: AgentClock, policy: RetryPolicy? = nil,
-         onOutcome: @escaping @Sendable (Outcome) -> Void) {
+    init(
+        sink: any ReportSink, logger: Logger, clock: AgentClock, policy: RetryPolicy? = nil,
+        onOutcome: @escaping @Sendable (Outcome) -> Void
+    ) {
         self.sink = sink
         let controller = sink as? ControllerSink
         let network = controller != nil
@@ -41,7 +43,9 @@ final class SinkWorker: Sendable {
                 var failures = 0
                 var failed: Report?
                 for await wake in stream {
-                    var report = newest.withLock { r in defer { r = nil }; return r }
+                    var report = newest.withLock { r in
+                        defer { r = nil }; return r
+                    }
                     if case .redeliver(let n) = wake {
                         // A delivery since then (or a newer failure's timer) supersedes this one.
                         guard n == failures else { continue }
@@ -49,8 +53,14 @@ final class SinkWorker: Sendable {
                     }
                     guard let first = report else { continue }
                     do {
-                        let sent = try await Self.deliver(first, to: sink, policy: policy, clock: clock, logger: logger,
-                                                          network: network, newer: { newest.withLock { r in defer { r = nil }; return r } })
+                        let sent = try await Self.deliver(
+                            first, to: sink, policy: policy, clock: clock, logger: logger,
+                            network: network,
+                            newer: {
+                                newest.withLock { r in
+                                    defer { r = nil }; return r
+                                }
+                            })
                         failures = 0
                         failed = nil
                         onOutcome(.delivered(sent.generation))
@@ -59,16 +69,19 @@ final class SinkWorker: Sendable {
                         failures += 1
                         failed = error.report
                         let wait = policy.redeliveryDelay(afterFailures: failures)
-                        logger.warning("delivery failed", metadata: [
-                            "sink": "\(sink.name)", "generation": "\(error.report.generation)",
-                            "error": "\(error.message)", "retry.in": "\(Int(wait))s"])
+                        logger.warning(
+                            "delivery failed",
+                            metadata: [
+                                "sink": "\(sink.name)", "generation": "\(error.report.generation)",
+                                "error": "\(error.message)", "retry.in": "\(Int(wait))s",
+                            ])
                         onOutcome(.failed(error.report.generation, error.message))
                         group.addTask { [n = failures] in
                             do { try await clock.sleep(wait) } catch { return }
                             cont.yield(.redeliver(n))
                         }
                     } catch {
-                        break  // cancelled between attempts
+                        break // cancelled between attempts
                     }
                 }
                 group.cancelAll()
@@ -86,9 +99,11 @@ final class SinkWorker: Sendable {
     /// it is delivered, a failure is permanent, or `policy.maxAttempts` attempts have failed.
     /// Returns the report delivered; throws `Failure`, or `CancellationError` when cancelled
     /// while waiting between attempts.
-    static func deliver(_ report: Report, to sink: any ReportSink, policy: RetryPolicy, clock: AgentClock,
-                        logger: Logger, network: Bool = false,
-                        newer: @Sendable () -> Report? = { nil }) async throws -> Report {
+    static func deliver(
+        _ report: Report, to sink: any ReportSink, policy: RetryPolicy, clock: AgentClock,
+        logger: Logger, network: Bool = false,
+        newer: @Sendable () -> Report? = { nil }
+    ) async throws -> Report {
         var report = report
         var attempt = 0
         while true {
@@ -105,9 +120,12 @@ final class SinkWorker: Sendable {
                 guard !Task.isCancelled, let wait = policy.delay(afterAttempt: attempt, failure: error) else {
                     throw Failure(report: report, message: message)
                 }
-                logger.info("delivery failed; retrying", metadata: [
-                    "sink": "\(sink.name)", "generation": "\(report.generation)", "attempt": "\(attempt)",
-                    "error": "\(message)", "retry.in": "\(String(format: "%.2f", wait))s"])
+                logger.info(
+                    "delivery failed; retrying",
+                    metadata: [
+                        "sink": "\(sink.name)", "generation": "\(report.generation)", "attempt": "\(attempt)",
+                        "error": "\(message)", "retry.in": "\(String(format: "%.2f", wait))s",
+                    ])
                 try await clock.sleep(wait)
                 report = newer() ?? report
             }

@@ -22,7 +22,8 @@ public struct StateStore: Sendable {
     /// The persisted epoch, created (and written) on first use.
     public func agentEpoch(now: Date = Date()) throws -> String {
         if let d = try? BoundedFile.readIfPresent(identityPath, limit: BoundedFile.Limit.small),
-           let id = try? JSONDecoder().decode(Identity.self, from: Data(d)), UUID(uuidString: id.agentEpoch) != nil {
+            let id = try? JSONDecoder().decode(Identity.self, from: Data(d)), UUID(uuidString: id.agentEpoch) != nil
+        {
             return id.agentEpoch
         }
         try AtomicFile.makeDirectory(directory, mode: 0o755)

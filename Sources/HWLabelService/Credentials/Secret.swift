@@ -41,7 +41,13 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
             var escaped = false
             while i < rest.endIndex {
                 let c = rest[i]
-                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" || c == "\n" || c == "\r\n" || c == "\r" { break }
+                if escaped {
+                    escaped = false
+                } else if c == "\\" {
+                    escaped = true
+                } else if c == "\"" || c == "\n" || c == "\r\n" || c == "\r" {
+                    break
+                }
                 i = rest.index(after: i)
             }
             if i > r.upperBound, !rest[r.upperBound..<i].hasPrefix(mask) { result += mask } else { result += rest[r.upperBound..<i] }

@@ -37,8 +37,9 @@ public enum TokenSource: Sendable, Hashable {
         case .file(let p): path = p
         case .credential(let name):
             guard let dir = environment["CREDENTIALS_DIRECTORY"] else {
-                throw ReadError(path: nil, reason: "credential \(name): CREDENTIALS_DIRECTORY is not set (LoadCredential= missing?)",
-                                isEmpty: true)
+                throw ReadError(
+                    path: nil, reason: "credential \(name): CREDENTIALS_DIRECTORY is not set (LoadCredential= missing?)",
+                    isEmpty: true)
             }
             path = dir + "/" + name
         }

@@ -24,8 +24,10 @@ public enum AtomicFile {
     /// As `write(_:to:mode:)`, with the content handed over in pieces by `produce` (through a
     /// 64 KiB buffer; large pieces go straight to the file), so a large document need not be
     /// joined into one array first. The file appears, whole, only after `produce` returns.
-    public static func write(to path: String, mode: mode_t = 0o644,
-                             _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void) throws(Failure) {
+    public static func write(
+        to path: String, mode: mode_t = 0o644,
+        _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void
+    ) throws(Failure) {
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
             let fd = open(path, O_WRONLY | O_CLOEXEC)
@@ -74,7 +76,9 @@ public enum AtomicFile {
         var failure: Failure?
         func flush() {
             if failure == nil, used > 0 {
-                do throws(Failure) { try writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<used]), path: path) } catch { failure = error }
+                do throws(Failure) { try writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<used]), path: path) } catch {
+                    failure = error
+                }
             }
             used = 0
         }

@@ -70,11 +70,12 @@ public struct LabelStore: Sendable {
         try makeDirectory()
         let fd = open(lockPath, O_RDWR | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ConfigError(path: lockPath, message: "cannot open lock file: \(errnoText())") }
-        defer { close(fd) }   // closing releases the flock
+        defer { close(fd) } // closing releases the flock
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ConfigError(path: lockPath, message: "cannot stat lock file: \(errnoText())") }
         guard st.st_mode & S_IFMT == S_IFREG else {
-            throw ConfigError(path: lockPath, message: "the lock file is \(BoundedFile.kind(st.st_mode & S_IFMT)), not a regular file; remove it")
+            throw ConfigError(
+                path: lockPath, message: "the lock file is \(BoundedFile.kind(st.st_mode & S_IFMT)), not a regular file; remove it")
         }
         let deadline = monotonicSeconds() + max(0, lockTimeout)
         var pause = 0.005
@@ -85,9 +86,11 @@ public struct LabelStore: Sendable {
             let now = monotonicSeconds()
             guard now < deadline else {
                 let holder = Self.holder(fd)
-                throw ConfigError(path: lockPath, message: "locked by "
-                    + (holder.map { "process \($0)" } ?? "another process")
-                    + "; gave up after \(Self.seconds(lockTimeout)) (is another `hwlabel label` running or stuck?)")
+                throw ConfigError(
+                    path: lockPath,
+                    message: "locked by "
+                        + (holder.map { "process \($0)" } ?? "another process")
+                        + "; gave up after \(Self.seconds(lockTimeout)) (is another `hwlabel label` running or stuck?)")
             }
             usleep(UInt32(min(pause, deadline - now) * 1_000_000))
             pause = min(pause * 2, 0.1)

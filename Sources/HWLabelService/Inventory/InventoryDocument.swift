@@ -24,8 +24,10 @@ public struct InventoryDocument: Codable, Sendable {
     public var descriptors: [AssignableDevice]
     public var warnings: [ProbeWarning]
 
-    public init(snapshot: Snapshot, descriptors: [AssignableDevice], extraWarnings: [ProbeWarning] = [],
-                generatedAt: Date) {
+    public init(
+        snapshot: Snapshot, descriptors: [AssignableDevice], extraWarnings: [ProbeWarning] = [],
+        generatedAt: Date
+    ) {
         schemaVersion = Self.currentSchemaVersion
         self.generatedAt = rfc3339(generatedAt)
         source = snapshot.source
@@ -105,8 +107,9 @@ public struct InventoryDocument: Codable, Sendable {
         members.append(("digest", .bytes(Piece(compact: try CanonicalJSON.encode(digest)))))
         members.append(("generatedAt", .bytes(Piece(compact: try CanonicalJSON.encode(generatedAt)))))
         members.sort { $0.0 < $1.0 }
-        return Encoded(members: members, pretty: pretty,
-                       byteCount: done.reduce(256) { $0 + ($1.pretty ?? $1.compact).count + 8 })
+        return Encoded(
+            members: members, pretty: pretty,
+            byteCount: done.reduce(256) { $0 + ($1.pretty ?? $1.compact).count + 8 })
     }
 
     /// One unit of encoding work: compact bytes, indented at `depth` when pretty.

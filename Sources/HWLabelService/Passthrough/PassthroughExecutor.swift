@@ -25,9 +25,11 @@ public struct PassthroughExecutor: Sendable {
     public var timeout: Double
     public var pollInterval: Double
 
-    public init(host: PassthroughHost, clock: @escaping @Sendable () -> Double = PassthroughExecutor.monotonic,
-                sleep: @escaping @Sendable (Double) -> Void = PassthroughExecutor.sleepSeconds,
-                timeout: Double = 10, pollInterval: Double = 0.05) {
+    public init(
+        host: PassthroughHost, clock: @escaping @Sendable () -> Double = PassthroughExecutor.monotonic,
+        sleep: @escaping @Sendable (Double) -> Void = PassthroughExecutor.sleepSeconds,
+        timeout: Double = 10, pollInterval: Double = 0.05
+    ) {
         self.host = host
         self.clock = clock
         self.sleep = sleep
@@ -66,8 +68,11 @@ public struct PassthroughExecutor: Sendable {
 
     /// Runs the plan.
     public func run(_ plan: PassthroughPlan) -> Result {
-        var results = plan.functions.map { FunctionResult(address: $0.address, from: $0.currentDriver, to: $0.intendedDriver,
-                                                          outcome: $0.changes ? .untouched : .unchanged) }
+        var results = plan.functions.map {
+            FunctionResult(
+                address: $0.address, from: $0.currentDriver, to: $0.intendedDriver,
+                outcome: $0.changes ? .untouched : .unchanged)
+        }
         var touched: [Int] = []
         var loaded = Set<String>()
         for (i, f) in plan.functions.enumerated() where f.changes {
@@ -81,7 +86,8 @@ public struct PassthroughExecutor: Sendable {
                     let back = rollBack(plan.functions[j])
                     switch (results[j].outcome, back) {
                     case (.failed(let why, _), nil): results[j].outcome = .failed(why, rolledBack: true)
-                    case (.failed(let why, _), let e?): results[j].outcome = .failed(why + "; putting it back failed: " + e, rolledBack: false)
+                    case (.failed(let why, _), let e?):
+                        results[j].outcome = .failed(why + "; putting it back failed: " + e, rolledBack: false)
                     case (_, nil): results[j].outcome = .rolledBack(driver: plan.functions[j].currentDriver)
                     case (_, let e?): results[j].outcome = .rollbackFailed(e)
                     }
@@ -117,7 +123,8 @@ public struct PassthroughExecutor: Sendable {
                 try host.loadModule(module)
                 loaded.insert(module)
                 if verify && !host.hasDriver(driver) {
-                    throw PassthroughHostError(operation: "modprobe \(module)", detail: "loaded, but no driver \(driver) in bus/pci/drivers")
+                    throw PassthroughHostError(
+                        operation: "modprobe \(module)", detail: "loaded, but no driver \(driver) in bus/pci/drivers")
                 }
             }
             try host.write("bus/pci/devices/\(a)/driver_override", driver + "\n")
@@ -174,8 +181,9 @@ public struct PassthroughExecutor: Sendable {
     func waitFor(_ a: PCIAddress, on driver: String) throws(PassthroughHostError) {
         let now = poll(a) { $0 == driver }
         guard now == driver else {
-            throw PassthroughHostError(operation: "bind \(a) to \(driver)",
-                                       detail: "the driver link names \(now ?? "no driver") after \(Self.seconds(timeout))")
+            throw PassthroughHostError(
+                operation: "bind \(a) to \(driver)",
+                detail: "the driver link names \(now ?? "no driver") after \(Self.seconds(timeout))")
         }
     }
 

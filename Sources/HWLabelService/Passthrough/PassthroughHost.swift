@@ -72,8 +72,9 @@ public struct SysfsPassthroughHost: PassthroughHost {
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         if p.terminationStatus != 0 {
-            throw PassthroughHostError(operation: "\(modprobe) \(module)",
-                                       detail: "exit \(p.terminationStatus)" + (text.isEmpty ? "" : ": " + text.split(separator: "\n").joined(separator: "; ")))
+            throw PassthroughHostError(
+                operation: "\(modprobe) \(module)",
+                detail: "exit \(p.terminationStatus)" + (text.isEmpty ? "" : ": " + text.split(separator: "\n").joined(separator: "; ")))
         }
     }
 

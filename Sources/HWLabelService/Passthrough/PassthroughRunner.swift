@@ -14,9 +14,11 @@ public enum PassthroughRunner {
         case ran(PassthroughPlan, PassthroughExecutor.Result)
     }
 
-    public static func run(_ verb: Verb, targets: [PassthroughTarget], planner: PassthroughPlanner,
-                           options: PassthroughPlanner.Options = .init(), previous: [PCIAddress: String] = [:],
-                           dryRun: Bool, executor: PassthroughExecutor) -> Report {
+    public static func run(
+        _ verb: Verb, targets: [PassthroughTarget], planner: PassthroughPlanner,
+        options: PassthroughPlanner.Options = .init(), previous: [PCIAddress: String] = [:],
+        dryRun: Bool, executor: PassthroughExecutor
+    ) -> Report {
         let decision = verb == .enable ? planner.enable(targets, options: options) : planner.disable(targets, previous: previous)
         switch decision {
         case .refused(let r):

@@ -14,8 +14,10 @@ public struct DesiredProvider: Sendable, Hashable {
     public var inventories: [String: PlacementInventory]
     /// Always contains `CUSTOM_HWLABEL_MANAGED`; never `COMPUTE_MANAGED_PCI_DEVICE`.
     public var traits: Set<String>
-    public init(name: String, address: String, parentName: String? = nil,
-                inventories: [String: PlacementInventory], traits: Set<String>) {
+    public init(
+        name: String, address: String, parentName: String? = nil,
+        inventories: [String: PlacementInventory], traits: Set<String>
+    ) {
         self.name = name
         self.address = address
         self.parentName = parentName

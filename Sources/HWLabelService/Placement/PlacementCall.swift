@@ -53,8 +53,9 @@ public enum PlacementCall: Sendable, Hashable {
         switch self {
         case .ensureResourceClass, .ensureTrait: nil
         case .createProvider(let u, _, _), .setInventories(let u, _, _, _), .setTraits(let u, _, _, _),
-             .deleteProvider(let u, _), .retainProvider(let u, _, _, _), .reserveProvider(let u, _, _, _),
-             .setParent(let u, _, _): u
+            .deleteProvider(let u, _), .retainProvider(let u, _, _, _), .reserveProvider(let u, _, _, _),
+            .setParent(let u, _, _):
+            u
         }
     }
 
@@ -63,8 +64,9 @@ public enum PlacementCall: Sendable, Hashable {
         switch self {
         case .ensureResourceClass, .ensureTrait: nil
         case .createProvider(_, let n, _), .setInventories(_, let n, _, _), .setTraits(_, let n, _, _),
-             .deleteProvider(_, let n), .retainProvider(_, let n, _, _), .reserveProvider(_, let n, _, _),
-             .setParent(_, let n, _): n
+            .deleteProvider(_, let n), .retainProvider(_, let n, _, _), .reserveProvider(_, let n, _, _),
+            .setParent(_, let n, _):
+            n
         }
     }
 
@@ -81,7 +83,7 @@ public enum PlacementCall: Sendable, Hashable {
         case .setParent(_, let name, let parent):
             object = ["name": name, "parent_provider_uuid": parent]
         case .setInventories(_, _, let gen, let inv), .retainProvider(_, _, let gen, let inv),
-             .reserveProvider(_, _, let gen, let inv):
+            .reserveProvider(_, _, let gen, let inv):
             var invs: [String: Any] = [:]
             for (rc, i) in inv { invs[rc] = ["total": i.total, "reserved": i.reserved, "max_unit": i.maxUnit] }
             object = ["resource_provider_generation": override ?? gen, "inventories": invs]

@@ -20,21 +20,28 @@ public struct PlacementHTTPTransport: PlacementTransport {
         case source(TokenSource)
     }
 
-    public init(baseURL: String, token: String, microversion: String = "1.39",
-                timeout: TimeAmount = .seconds(30), client: HTTPClient = .shared,
-                counter: PlacementRequestCounter = PlacementRequestCounter()) {
+    public init(
+        baseURL: String, token: String, microversion: String = "1.39",
+        timeout: TimeAmount = .seconds(30), client: HTTPClient = .shared,
+        counter: PlacementRequestCounter = PlacementRequestCounter()
+    ) {
         self.init(baseURL: baseURL, token: .fixed(token), microversion: microversion, timeout: timeout, client: client, counter: counter)
     }
 
     /// Reads `tokenSource` before every request.
-    public init(baseURL: String, tokenSource: TokenSource, microversion: String = "1.39",
-                timeout: TimeAmount = .seconds(30), client: HTTPClient = .shared,
-                counter: PlacementRequestCounter = PlacementRequestCounter()) {
-        self.init(baseURL: baseURL, token: .source(tokenSource), microversion: microversion, timeout: timeout, client: client, counter: counter)
+    public init(
+        baseURL: String, tokenSource: TokenSource, microversion: String = "1.39",
+        timeout: TimeAmount = .seconds(30), client: HTTPClient = .shared,
+        counter: PlacementRequestCounter = PlacementRequestCounter()
+    ) {
+        self.init(
+            baseURL: baseURL, token: .source(tokenSource), microversion: microversion, timeout: timeout, client: client, counter: counter)
     }
 
-    init(baseURL: String, token: Token, microversion: String, timeout: TimeAmount, client: HTTPClient,
-         counter: PlacementRequestCounter) {
+    init(
+        baseURL: String, token: Token, microversion: String, timeout: TimeAmount, client: HTTPClient,
+        counter: PlacementRequestCounter
+    ) {
         var url = baseURL
         while url.hasSuffix("/") { url.removeLast() }
         self.baseURL = url

@@ -13,8 +13,10 @@ import HWLabelProbe
 ///   (`CUSTOM_VGPU_<TYPE>`, total = what the card can hold of that type), nothing else.
 /// - `vgpu-vf`: nothing: a slot of its card's vGPU capacity, never offered itself.
 public enum PlacementMapping {
-    public static func desiredTree(hostName: String, devices: [AssignableDevice],
-                                   policy: PlacementPolicy = PlacementPolicy()) -> DesiredTree {
+    public static func desiredTree(
+        hostName: String, devices: [AssignableDevice],
+        policy: PlacementPolicy = PlacementPolicy()
+    ) -> DesiredTree {
         let sorted = devices.sorted { $0.address < $1.address }
         func providerName(_ a: PCIAddress) -> String { PlacementNames.deviceProviderName(host: hostName, address: a.description) }
 
@@ -37,11 +39,13 @@ public enum PlacementMapping {
             }
             switch mode {
             case .vgpuVF:
-                continue   // a slot of its card's vGPU capacity, counted on the card
+                continue // a slot of its card's vGPU capacity, counted on the card
             case .sriovPF:
                 // Carries the PF's traits for operators; never allocatable, whatever its readiness.
-                providers.append(DesiredProvider(name: providerName(d.address), address: address,
-                                                 inventories: [:], traits: baseTraits(d, &skipped)))
+                providers.append(
+                    DesiredProvider(
+                        name: providerName(d.address), address: address,
+                        inventories: [:], traits: baseTraits(d, &skipped)))
                 published.insert(d.address)
             case .wholeDevice, .sriovVF:
                 guard let ready = passthroughReady(d, policy, &skipped) else { continue }
@@ -52,7 +56,8 @@ public enum PlacementMapping {
                 }
                 var rc = PlacementNames.pciResourceClass(vendor: d.attributes.vendor, device: d.attributes.device)
                 if policy.resourceClass == .label, let label = d.label?.name,
-                   let byLabel = PlacementNames.labelResourceClass(label) {
+                    let byLabel = PlacementNames.labelResourceClass(label)
+                {
                     rc = byLabel
                 }
                 var parentName: String?
@@ -61,9 +66,11 @@ public enum PlacementMapping {
                     neededParents.insert(pf)
                 }
                 // A device that is not ready keeps its inventory visible but fully reserved.
-                providers.append(DesiredProvider(name: providerName(d.address), address: address, parentName: parentName,
-                                                 inventories: [rc: PlacementInventory(total: 1, reserved: ready ? 0 : 1, maxUnit: 1)],
-                                                 traits: traits))
+                providers.append(
+                    DesiredProvider(
+                        name: providerName(d.address), address: address, parentName: parentName,
+                        inventories: [rc: PlacementInventory(total: 1, reserved: ready ? 0 : 1, maxUnit: 1)],
+                        traits: traits))
                 published.insert(d.address)
             case .vgpu:
                 // vGPU runs on the vendor driver: the core computed readiness for vGPU, so only
@@ -73,9 +80,11 @@ public enum PlacementMapping {
                     skipped.append("\(address): not ready for vGPU, not published by policy")
                     continue
                 }
-                providers.append(DesiredProvider(name: providerName(d.address), address: address,
-                                                 inventories: vgpuInventory(d, ready: ready, &skipped),
-                                                 traits: baseTraits(d, &skipped)))
+                providers.append(
+                    DesiredProvider(
+                        name: providerName(d.address), address: address,
+                        inventories: vgpuInventory(d, ready: ready, &skipped),
+                        traits: baseTraits(d, &skipped)))
                 published.insert(d.address)
             }
         }
@@ -83,8 +92,10 @@ public enum PlacementMapping {
         // A VF's PF that has no descriptor of its own (excluded by policy, say) still gets its
         // provider, bare, so the VFs nest as they would under it.
         for pf in neededParents.sorted() where !published.contains(pf) {
-            providers.append(DesiredProvider(name: providerName(pf), address: pf.description, inventories: [:],
-                                             traits: [PlacementNames.managedTrait]))
+            providers.append(
+                DesiredProvider(
+                    name: providerName(pf), address: pf.description, inventories: [:],
+                    traits: [PlacementNames.managedTrait]))
         }
         providers.sort { ($0.parentName != nil ? 1 : 0, $0.name) < ($1.parentName != nil ? 1 : 0, $1.name) }
         return DesiredTree(rootName: hostName, providers: providers, skipped: skipped)
@@ -94,7 +105,9 @@ public enum PlacementMapping {
     static func baseTraits(_ d: AssignableDevice, _ skipped: inout [String]) -> Set<String> {
         var traits: Set<String> = [PlacementNames.managedTrait]
         if let label = d.label?.name {
-            if let t = PlacementNames.labelTrait(label) { traits.insert(t) } else {
+            if let t = PlacementNames.labelTrait(label) {
+                traits.insert(t)
+            } else {
                 skipped.append("\(d.address): label \"\(label)\" has no usable trait name; published without it")
             }
         }
@@ -129,9 +142,10 @@ public enum PlacementMapping {
         }
         guard let chosen = offer.publishedType else {
             let names = offer.profiles.map(\.name)
-            skipped.append("\(address): vGPU card is idle and no vGPU type is chosen, so no vGPU capacity is published; "
-                           + "choose one with `vgpu-type address=\(address) <type name>` in policy.conf"
-                           + (names.isEmpty ? "" : " (this card offers: \(names.joined(separator: ", ")))"))
+            skipped.append(
+                "\(address): vGPU card is idle and no vGPU type is chosen, so no vGPU capacity is published; "
+                    + "choose one with `vgpu-type address=\(address) <type name>` in policy.conf"
+                    + (names.isEmpty ? "" : " (this card offers: \(names.joined(separator: ", ")))"))
             return [:]
         }
         guard let profile = offer.profile(named: chosen) else {
@@ -144,7 +158,9 @@ public enum PlacementMapping {
         }
         let total = max(0, profile.available) + max(0, profile.instances)
         guard total > 0 else {
-            skipped.append("\(address): vGPU type \"\(profile.name)\" cannot be created on this card now (\(profile.basis)); no vGPU capacity published")
+            skipped.append(
+                "\(address): vGPU type \"\(profile.name)\" cannot be created on this card now (\(profile.basis)); no vGPU capacity published"
+            )
             return [:]
         }
         return [rc: PlacementInventory(total: total, reserved: ready ? 0 : total, maxUnit: total)]

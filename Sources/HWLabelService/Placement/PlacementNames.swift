@@ -26,7 +26,9 @@ public enum PlacementNames {
         "CUSTOM_PCI_\(vendor.uppercased())_\(device.uppercased())"
     }
     /// `CUSTOM_HWLABEL_<LABEL>` as a resource class (traits and classes are separate namespaces).
-    public static func labelResourceClass(_ label: String) -> String? { ExportedName.placement(label, prefix: HardwareLabel.placementPrefix) }
+    public static func labelResourceClass(_ label: String) -> String? {
+        ExportedName.placement(label, prefix: HardwareLabel.placementPrefix)
+    }
     /// `CUSTOM_VGPU_<TYPE NAME>`: `GRID T4-2Q` → `CUSTOM_VGPU_GRID_T4_2Q`.
     public static func vgpuResourceClass(_ typeName: String) -> String? { ExportedName.placement(typeName, prefix: "CUSTOM_VGPU_") }
 

@@ -11,8 +11,10 @@ public struct PlacementPlan: Sendable, Hashable {
     /// VFs). Its final inventory write, the one that can make it schedulable, is not made in a
     /// sync where one of these failed, so a PF and its VFs are never schedulable together.
     public var related: [String: Set<String>]
-    public init(calls: [PlacementCall] = [], warnings: [String] = [], retained: [String] = [],
-                related: [String: Set<String>] = [:]) {
+    public init(
+        calls: [PlacementCall] = [], warnings: [String] = [], retained: [String] = [],
+        related: [String: Set<String>] = [:]
+    ) {
         self.calls = calls
         self.warnings = warnings
         self.retained = retained

@@ -19,8 +19,10 @@ public struct PlacementPolicy: Sendable, Hashable {
     /// the fleet sees the capacity, nothing is scheduled on it), or leave them out (false).
     public var publishNotReady: Bool
 
-    public init(resourceClass: ResourceClassSource = .pciID, readyAfterBindingIsReady: Bool = false,
-                publishNotReady: Bool = true) {
+    public init(
+        resourceClass: ResourceClassSource = .pciID, readyAfterBindingIsReady: Bool = false,
+        publishNotReady: Bool = true
+    ) {
         self.resourceClass = resourceClass
         self.readyAfterBindingIsReady = readyAfterBindingIsReady
         self.publishNotReady = publishNotReady

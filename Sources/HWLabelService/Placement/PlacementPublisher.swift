@@ -18,9 +18,11 @@ public actor PlacementPublisher {
     private var knownTraits: Set<String> = []
     private var knownResourceClasses: Set<String> = []
 
-    public init(transport: any PlacementTransport, policy: PlacementPolicy = PlacementPolicy(),
-                maxAttempts: Int = 8,
-                logger: Logger = Logger(label: "hwlabel.placement", factory: { _ in SwiftLogNoOpLogHandler() })) {
+    public init(
+        transport: any PlacementTransport, policy: PlacementPolicy = PlacementPolicy(),
+        maxAttempts: Int = 8,
+        logger: Logger = Logger(label: "hwlabel.placement", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.transport = transport
         self.policy = policy
         self.maxAttempts = maxAttempts
@@ -58,7 +60,7 @@ public actor PlacementPublisher {
         }
 
         var failed = Set<String>()
-        var touched: [String: String] = [:]  // name → created/updated
+        var touched: [String: String] = [:] // name → created/updated
         func fail(_ uuid: String?, _ message: String) {
             result.errors.append(message)
             if let uuid { failed.insert(uuid); cache[uuid] = nil }
@@ -70,7 +72,7 @@ public actor PlacementPublisher {
                 if failed.contains(u) { continue }
                 switch call {
                 case .createProvider(_, _, let parent?) where failed.contains(parent),
-                     .setParent(_, _, let parent) where failed.contains(parent):
+                    .setParent(_, _, let parent) where failed.contains(parent):
                     fail(u, "\(name): not written: its parent provider failed in this sync")
                     continue
                 case .setInventories where !failed.isDisjoint(with: plan.related[u] ?? []):
@@ -101,7 +103,7 @@ public actor PlacementPublisher {
                 cache[u] = ProviderState(uuid: u, name: name, generation: g, parentUUID: parent)
                 touched[name] = "created"
             case (.setInventories(let u, _, _, let inv), 200), (.retainProvider(let u, _, _, let inv), 200),
-                 (.reserveProvider(let u, _, _, let inv), 200):
+                (.reserveProvider(let u, _, _, let inv), 200):
                 let g = (try? response.json()["resource_provider_generation"] as? Int) ?? -1
                 stats.generations[u] = g
                 remember(u, name: name, generation: g) { $0.inventories = inv }
@@ -117,21 +119,25 @@ public actor PlacementPublisher {
             case (.deleteProvider(let u, _), 204), (.deleteProvider(let u, _), 404):
                 cache[u] = nil
                 result.deleted.append(name)
-            case (.deleteProvider(let u, _), 409) where response.errorCode == "placement.resource_provider.inuse"
-                    || response.errorCode == "placement.resource_provider.cannot_delete_parent":
+            case (.deleteProvider(let u, _), 409)
+            where response.errorCode == "placement.resource_provider.inuse"
+                || response.errorCode == "placement.resource_provider.cannot_delete_parent":
                 // Allocations (or a provider under it) appeared since the read: keep it, reserve
                 // everything, report it.
                 logger.info("provider in use; keeping it reserved", metadata: ["placement.provider": "\(name)"])
                 do {
                     let have = try await readProvider(uuid: u, name: name)
                     stats.reads += 2
-                    let retain = PlacementCall.retainProvider(uuid: u, name: name, generation: have.generation,
-                                                              inventories: have.inventories.fullyReserved)
+                    let retain = PlacementCall.retainProvider(
+                        uuid: u, name: name, generation: have.generation,
+                        inventories: have.inventories.fullyReserved)
                     stats.generations[u] = have.generation
                     if have.inventories.fullyReserved != have.inventories,
-                       case .sent(let c, let r) = try await send(retain, stats: &stats) {
+                        case .sent(let c, let r) = try await send(retain, stats: &stats)
+                    {
                         guard r.status == 200 else {
-                            throw PlacementError.http(method: c.method, path: c.path, status: r.status, code: r.errorCode, detail: r.errorDetail)
+                            throw PlacementError.http(
+                                method: c.method, path: c.path, status: r.status, code: r.errorCode, detail: r.errorDetail)
                         }
                         let g = (try? r.json()["resource_provider_generation"] as? Int) ?? -1
                         stats.generations[u] = g
@@ -144,8 +150,10 @@ public actor PlacementPublisher {
             case (_, 409) where response.errorCode == "placement.concurrent_update":
                 fail(sent.providerUUID, "\(name): \(PlacementError.gaveUp(provider: name, attempts: maxAttempts))")
             default:
-                fail(sent.providerUUID, "\(sent.method) \(sent.path): HTTP \(response.status) \(response.errorCode ?? ""): \(response.errorDetail)")
-                if response.status == 400 { invalidateCache() }  // e.g. a trait deleted behind our back
+                fail(
+                    sent.providerUUID,
+                    "\(sent.method) \(sent.path): HTTP \(response.status) \(response.errorCode ?? ""): \(response.errorDetail)")
+                if response.status == 400 { invalidateCache() } // e.g. a trait deleted behind our back
             }
         }
         result.conflictRetries = stats.conflictRetries
@@ -154,10 +162,12 @@ public actor PlacementPublisher {
         result.retained = Array(Set(result.retained)).sorted()
         result.reads = stats.reads
         result.writes = stats.writes
-        logger.debug("placement sync done", metadata: [
-            "placement.root": "\(hostName)", "placement.writes": "\(stats.writes)", "placement.reads": "\(stats.reads)",
-            "placement.errors": "\(result.errors.count)",
-        ])
+        logger.debug(
+            "placement sync done",
+            metadata: [
+                "placement.root": "\(hostName)", "placement.writes": "\(stats.writes)", "placement.reads": "\(stats.reads)",
+                "placement.errors": "\(result.errors.count)",
+            ])
         return result
     }
 
@@ -194,7 +204,8 @@ public actor PlacementPublisher {
             let r = try await transport.send(method: call.method, path: call.path, body: call.body(generation: gen))
             stats.writes += 1
             guard r.status == 409, r.errorCode == "placement.concurrent_update", let u = call.providerUUID,
-                  attempt + 1 < maxAttempts else {
+                attempt + 1 < maxAttempts
+            else {
                 return .sent(call, r)
             }
             stats.conflictRetries += 1
@@ -303,13 +314,15 @@ public actor PlacementPublisher {
     private func readProvider(uuid: String, name: String) async throws -> ProviderState {
         let inv = try await get("/resource_providers/\(uuid)/inventories")
         let tr = try await get("/resource_providers/\(uuid)/traits")
-        var p = ProviderState(uuid: uuid, name: name,
-                              generation: (tr["resource_provider_generation"] as? Int) ?? (inv["resource_provider_generation"] as? Int) ?? 0,
-                              parentUUID: nil)
+        var p = ProviderState(
+            uuid: uuid, name: name,
+            generation: (tr["resource_provider_generation"] as? Int) ?? (inv["resource_provider_generation"] as? Int) ?? 0,
+            parentUUID: nil)
         for (rc, any) in (inv["inventories"] as? [String: Any]) ?? [:] {
             guard let o = any as? [String: Any] else { continue }
-            p.inventories[rc] = PlacementInventory(total: o["total"] as? Int ?? 0, reserved: o["reserved"] as? Int ?? 0,
-                                                   maxUnit: o["max_unit"] as? Int ?? 0)
+            p.inventories[rc] = PlacementInventory(
+                total: o["total"] as? Int ?? 0, reserved: o["reserved"] as? Int ?? 0,
+                maxUnit: o["max_unit"] as? Int ?? 0)
         }
         p.traits = Set((tr["traits"] as? [String]) ?? [])
         // Generations only grow; if a write landed between the two GETs, the older one is stale
@@ -329,8 +342,9 @@ public actor PlacementPublisher {
 
     private static func provider(_ o: [String: Any]) -> ProviderState? {
         guard let uuid = o["uuid"] as? String, let name = o["name"] as? String else { return nil }
-        return ProviderState(uuid: uuid, name: name, generation: o["generation"] as? Int ?? 0,
-                             parentUUID: o["parent_provider_uuid"] as? String)
+        return ProviderState(
+            uuid: uuid, name: name, generation: o["generation"] as? Int ?? 0,
+            parentUUID: o["parent_provider_uuid"] as? String)
     }
 }
 

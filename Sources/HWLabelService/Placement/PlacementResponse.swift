@@ -11,12 +11,14 @@ public struct PlacementResponse: Sendable {
     }
     public var errorCode: String? {
         guard let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let errors = o["errors"] as? [[String: Any]], let first = errors.first else { return nil }
+            let errors = o["errors"] as? [[String: Any]], let first = errors.first
+        else { return nil }
         return first["code"] as? String
     }
     public var errorDetail: String {
         guard let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let errors = o["errors"] as? [[String: Any]], let first = errors.first else {
+            let errors = o["errors"] as? [[String: Any]], let first = errors.first
+        else {
             return String(decoding: body.prefix(300), as: UTF8.self)
         }
         return (first["detail"] as? String ?? first["title"] as? String ?? "")

@@ -11,8 +11,10 @@ public struct PlacementSink: ReportSink {
     /// Called with every sync result (for the agent's status and log).
     public var onResult: (@Sendable (PlacementSyncResult) -> Void)?
 
-    public init(publisher: PlacementPublisher, hostName: String? = nil, name: String = "placement",
-                onResult: (@Sendable (PlacementSyncResult) -> Void)? = nil) {
+    public init(
+        publisher: PlacementPublisher, hostName: String? = nil, name: String = "placement",
+        onResult: (@Sendable (PlacementSyncResult) -> Void)? = nil
+    ) {
         self.publisher = publisher
         self.hostName = hostName
         self.name = name

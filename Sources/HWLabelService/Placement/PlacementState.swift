@@ -11,8 +11,10 @@ public struct PlacementState: Sendable, Hashable {
     public var existingTraits: Set<String>
     /// Custom resource classes known to exist.
     public var existingResourceClasses: Set<String>
-    public init(root: ProviderState?, providers: [ProviderState] = [],
-                existingTraits: Set<String> = [], existingResourceClasses: Set<String> = []) {
+    public init(
+        root: ProviderState?, providers: [ProviderState] = [],
+        existingTraits: Set<String> = [], existingResourceClasses: Set<String> = []
+    ) {
         self.root = root
         self.providers = providers
         self.existingTraits = existingTraits

@@ -14,8 +14,8 @@ public enum PlacementUUID {
         }
         var hi = fnv(0xcbf2_9ce4_8422_2325)
         var lo = fnv(0x84222325_cbf29ce4 ^ 0x9e37_79b9_7f4a_7c15)
-        hi = (hi & ~UInt64(0xF000)) | 0x8000                      // version 8
-        lo = (lo & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)   // variant 10
+        hi = (hi & ~UInt64(0xF000)) | 0x8000 // version 8
+        lo = (lo & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60) // variant 10
         let h = hex(hi, 16), l = hex(lo, 16)
         return "\(h.prefix(8))-\(h.dropFirst(8).prefix(4))-\(h.suffix(4))-\(l.prefix(4))-\(l.suffix(12))"
     }

@@ -11,9 +11,11 @@ public struct ProviderState: Sendable, Hashable {
     public var traits: Set<String>
     /// Whether the provider has allocations against it; nil when not read.
     public var hasAllocations: Bool?
-    public init(uuid: String, name: String, generation: Int, parentUUID: String?,
-                inventories: [String: PlacementInventory] = [:], traits: Set<String> = [],
-                hasAllocations: Bool? = nil) {
+    public init(
+        uuid: String, name: String, generation: Int, parentUUID: String?,
+        inventories: [String: PlacementInventory] = [:], traits: Set<String> = [],
+        hasAllocations: Bool? = nil
+    ) {
         self.uuid = uuid
         self.name = name
         self.generation = generation

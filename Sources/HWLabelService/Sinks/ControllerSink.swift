@@ -29,8 +29,10 @@ public final class ControllerSink: ReportSink {
         public var connectTimeout: TimeInterval
         /// How `SinkWorker` retries this sink's failed attempts.
         public var retry: RetryPolicy
-        public init(url: String, token: TokenSource? = nil, tokenOptional: Bool = false, caFile: String? = nil,
-                    timeout: TimeInterval = 10, connectTimeout: TimeInterval = 5, retry: RetryPolicy = RetryPolicy()) {
+        public init(
+            url: String, token: TokenSource? = nil, tokenOptional: Bool = false, caFile: String? = nil,
+            timeout: TimeInterval = 10, connectTimeout: TimeInterval = 5, retry: RetryPolicy = RetryPolicy()
+        ) {
             self.url = url
             self.token = token
             self.tokenOptional = tokenOptional
@@ -58,8 +60,9 @@ public final class ControllerSink: ReportSink {
         }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
-            timeout: .init(connect: .milliseconds(Self.milliseconds(configuration.connectTimeout)),
-                           read: .milliseconds(Self.milliseconds(configuration.timeout))))
+            timeout: .init(
+                connect: .milliseconds(Self.milliseconds(configuration.connectTimeout)),
+                read: .milliseconds(Self.milliseconds(configuration.timeout))))
         config.redirectConfiguration = .disallow
         self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }
@@ -110,8 +113,9 @@ public final class ControllerSink: ReportSink {
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .milliseconds(Self.milliseconds(configuration.timeout)),
-                                                logger: logger)
+            response = try await client.execute(
+                request, timeout: .milliseconds(Self.milliseconds(configuration.timeout)),
+                logger: logger)
             // Drain (bounded): the body is informational only; garbage on 2xx is not an error.
             _ = try await response.body.collect(upTo: 64 * 1024)
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
@@ -130,7 +134,8 @@ public final class ControllerSink: ReportSink {
     /// HTTP-date, a negative, fractional, `inf` or `nan` value, which are ignored.
     static func retryAfter(_ header: String?) -> TimeInterval? {
         guard let h = header?.trimmingCharacters(in: .whitespaces), !h.isEmpty, h.utf8.count <= 9,
-              h.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = Int(h) else { return nil }
+            h.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let v = Int(h)
+        else { return nil }
         return TimeInterval(min(v, 86400))
     }
 
@@ -169,4 +174,3 @@ public enum ControllerError: TransientFailure, CustomStringConvertible, Sendable
         }
     }
 }
-

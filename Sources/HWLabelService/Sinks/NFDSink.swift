@@ -18,8 +18,10 @@ public struct NFDSink: ReportSink {
     public var expiry: TimeInterval
     public var clock: @Sendable () -> Date
 
-    public init(directory: String, expiry: TimeInterval = 3600, name: String = "nfd",
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        directory: String, expiry: TimeInterval = 3600, name: String = "nfd",
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.directory = directory
         self.expiry = expiry
         self.name = name
@@ -51,7 +53,8 @@ public struct NFDSink: ReportSink {
             // The one vGPU type the card offers (as in Placement): instances still creatable,
             // summed over cards. A card that is not ready for vGPU offers none.
             if d.mode == .vgpu, let offer = d.vgpu, let type = offer.publishedType,
-               let profile = offer.profile(named: type) {
+                let profile = offer.profile(named: type)
+            {
                 add("vgpu." + profile.name, d.readiness.state == .notReady ? 0 : max(0, profile.available))
             }
         }
@@ -59,7 +62,7 @@ public struct NFDSink: ReportSink {
         var seen: [String: Int] = [:]
         for (raw, count) in counts {
             guard let n = ExportedName.nfdLabelName(raw) else { continue }
-            seen[n, default: 0] += count   // two raw names can normalise to the same label name
+            seen[n, default: 0] += count // two raw names can normalise to the same label name
         }
         for (n, count) in seen.sorted(by: { $0.key < $1.key }) {
             lines.append("\(namespace)/\(n)=\(count)")

@@ -16,8 +16,10 @@ public struct RetryPolicy: Sendable, Hashable {
     public var maxDelay: TimeInterval
     public var redeliveryBase: TimeInterval
     public var redeliveryMax: TimeInterval
-    public init(maxAttempts: Int = 5, baseDelay: TimeInterval = 0.5, maxDelay: TimeInterval = 30,
-                redeliveryBase: TimeInterval = 5, redeliveryMax: TimeInterval = 300) {
+    public init(
+        maxAttempts: Int = 5, baseDelay: TimeInterval = 0.5, maxDelay: TimeInterval = 30,
+        redeliveryBase: TimeInterval = 5, redeliveryMax: TimeInterval = 300
+    ) {
         self.maxAttempts = max(1, maxAttempts)
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
