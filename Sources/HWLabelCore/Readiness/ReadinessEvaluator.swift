@@ -300,10 +300,13 @@ public struct ReadinessEvaluator: Sendable {
             out.add(
                 .assignedToVM, .blocker,
                 "assigned to a running VM: "
-                    + usage.bindings.map { b in
-                        "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node)"
-                    }.joined(separator: "; "))
+                    + usage.bindings.map { holder($0) }.joined(separator: "; "))
         }
+    }
+
+    /// `pid 4242 (qemu-system-x86_64, guest vm1) holds /dev/vfio/12`.
+    func holder(_ b: VMBinding) -> String {
+        "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node)"
     }
 
     /// Who holds it could not be known (open files unreadable, or no `/proc`).
@@ -319,9 +322,7 @@ public struct ReadinessEvaluator: Sendable {
             out.add(
                 .assignedToVM, .info,
                 "VMs use it: "
-                    + usage.bindings.map { b in
-                        "pid \(b.pid) (\(b.process)\(b.guest.map { ", guest \($0)" } ?? "")) holds \(b.node) of \(b.address)"
-                    }.joined(separator: "; "))
+                    + usage.bindings.map { holder($0) + " of \($0.address)" }.joined(separator: "; "))
         }
     }
 
