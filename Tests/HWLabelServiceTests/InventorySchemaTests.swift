@@ -122,7 +122,7 @@ struct InventorySchemaTests {
         let r = try Self.inventory(Input.dump.arguments)
         try #require(r.status == 0, "\(r.stderr)")
         var doc = try JSONDecoder().decode(InventoryDocument.self, from: r.stdoutData)
-        #expect(doc.schemaVersion == "1.1")
+        #expect(doc.schemaVersion == "1.2")
         try #require(doc.descriptors.count >= 2 && !doc.functions.isEmpty)
 
         // Every 1.1 field, with a value (not null) wherever it can have one.

@@ -15,7 +15,7 @@ struct ReporterReportTests {
             previous: nil, epoch: epoch,
             scan: reporterScan([reporterDevice("0000:3b:00.0"), reporterDevice("0000:01:00.0")]), now: t0)
         #expect(r.generation == 1)
-        #expect(r.schemaVersion == "1.1" && Report.currentSchemaVersion == "1.1")
+        #expect(r.schemaVersion == "1.2" && Report.currentSchemaVersion == "1.2")
         #expect(r.descriptors.map(\.address.description) == ["0000:01:00.0", "0000:3b:00.0"])
         #expect(r.tombstones.isEmpty)
         #expect(r.digest.hasPrefix("sha256:") && r.digest.count == 71)
@@ -173,6 +173,13 @@ struct ReporterReportTests {
                 $0.vgpu = VGPUOffer(
                     mechanism: "mdev", activeType: nil, activeInstances: 0, mixedSize: false,
                     framebuffer: nil, slots: [], profiles: [], publishedType: nil)
+            },
+            "drift": {
+                let was = RecordedIdentity(
+                    vendor: "10de", device: "1eb8", subsystemVendor: "10de", subsystemDevice: "12a2", classCode: "030200")
+                var now = was
+                now.device = "2236"
+                $0.drift = [IdentityDrift(source: .label, key: "slot:3", recorded: was, present: now, label: "Inference T4")]
             },
         ]
         let deviceFields = Mirror(reflecting: base.descriptors[0]).children.compactMap { $0.label.map(Self.fieldName) }

@@ -16,7 +16,10 @@ import HWLabelProbe
 public struct DescriptorBuilder: Sendable {
     public init() {}
 
-    public func descriptors(snapshot: Snapshot, labels: LabelSet, policy: Policy) -> DescriptorSet {
+    /// `recorded`: identities other records (passthrough.conf) hold for instances; instance
+    /// labels carry their own. A card that is not the one recorded for its instance gets the
+    /// drift in its descriptor and a warning, and the record is not applied to it.
+    public func descriptors(snapshot: Snapshot, labels: LabelSet, policy: Policy, recorded: [RecordedInstance] = []) -> DescriptorSet {
         var excluded: [PCIAddress] = []
         var chosen: [PCIFunction] = []
         for f in snapshot.functions where !f.isBridge && f.vendor != "ffff" {
@@ -41,6 +44,10 @@ public struct DescriptorBuilder: Sendable {
         let modes = ModeResolver(snapshot: snapshot)
         let usage = UsageResolver(snapshot: snapshot)
         let resolver = LabelResolver(labels)
+        let records = RecordIndex(
+            labels.instanceLabels.compactMap { l in
+                l.identity.map { RecordedInstance(source: .label, key: l.key, identity: $0, label: l.label.name) }
+            } + recorded)
         // Each descriptor depends only on the snapshot: build them on every core in contiguous
         // chunks (an SR-IOV host has thousands), then merge in order.
         let built = Parallel.chunkedMap(chosen, serialBelow: 512) { [self] f in
@@ -72,6 +79,8 @@ public struct DescriptorBuilder: Sendable {
             // A vGPU card's slots are consumed through it: their VMs are its bindings.
             let slots = mode == .vgpu ? (modes.children[f.address] ?? []) : []
             let used = usage.usage(of: own + slots)
+            let drift = records.drift(f, instance: instance)
+            diagnostics += drift.map { Diagnostic(code: "identity-drift", address: f.address, message: "\(f.address): \($0)") }
             let device = AssignableDevice(
                 address: f.address,
                 attributes: AttributeIdentity(
@@ -96,7 +105,8 @@ public struct DescriptorBuilder: Sendable {
                 mode: mode,
                 excludes: modes.excludes(f),
                 usage: used,
-                vgpu: vgpu)
+                vgpu: vgpu,
+                drift: drift)
             return (device, diagnostics)
         }
         var errors: [Diagnostic] = []
@@ -163,5 +173,36 @@ public struct DescriptorBuilder: Sendable {
             c.vgpuTypes = types
         }
         return c
+    }
+}
+
+/// Recorded identities indexed by key (instance id) and by the address an address key names.
+struct RecordIndex: Sendable {
+    let byKey: [String: [RecordedInstance]]
+    let byAddress: [PCIAddress: [RecordedInstance]]
+
+    init(_ records: [RecordedInstance]) {
+        var byKey: [String: [RecordedInstance]] = [:], byAddress: [PCIAddress: [RecordedInstance]] = [:]
+        for r in records {
+            if r.key.hasPrefix("address:"), let a = PCIAddress(r.key.dropFirst("address:".count)) {
+                byAddress[a, default: []].append(r)
+            } else if let a = PCIAddress(r.key) {
+                byAddress[a, default: []].append(r)
+            } else {
+                byKey[r.key, default: []].append(r)
+            }
+        }
+        self.byKey = byKey
+        self.byAddress = byAddress
+    }
+
+    /// Every record for this card's instance (or address) made for another identity.
+    func drift(_ f: PCIFunction, instance: InstanceIdentity) -> [IdentityDrift] {
+        let hits = (byKey[instance.id] ?? []) + (byAddress[f.address] ?? [])
+        guard !hits.isEmpty else { return [] }
+        let present = RecordedIdentity(f)
+        return hits.filter { $0.identity != present }.map {
+            IdentityDrift(source: $0.source, key: $0.key, recorded: $0.identity, present: present, label: $0.label)
+        }
     }
 }

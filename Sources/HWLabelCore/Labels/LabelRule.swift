@@ -83,22 +83,34 @@ public struct LabelRule: Codable, Sendable, Hashable {
 }
 
 /// A label set on one device instance, keyed by its instance id (`dsn:…`, `slot:…`, `path:…`,
-/// `address:…`) or a bare PCI address.
+/// `address:…`) or a bare PCI address, with the identity of the card it was given to.
 public struct InstanceLabel: Codable, Sendable, Hashable {
     public var key: String
     public var label: HardwareLabel
-    public init(key: String, label: HardwareLabel) {
+    /// The card the label was given to. The label applies only while the card at `key` still
+    /// has this identity; nil (a line written by hand or by an older hwlabel) asserts nothing.
+    public var identity: RecordedIdentity?
+    public init(key: String, label: HardwareLabel, identity: RecordedIdentity? = nil) {
         self.key = key
         self.label = label
+        self.identity = identity
     }
 
     /// Keyed by a stable id (DSN, slot, path) rather than by where the device sits now.
     public var isStableKey: Bool { !(key.hasPrefix("address:") || PCIAddress(key) != nil) }
 
     public func matches(instance: InstanceIdentity, address: PCIAddress) -> Bool {
+        Self.keyNames(key, instance: instance, address: address)
+    }
+
+    /// True when `key` is this instance's id, or names this address (`address:…` or a bare BDF).
+    public static func keyNames(_ key: String, instance: InstanceIdentity, address: PCIAddress) -> Bool {
         if key == instance.id { return true }
         if key.hasPrefix("address:"), let a = PCIAddress(key.dropFirst("address:".count)) { return a == address }
         if let a = PCIAddress(key) { return a == address }
         return false
     }
+
+    /// False when the label records an identity and `f` is another card.
+    public func fits(_ f: PCIFunction) -> Bool { identity.map { $0 == RecordedIdentity(f) } ?? true }
 }

@@ -33,8 +33,11 @@ public struct LabelSet: Codable, Sendable, Hashable {
     /// `LabelResolver` finds those through its indexes.
     func resolve(_ f: PCIFunction, instance: InstanceIdentity, instanceHits: [InstanceLabel], ruleHits hits: [LabelRule]) -> Resolution {
         var diagnostics: [Diagnostic] = []
-        // 1. Instance label: a stable-id key beats an address key (the card may have moved).
-        if let hit = instanceHits.first(where: \.isStableKey) ?? instanceHits.first {
+        // 1. Instance label: a stable-id key beats an address key (the card may have moved). A
+        //    label given to another card (its recorded identity differs) is not applied:
+        //    `DescriptorBuilder` reports the drift.
+        let fitting = instanceHits.filter { $0.fits(f) }
+        if let hit = fitting.first(where: \.isStableKey) ?? fitting.first {
             return Resolution(
                 assignment: LabelAssignment(name: hit.label.name, source: "instance", rule: nil),
                 diagnostics: diagnostics)
@@ -70,9 +73,9 @@ public struct LabelSet: Codable, Sendable, Hashable {
     }
 
     /// Adds or replaces the label on one instance key.
-    public mutating func setInstanceLabel(key: String, label: HardwareLabel) {
+    public mutating func setInstanceLabel(key: String, label: HardwareLabel, identity: RecordedIdentity? = nil) {
         instanceLabels.removeAll { $0.key == key }
-        instanceLabels.append(InstanceLabel(key: key, label: label))
+        instanceLabels.append(InstanceLabel(key: key, label: label, identity: identity))
     }
 
     /// Adds a rule, replacing one with the same selector.

@@ -35,6 +35,9 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
     public var usage: DeviceUsage
     /// vGPU profiles this card delivers now; null unless `mode` is `vgpu` (schema 1.1).
     @Nullable public var vgpu: VGPUOffer?
+    /// Records made for another card at this instance (a label, a passthrough record) and
+    /// therefore not applied (schema 1.2; the key is absent when there are none).
+    public var drift: [IdentityDrift]
 
     public init(
         address: PCIAddress, attributes: AttributeIdentity, instance: InstanceIdentity,
@@ -43,7 +46,7 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
         capacity: Capacity, iommuGroup: Int?, numaNode: Int?, driver: String?,
         mode: DeviceMode? = nil, excludes: [PCIAddress] = [],
         usage: DeviceUsage = DeviceUsage(state: .unknown, unknownBecause: "not scanned"),
-        vgpu: VGPUOffer? = nil
+        vgpu: VGPUOffer? = nil, drift: [IdentityDrift] = []
     ) {
         self.address = address
         self.attributes = attributes
@@ -65,11 +68,37 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
         self.excludes = excludes
         self.usage = usage
         self.vgpu = vgpu
+        self.drift = drift
     }
 
     private enum CodingKeys: String, CodingKey {
         case address, attributes, instance, kind, isVirtualFunction, physicalFunction, names, label, readiness,
-            gpu, companions, capacity, iommuGroup, numaNode, driver, mode, parent, excludes, usage, vgpu
+            gpu, companions, capacity, iommuGroup, numaNode, driver, mode, parent, excludes, usage, vgpu, drift
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(address, forKey: .address)
+        try c.encode(attributes, forKey: .attributes)
+        try c.encode(instance, forKey: .instance)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(isVirtualFunction, forKey: .isVirtualFunction)
+        try c.encode(_physicalFunction, forKey: .physicalFunction)
+        try c.encode(names, forKey: .names)
+        try c.encode(_label, forKey: .label)
+        try c.encode(readiness, forKey: .readiness)
+        try c.encode(_gpu, forKey: .gpu)
+        try c.encode(companions, forKey: .companions)
+        try c.encode(capacity, forKey: .capacity)
+        try c.encode(_iommuGroup, forKey: .iommuGroup)
+        try c.encode(_numaNode, forKey: .numaNode)
+        try c.encode(_driver, forKey: .driver)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(_parent, forKey: .parent)
+        try c.encode(excludes, forKey: .excludes)
+        try c.encode(usage, forKey: .usage)
+        try c.encode(_vgpu, forKey: .vgpu)
+        if !drift.isEmpty { try c.encode(drift, forKey: .drift) }
     }
 
     /// Reads schema 1.0 descriptors too: the 1.1 fields then take what 1.0 implied (whole
@@ -99,6 +128,7 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
             try c.decodeIfPresent(DeviceUsage.self, forKey: .usage)
             ?? DeviceUsage(state: .unknown, unknownBecause: "schema 1.0 document: usage not recorded")
         _vgpu = try c.decode(Nullable<VGPUOffer>.self, forKey: .vgpu)
+        drift = try c.decodeIfPresent([IdentityDrift].self, forKey: .drift) ?? []
     }
 }
 

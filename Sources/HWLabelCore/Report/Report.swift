@@ -4,10 +4,11 @@ import HWLabelProbe
 /// One report of this host's assignable hardware: what every sink receives.
 ///
 /// JSON is canonical: keys sorted, descriptors and tombstones ordered by address, dates in
-/// RFC 3339 UTC. Schema: `schema/report-1.0.schema.json` (it describes 1.0 and 1.1). A 1.N reader
-/// accepts 1.0…1.N. 1.1 added the descriptor's mode, parent, excludes, usage and vgpu.
+/// RFC 3339 UTC. Schema: `schema/report-1.0.schema.json` (it describes 1.0 to 1.2). A 1.N reader
+/// accepts 1.0…1.N. 1.1 added the descriptor's mode, parent, excludes, usage and vgpu; 1.2 its drift and
+/// the identity-changed tombstone.
 public struct Report: Codable, Sendable, Hashable {
-    public static let currentSchemaVersion = "1.1"
+    public static let currentSchemaVersion = "1.2"
 
     /// `major.minor`.
     public var schemaVersion: String

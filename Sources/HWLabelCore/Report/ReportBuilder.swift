@@ -18,28 +18,47 @@ public enum ReportBuilder {
         let candidateGeneration = prevGeneration + 1
 
         let descriptors = scan.descriptors.sorted(by: descriptorOrder)
-        let currentIds = Set(descriptors.map(\.instance.id))
+        var current: [String: RecordedIdentity] = [:]
+        for d in descriptors { current[d.instance.id] = RecordedIdentity(d.attributes) }
 
-        var tombstones = (prev?.tombstones ?? []).filter { !currentIds.contains($0.instanceId) }
-        let tombstoned = Set(tombstones.map(\.instanceId))
-        for old in prev?.descriptors ?? [] where !currentIds.contains(old.instance.id) && !tombstoned.contains(old.instance.id) {
-            let reason: Tombstone.Reason =
-                scan.excludedInstanceIds.contains(old.instance.id) || scan.excludedAddresses.contains(old.address)
-                ? .excludedByPolicy
-                : scan.presentAddresses.contains(old.address)
-                    ? .driverChanged
-                    : .unplugged
+        // A tombstone ends when its card is back: the same instance id, and for an
+        // identity-changed tombstone the same identity too.
+        func returned(_ t: Tombstone) -> Bool {
+            guard let now = current[t.instanceId] else { return false }
+            return t.identity.map { $0 == now } ?? true
+        }
+        var tombstones = (prev?.tombstones ?? []).filter { !returned($0) }
+        let tombstoned = Set(tombstones.map { TombstoneKey(instanceId: $0.instanceId, identity: $0.identity) })
+        for old in prev?.descriptors ?? [] {
+            let was = RecordedIdentity(old.attributes)
+            let reason: Tombstone.Reason
+            var identity: RecordedIdentity?
+            if let now = current[old.instance.id] {
+                guard now != was else { continue }
+                reason = .identityChanged
+                identity = was
+            } else {
+                reason =
+                    scan.excludedInstanceIds.contains(old.instance.id) || scan.excludedAddresses.contains(old.address)
+                    ? .excludedByPolicy
+                    : scan.presentAddresses.contains(old.address)
+                        ? .driverChanged
+                        : .unplugged
+            }
+            guard !tombstoned.contains(TombstoneKey(instanceId: old.instance.id, identity: identity)) else { continue }
             tombstones.append(
                 Tombstone(
                     instanceId: old.instance.id, address: old.address, reason: reason,
-                    sinceGeneration: candidateGeneration))
+                    sinceGeneration: candidateGeneration, identity: identity))
         }
         if tombstones.count > maxTombstones {
             // Keep the most recent ones.
             tombstones.sort { $0.sinceGeneration > $1.sinceGeneration }
             tombstones = Array(tombstones.prefix(maxTombstones))
         }
-        tombstones.sort { ($0.address, $0.instanceId) < ($1.address, $1.instanceId) }
+        tombstones.sort {
+            ($0.address, $0.instanceId, $0.identity?.fields ?? "") < ($1.address, $1.instanceId, $1.identity?.fields ?? "")
+        }
 
         var report = Report(
             host: scan.host, bootId: scan.bootId, agentEpoch: epoch,
@@ -77,4 +96,11 @@ public enum ReportBuilder {
     private static func sha256Hex(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { hex($0, 2) }.joined()
     }
+}
+
+/// A tombstone's identity for de-duplication: one per instance, plus one per card that left an
+/// instance another card now holds.
+private struct TombstoneKey: Hashable {
+    var instanceId: String
+    var identity: RecordedIdentity?
 }

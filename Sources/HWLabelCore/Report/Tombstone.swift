@@ -9,6 +9,9 @@ public struct Tombstone: Codable, Sendable, Hashable {
         case driverChanged = "driver-changed"
         /// The agent's policy now excludes it.
         case excludedByPolicy = "excluded-by-policy"
+        /// Another card is at this instance (same slot or path, other IDs): the old card's
+        /// descriptor ends here and the new card's starts (schema 1.2).
+        case identityChanged = "identity-changed"
     }
     /// The descriptor's `instance.id`.
     public var instanceId: String
@@ -16,10 +19,13 @@ public struct Tombstone: Codable, Sendable, Hashable {
     public var reason: Reason
     /// The first generation in which the device was absent.
     public var sinceGeneration: UInt64
-    public init(instanceId: String, address: PCIAddress, reason: Reason, sinceGeneration: UInt64) {
+    /// The identity of the card that left (reason `identity-changed` only; absent otherwise).
+    public var identity: RecordedIdentity?
+    public init(instanceId: String, address: PCIAddress, reason: Reason, sinceGeneration: UInt64, identity: RecordedIdentity? = nil) {
         self.instanceId = instanceId
         self.address = address
         self.reason = reason
         self.sinceGeneration = sinceGeneration
+        self.identity = identity
     }
 }

@@ -12,7 +12,7 @@ import HWLabelProbe
 /// keys (what `json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` gives).
 public struct InventoryDocument: Codable, Sendable {
     /// `major.minor`; a 1.N reader accepts 1.0…1.N.
-    public static let currentSchemaVersion = "1.1"
+    public static let currentSchemaVersion = "1.2"
 
     public var schemaVersion: String
     public var generatedAt: String
