@@ -103,6 +103,7 @@ struct ShowCommand: ParsableCommand {
             throw ExitCode(1)
         }
         Diagnostics.warn(snapshot.warnings.filter { $0.address == a.description })
+        CommandSupport.printDiagnostics((set.errors + set.warnings).filter { $0.address == a })
         let descriptor = set.descriptor(at: a)
         switch format {
         case .json:

@@ -202,6 +202,7 @@ enum TableFormatter {
     static func descriptor(_ d: AssignableDevice) -> String {
         var out = "\tAssignable: \(d.kind)\(d.isVirtualFunction ? " (SR-IOV VF)" : ""), instance \(d.instance.id) [\(d.instance.source)]\n"
         out += "\tLabel: " + (d.label.map { "\($0.name) (\($0.source)\($0.rule.map { ": " + $0 } ?? ""))" } ?? "none") + "\n"
+        for drift in d.drift { out += "\tDrift: \(drift)\n" }
         out +=
             "\tMode: \(d.mode.rawValue)" + (d.parent.map { ", parent \($0)" } ?? "")
             + (d.excludes.isEmpty ? "" : ", excludes " + d.excludes.map(\.description).joined(separator: " ")) + "\n"
