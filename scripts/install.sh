@@ -45,6 +45,10 @@ fi
 sed "s#/usr/local/#$PREFIX/#g" systemd/hwlabel-agent.service > "$DESTDIR$UNITDIR/hwlabel-agent.service"
 chmod 0644 "$DESTDIR$UNITDIR/hwlabel-agent.service"
 install -m 0644 udev-rules/70-hwlabel.rules "$DESTDIR$UDEVDIR/70-hwlabel.rules"
+# The passthrough rule names the binary and the config dir: rewritten like the unit.
+sed -e "s#/usr/local/#$PREFIX/#g" -e "s#/etc/hwlabel#$CONFDIR#g" udev-rules/72-hwlabel-passthrough.rules \
+    > "$DESTDIR$UDEVDIR/72-hwlabel-passthrough.rules"
+chmod 0644 "$DESTDIR$UDEVDIR/72-hwlabel-passthrough.rules"
 install -m 0644 udev-rules/71-hwlabel-label.rules.example "$DESTDIR$PREFIX/share/hwlabel/71-hwlabel-label.rules.example"
 install -m 0644 README.md "$DESTDIR$PREFIX/share/doc/hwlabel/README.md"
 # The unit's Documentation= names agent.md; the rest of docs/ goes beside it.

@@ -13,7 +13,8 @@ PURGE=${PURGE:-0}
 if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now hwlabel-agent.service 2>/dev/null || true
 fi
-rm -f "$DESTDIR$PREFIX/bin/hwlabel" "$DESTDIR$UNITDIR/hwlabel-agent.service" "$DESTDIR$UDEVDIR/70-hwlabel.rules"
+rm -f "$DESTDIR$PREFIX/bin/hwlabel" "$DESTDIR$UNITDIR/hwlabel-agent.service" "$DESTDIR$UDEVDIR/70-hwlabel.rules" \
+    "$DESTDIR$UDEVDIR/72-hwlabel-passthrough.rules"
 rm -rf "$DESTDIR$PREFIX/share/doc/hwlabel" "$DESTDIR$PREFIX/share/hwlabel"
 if [ "$PURGE" = 1 ]; then
     rm -rf "$DESTDIR$CONFDIR" "$DESTDIR/var/lib/hwlabel"
