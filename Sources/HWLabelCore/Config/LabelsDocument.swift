@@ -5,14 +5,20 @@ import HWLabelProbe
 ///
 /// ```
 /// # hwlabel hardware labels
-/// device dsn:00-11-22-ff-fe-33-44-55 = Turing GPU
+/// device dsn:00-11-22-ff-fe-33-44-55 vendor=10de device=1eb8 subsystem=10de:12a2 class=030200 = Turing GPU
+/// device slot:3 = Inference T4
 /// device 0000:3b:00.0 = Inference NIC
 /// rule vendor=10de device=1eb8 = Turing GPU
 /// rule vendor=10de device=1e30 subsystem=10de:13d9 = Turing GPU
 /// rule vendor=8086 class=0200 = Intel NIC
 /// ```
-/// The label is everything after ` = `, trimmed. Comments and unknown-but-valid layout survive
-/// rewrites: `hwlabel label` edits only the directive lines it changes.
+/// The label is everything after ` = `, trimmed. A device line may carry, between the key and
+/// ` = `, the identity of the card the label was given to (`RecordedIdentity.fields`:
+/// `vendor= device= [subsystem=] class=`, as `hwlabel label set` writes them); the label then
+/// applies only while the card at that key has that identity. A line without them (written by
+/// hand or by an older hwlabel) asserts nothing and applies to whatever card is at the key.
+/// Comments and unknown-but-valid layout survive rewrites: `hwlabel label` edits only the
+/// directive lines it changes.
 public struct LabelsDocument: Sendable, Hashable {
     public enum Line: Sendable, Hashable {
         case text(String)
@@ -24,11 +30,18 @@ public struct LabelsDocument: Sendable, Hashable {
     public static let header = """
         # hwlabel hardware labels (one label per device). Managed by `hwlabel label`; hand edits
         # are kept. One directive per line, '#' starts a comment:
-        #   device <dsn:…|slot:…|path:…|address:…|DDDD:BB:DD.F> = <label>
+        #   device <dsn:…|slot:…|path:…|address:…|DDDD:BB:DD.F> [identity] = <label>
         #   rule vendor=VVVV [device=DDDD] [subsystem=SVVV:SDDD] [class=CC[SS[PP]]] = <label>
+        # [identity] is the card the label was given to, as `hwlabel label set` records it:
+        #   vendor=VVVV device=DDDD [subsystem=SVVV:SDDD] class=CCSSPP
+        # The label then applies only while that card is at the key: another card in the same
+        # slot is not labelled and `hwlabel inventory` warns (drift). Leave the fields out to
+        # label whatever card is there.
         # Precedence: device label > udev HWLABEL_LABEL > rule. Two rules that give one device
         # different labels are an error. Labels: 1-63 of A-Z a-z 0-9 space . _ - + / ( ),
-        # starting and ending with a letter or digit.
+        # starting and ending with a letter or digit. Two different labels may not export to
+        # the same Placement trait or Kubernetes value ("Turing GPU", "turing gpu" and
+        # "Turing-GPU" are all CUSTOM_HWLABEL_TURING_GPU).
         """
 
     public init(lines: [Line] = LabelsDocument.header.split(separator: "\n", omittingEmptySubsequences: false).map { .text(String($0)) }) {
@@ -105,13 +118,34 @@ public struct LabelsDocument: Sendable, Hashable {
             do { label = try HardwareLabel(validating: string(trim(eq + 3..<t.upperBound))) } catch { throw fail(error.description) }
             let ws = words(head)
             if let first = ws.first, equalsBytes(first, "device") {
-                guard ws.count == 2 else { throw fail("expected 'device <id or address> = <label>'") }
+                guard ws.count >= 2 else {
+                    throw fail("expected 'device <id or address> [vendor=… device=… subsystem=… class=…] = <label>'")
+                }
                 let key = string(ws[1])
                 guard isValidInstanceKey(key) else {
                     throw fail("'\(key)' is neither an instance id (dsn:, slot:, path:, address:) nor a PCI address DDDD:BB:DD.F")
                 }
+                // The identity the label was given to: `name=value` words after the key.
+                var identity: RecordedIdentity?
+                if ws.count > 2 {
+                    var values: [String: String] = [:]
+                    for w in ws.dropFirst(2) {
+                        var cut = w.lowerBound
+                        while cut < w.upperBound, b[cut] != equals { cut += 1 }
+                        guard cut > w.lowerBound, cut + 1 < w.upperBound else {
+                            throw fail("unknown identity field '\(string(w))' (vendor=, device=, subsystem=, class=)")
+                        }
+                        let name = string(w.lowerBound..<cut)
+                        guard values.updateValue(string(cut + 1..<w.upperBound), forKey: name) == nil else {
+                            throw fail("\(name) given twice")
+                        }
+                    }
+                    do { identity = try RecordedIdentity.parse(values) } catch {
+                        throw fail("identity: " + (error.code == .invalidRule ? error.message : error.description))
+                    }
+                }
                 if let prev = seenKeys.updateValue(n, forKey: key) { throw fail("device \(key) already labelled on line \(prev)") }
-                out.append(.instance(InstanceLabel(key: key, label: label)))
+                out.append(.instance(InstanceLabel(key: key, label: label, identity: identity)))
             } else if let first = ws.first, equalsBytes(first, "rule") {
                 var vendor: String?, device: String?, subsystem: String?, classPrefix: String?
                 for w in ws.dropFirst() {
@@ -160,18 +194,20 @@ public struct LabelsDocument: Sendable, Hashable {
         lines.map { l in
             switch l {
             case let .text(t): t
-            case let .instance(i): "device \(i.key) = \(i.label.name)"
+            case let .instance(i): "device \(i.key)\(i.identity.map { " " + $0.fields } ?? "") = \(i.label.name)"
             case let .rule(r): "rule \(r.selector) = \(r.label.name)"
             }
         }.joined(separator: "\n") + "\n"
     }
 
-    /// Sets (or replaces in place) the label on one instance key.
-    public mutating func setInstanceLabel(key: String, label: HardwareLabel) {
+    /// Sets (or replaces in place) the label on one instance key, with the identity of the card
+    /// it is given to (nil: whatever card is at the key).
+    public mutating func setInstanceLabel(key: String, label: HardwareLabel, identity: RecordedIdentity? = nil) {
+        let line = Line.instance(InstanceLabel(key: key, label: label, identity: identity))
         if let i = lines.firstIndex(where: { if case let .instance(x) = $0 { x.key == key } else { false } }) {
-            lines[i] = .instance(InstanceLabel(key: key, label: label))
+            lines[i] = line
         } else {
-            lines.append(.instance(InstanceLabel(key: key, label: label)))
+            lines.append(line)
         }
     }
 
