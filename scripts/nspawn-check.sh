@@ -17,13 +17,21 @@
 # device); `hwlabel agent status` says running (0) and, after the stop, not running (3);
 # `systemd-analyze security` inside is "OK" or better; `systemctl stop` exits 0 with
 # Result=success; the journal has no SIGSYS, kill, watchdog timeout, denied call or token.
+# The passthrough udev rule, as installed: scripts/check-udev-rule.sh first (udevadm test under
+# umockdev), then inside the container, where the host's /sys is read-only, `udevadm test
+# --action=add` of a host PCI function with Debian's whole rule set: no diagnostic about the rule;
+# with passthrough.conf present its RUN is `hwlabel passthrough apply --config-dir /etc/hwlabel BDF`,
+# ahead of 80-drivers.rules' `kmod load`; without it, no such RUN (udevadm test starts no RUN
+# program). The installed binary runs that apply (no record for BDF: exit 0) under the sandbox the
+# container's systemd-udevd.service puts its RUN programs in.
 # The whole run is limited to 170 s (NSPAWN_TIMEOUT).
 #
 # Environment: NSPAWN_CACHE (default .build-nspawn: the cached root file system, rebuilt when its
 # package list or the host's apt sources change), NSPAWN_KEEP=1 (keep the run directory with the
 # journal and the controller's log), NSPAWN_UEVENT=0, NSPAWN_STRACE=1 (strace the container and
 # list every call that failed with EPERM or EACCES, the agent's and systemd's; slower).
-# Needs root, systemd-nspawn (systemd-container), mmdebstrap, python3, util-linux (unshare, nsenter).
+# Needs root, systemd-nspawn (systemd-container), mmdebstrap, python3, util-linux (unshare, nsenter),
+# and for the udev rule udev and umockdev.
 # Exit: 0 every check passed; 1 a check failed; 2 cannot run here.
 #
 # The container shares the host's network namespace (the controller on 127.0.0.1 is reachable
@@ -35,7 +43,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
-PACKAGES="systemd,systemd-sysv,dbus,libpci3,libudev1,libstdc++6,libgcc-s1,zlib1g"
+# udev gives udevadm and Debian's rules; systemd-udevd itself does not start in the container
+# (ConditionPathIsReadWrite=/sys).
+PACKAGES="systemd,systemd-sysv,dbus,udev,libpci3,libudev1,libstdc++6,libgcc-s1,zlib1g"
 ROOTFS_REV=1          # bump when the customisation below changes
 SUITE=bookworm
 CACHE=${NSPAWN_CACHE:-$REPO/.build-nspawn}
@@ -197,6 +207,69 @@ CONF
         in_ct journalctl --no-pager -o cat -u "$UNIT" 2>/dev/null | grep -c "trigger=$1 .*scan$"; }
     status_json() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
         "$ROOT/var/lib/hwlabel/status.json" "$1" 2>/dev/null; }
+
+    say "udev rule: udevadm test inside (the host's /sys is read-only here)"
+    # udev 252's `udevadm test` writes the ATTR{} assignments of every rule it loads: only ever
+    # where /sys is mounted read-only.
+    sysopts=$(in_ct awk '$2 == "/sys" { o = $4 } END { print o }' /proc/self/mounts)
+    sys_ro=0
+    case ,$sysopts, in *,ro,*) sys_ro=1 ;; esac
+    in_ct test -w /sys/bus/pci/drivers_probe && { sys_ro=0; sysopts="$sysopts, drivers_probe writable"; }
+    case $sys_ro in
+        1)
+            RULE=72-hwlabel-passthrough.rules
+            CONF=$ROOT/etc/hwlabel/passthrough.conf
+            # A function that is not a bridge (the rule skips class 06).
+            udev_dev=""
+            for d in /sys/bus/pci/devices/*; do
+                case $(cat "$d/class") in 0x06*) ;; *) udev_dev=$(basename "$d"); break ;; esac
+            done
+            want="/usr/local/bin/hwlabel passthrough apply --config-dir /etc/hwlabel $udev_dev"
+            udev_test() { in_ct udevadm test --action=add "/sys/bus/pci/devices/$udev_dev" 2>&1; }
+            udev_runs() { printf '%s\n' "$1" | sed -n "s/^run: '\(.*\)'\$/\1/p"; }
+            if [ -z "$udev_dev" ]; then
+                fail "udev: no PCI function other than bridges on this host"
+            elif [ ! -f "$ROOT/etc/udev/rules.d/$RULE" ]; then
+                fail "udev: scripts/install.sh did not install $RULE"
+            else
+                printf '# no records: written by nspawn-check for udevadm test\n' > "$CONF"
+                out=$(udev_test)
+                bad=$(printf '%s\n' "$out" | grep -E "^/etc/udev/rules.d/$RULE:[0-9]+" || true)
+                [ -z "$bad" ] && printf '%s\n' "$out" | grep -q "^Reading rules file: /etc/udev/rules.d/$RULE" \
+                    && pass "udev reads $RULE with Debian's rules, no diagnostic" \
+                    || { fail "udev about $RULE:"; printf '%s\n' "${bad:-(never read)}" | sed 's/^/      /'; }
+                list=$(udev_runs "$out")
+                ours=$(printf '%s\n' "$list" | grep -nxF "$want" | head -n 1 | cut -d: -f1)
+                kmod=$(printf '%s\n' "$list" | grep -n '^kmod load' | head -n 1 | cut -d: -f1)
+                if [ -n "$ours" ] && [ -n "$kmod" ] && [ "$ours" -lt "$kmod" ]; then
+                    pass "add $udev_dev with passthrough.conf: RUN '$want', before kmod load"
+                else
+                    fail "add $udev_dev with passthrough.conf: apply RUN ${ours:-missing}, kmod load ${kmod:-missing}"
+                    printf '%s\n' "$list" | sed 's/^/      run: /'
+                fi
+                # What udevd would start, in the sandbox its own unit gives its RUN programs.
+                sandbox=()
+                while IFS= read -r l; do sandbox+=(-p "$l"); done < <(in_ct grep -E \
+                    '^(SystemCallFilter|SystemCallErrorNumber|MemoryDenyWriteExecute|RestrictAddressFamilies|RestrictRealtime|RestrictSUIDSGID|LockPersonality|PrivateMounts|ProtectHostname|CapabilityBoundingSet|IPAddressDeny)=' \
+                    /lib/systemd/system/systemd-udevd.service)
+                if ! in_ct /usr/local/bin/hwlabel passthrough apply --help 2>&1 | grep -q 'USAGE: hwlabel passthrough apply'; then
+                    fail "this hwlabel has no \`passthrough apply\`: the rule would fail at every add"
+                elif out=$(in_ct systemd-run --quiet --wait --pipe --collect "${sandbox[@]}" $want 2>&1); then
+                    pass "$want: exit 0 under systemd-udevd's sandbox (${#sandbox[@]} settings), no record"
+                else
+                    fail "$want under systemd-udevd's sandbox: $(printf '%s' "$out" | tail -n 3)"
+                fi
+                rm -f "$CONF"
+                list=$(udev_runs "$(udev_test)")
+                if printf '%s\n' "$list" | grep -q '^kmod load' && ! printf '%s\n' "$list" | grep -qF "passthrough apply"; then
+                    pass "add $udev_dev without passthrough.conf: no apply"
+                else
+                    fail "add $udev_dev without passthrough.conf:"; printf '%s\n' "$list" | sed 's/^/      run: /'
+                fi
+            fi
+            ;;
+        *) fail "udev: /sys is not read-only in the container ($sysopts): udevadm test not run" ;;
+    esac
 
     say "start (Type=notify)"
     if in_ct systemctl start "$UNIT"; then pass "systemctl start returned after READY=1 ($(elapsed))"
@@ -414,8 +487,15 @@ finish() {
 }
 trap finish EXIT
 trap 'exit 1' TERM INT HUP
+say "udev rule under umockdev (scripts/check-udev-rule.sh)"
+urc=0
+"$REPO/scripts/check-udev-rule.sh" || urc=$?
 rc=0
 # At most 3 minutes in all; its own mount namespace, so every mount goes with it.
 timeout --kill-after=10 "${NSPAWN_TIMEOUT:-170}" unshare --mount --propagation private -- "$0" --inner "$BIN" "$RUN" "$BASE" "$CG" || rc=$?
 [ $rc = 124 ] && echo "FAIL: the check ran out of time (${NSPAWN_TIMEOUT:-170}s)"
+if [ $urc != 0 ]; then
+    echo "FAIL: scripts/check-udev-rule.sh exited $urc"
+    [ $rc = 0 ] && rc=1
+fi
 exit $rc
