@@ -10,15 +10,16 @@
 # mark if anything ran it. Then, in a private mount namespace (a user namespace when not root)
 # where udev's rules directories hold only that rule and the system's 80-drivers.rules (the one
 # that loads the native driver's module), `udevadm test --action=…` runs under umockdev-run over
-# two mock PCI functions: an NVIDIA T4 (10de:1eb8, 0000:3b:00.0) behind a root port
-# (0000:00:01.0). udevadm (systemd 252) then reads only the mock's /sys, and no rule it loads
+# three mock PCI functions: an NVIDIA T4 (10de:1eb8, 0000:3b:00.0) behind a root port
+# (0000:00:01.0), and an NVSwitch (10de:22a3, class 0680, 0000:00:02.0). udevadm (systemd 252) then reads only the mock's /sys, and no rule it loads
 # writes an attribute or starts a program.
 #
 # Fails when: udev reports anything about the rule file (a syntax error, an unknown key, a GOTO
 # without its LABEL); an `add` of the GPU with passthrough.conf present does not give
 # RUN "PREFIX/bin/hwlabel passthrough apply --config-dir CONFDIR 0000:3b:00.0", or gives it
 # after 80-drivers.rules' `kmod load` (the native module would load first); the same event gives
-# the RUN without passthrough.conf, for the bridge, or for `change`; the stand-in binary ran.
+# the RUN without passthrough.conf, for the bridge, or for `change`; the NVSwitch (class 0680, an
+# "other bridge" that can be handed over) does not get it; the stand-in binary ran.
 # A deliberately broken copy of the rule must be reported, or the check itself is broken.
 # Exit: 0 every check passed; 1 a check failed; 2 cannot run here (no udevadm, umockdev-run,
 # 80-drivers.rules, or mount/user namespaces).
@@ -28,6 +29,7 @@ REPO=$(pwd)
 RULE=72-hwlabel-passthrough.rules
 GPU=0000:3b:00.0
 BRIDGE=0000:00:01.0
+SWITCH=0000:00:02.0
 
 die() { printf 'check-udev-rule: %s\n' "$*" >&2; exit 2; }
 
@@ -101,6 +103,17 @@ A: vendor=0x10de\n
 A: device=0x1eb8\n
 A: subsystem_vendor=0x10de\n
 A: subsystem_device=0x12a2\n
+
+P: /devices/pci0000:00/$SWITCH
+E: PCI_CLASS=68000
+E: PCI_ID=10DE:22A3
+E: PCI_SUBSYS_ID=10DE:1796
+E: PCI_SLOT_NAME=$SWITCH
+E: MODALIAS=pci:v000010DEd000022A3sv000010DEsd00001796bc06sc80i00
+E: SUBSYSTEM=pci
+A: class=0x068000\n
+A: vendor=0x10de\n
+A: device=0x22a3\n
 EOF
 
 FAILED=0
@@ -156,6 +169,12 @@ if runs "$out" | grep -q '^kmod load' && ! runs "$out" | grep -qF "passthrough a
     pass "add $BRIDGE (a bridge): no apply (kmod load still there)"
 else
     fail "add of the bridge $BRIDGE"; show "$(runs "$out")"
+fi
+out=$(simulate "$INSTALLED" add "$SWITCH")
+if runs "$out" | grep -qxF "${WANT% *} $SWITCH"; then
+    pass "add $SWITCH (class 0680, an NVSwitch): RUN apply"
+else
+    fail "add of the NVSwitch $SWITCH (class 0680): no apply"; show "$(runs "$out")"
 fi
 out=$(simulate "$INSTALLED" change "$GPU")
 if printf '%s\n' "$out" | grep -qx "ACTION=change" && printf '%s\n' "$out" | grep -q "^Reading rules file: .*$RULE" \
