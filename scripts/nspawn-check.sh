@@ -219,7 +219,7 @@ CONF
         1)
             RULE=72-hwlabel-passthrough.rules
             CONF=$ROOT/etc/hwlabel/passthrough.conf
-            # A function that is not a bridge (the rule skips class 06).
+            # A function the rule does not skip as a bridge (class 06 but 0680).
             udev_dev=""
             for d in /sys/bus/pci/devices/*; do
                 case $(cat "$d/class") in 0x06*) ;; *) udev_dev=$(basename "$d"); break ;; esac
