@@ -65,55 +65,10 @@ public struct LabelStore: Sendable {
 
     /// Runs `body` holding the exclusive lock on `<dir>/.labels.lock` (created if missing).
     /// Waits at most `lockTimeout` seconds for another holder, then throws a `ConfigError` that
-    /// names the lock file and the holder's pid.
+    /// names the lock file and the holder's pid (`ConfigLock`).
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         try makeDirectory()
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ConfigError(path: lockPath, message: "cannot open lock file: \(errnoText())") }
-        defer { close(fd) } // closing releases the flock
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ConfigError(path: lockPath, message: "cannot stat lock file: \(errnoText())") }
-        guard st.st_mode & S_IFMT == S_IFREG else {
-            throw ConfigError(
-                path: lockPath, message: "the lock file is \(BoundedFile.kind(st.st_mode & S_IFMT)), not a regular file; remove it")
-        }
-        let deadline = monotonicSeconds() + max(0, lockTimeout)
-        var pause = 0.005
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let e = errno
-            if e == EINTR { continue }
-            guard e == EWOULDBLOCK else { throw ConfigError(path: lockPath, message: "cannot lock: \(errnoText())") }
-            let now = monotonicSeconds()
-            guard now < deadline else {
-                let holder = Self.holder(fd)
-                throw ConfigError(
-                    path: lockPath,
-                    message: "locked by "
-                        + (holder.map { "process \($0)" } ?? "another process")
-                        + "; gave up after \(Self.seconds(lockTimeout)) (is another `hwlabel label` running or stuck?)")
-            }
-            usleep(UInt32(min(pause, deadline - now) * 1_000_000))
-            pause = min(pause * 2, 0.1)
-        }
-        // The holder's pid, for whoever waits next.
-        let pid = Array("\(getpid())\n".utf8)
-        if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
-        return try body()
-    }
-
-    /// The pid the lock holder wrote into the lock file (`<pid>\n`), if readable.
-    static func holder(_ fd: Int32) -> Int32? {
-        var buf = [UInt8](repeating: 0, count: 32)
-        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return nil }
-        let digits = buf[..<n].prefix { $0 >= 0x30 && $0 <= 0x39 }
-        guard !digits.isEmpty, digits.count <= 9, let pid = Int32(String(decoding: digits, as: UTF8.self)), pid > 0 else { return nil }
-        return pid
-    }
-
-    static func seconds(_ s: Double) -> String {
-        let t = s.isNaN ? 0 : min(max(s, 0), 1e9)
-        return t == t.rounded() ? "\(Int(t)) s" : "\(t) s"
+        return try ConfigLock(path: lockPath, timeout: lockTimeout, command: "hwlabel label").withLock(body)
     }
 
     /// Writes `<dir>/policy.conf` with the commented template unless it exists (under the lock).
@@ -152,16 +107,4 @@ public struct LabelStore: Sendable {
             throw ConfigError(path: path, message: error.description)
         }
     }
-}
-
-/// CLOCK_MONOTONIC in seconds: lock waits are not fooled by a clock step.
-private func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-private func errnoText() -> String {
-    let e = errno
-    return ErrnoText.describe(e)
 }
