@@ -12,8 +12,8 @@ struct LabelCommand: ParsableCommand {
         discussion: """
             Labels live in <config-dir>/labels.conf (commented, human-readable, written atomically \
             under a lock). Precedence: device label > udev HWLABEL_LABEL > rule. Exit codes: 0 ok, \
-            2 usage or input error (bad label, corrupt labels.conf, conflicting rule), 3 hardware \
-            source unreadable.
+            2 usage or input error (bad label, corrupt labels.conf, conflicting rule, a label whose \
+            exported names collide with another's), 3 hardware source unreadable.
             """,
         subcommands: [
             LabelSetCommand.self, LabelRuleCommand.self, LabelRemoveCommand.self,
@@ -33,7 +33,14 @@ struct RuleSelectorOptions: ParsableArguments {
 struct LabelSetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
-        abstract: "Label one device: by address (stored under its stable instance id) or by instance id (dsn:…, slot:…).")
+        abstract: "Label one device: by address (stored under its stable instance id) or by instance id (dsn:…, slot:…).",
+        discussion: """
+            The identity of the card at the target (vendor, device, subsystem, class) is recorded \
+            with the label: when another card is put at that instance, the label is not applied to \
+            it and `inventory` and `show` warn (drift). An instance id with no device present now is \
+            stored without an identity. A label whose Placement trait or Kubernetes value is that of \
+            a different label in labels.conf ("Turing GPU", "turing gpu") is refused (exit 2).
+            """)
 
     @OptionGroup var source: SourceOptions
     @Argument(help: ArgumentHelp("PCI address (0000:3b:00.0) or instance id (dsn:…, slot:…, path:…, address:…).", valueName: "ADDRESS|ID"))
@@ -42,7 +49,8 @@ struct LabelSetCommand: ParsableCommand {
 
     func run() throws {
         let l = try CommandSupport.inputErrors { try HardwareLabel(validating: label) }
-        var key = target
+        let key: String
+        let identity: RecordedIdentity?
         if PCIAddress(target) != nil {
             // Store the stable id, so the label follows the card through renumbering and (with a
             // serial number) slot moves.
@@ -52,6 +60,7 @@ struct LabelSetCommand: ParsableCommand {
                 throw ExitCode(2)
             }
             key = d.instance.id
+            identity = RecordedIdentity(d.attributes)
             if d.instance.source == "address" {
                 FileStandardError.write(
                     "hwlabel: warning: \(target) has no serial number, slot or upstream path: the label follows the address\n")
@@ -61,10 +70,41 @@ struct LabelSetCommand: ParsableCommand {
                 Diagnostics.error("'\(target)' is neither a PCI address nor an instance id (dsn:, slot:, path:, address:)")
                 throw ExitCode(2)
             }
+            key = target
+            identity = try presentIdentity(at: target)
         }
         let k = key
-        _ = try CommandSupport.inputErrors { try CommandSupport.store(source).update { $0.setInstanceLabel(key: k, label: l) } }
-        print("device \(key) = \(l.name)   (trait \(l.placementTrait), k8s \(l.kubernetesValue))")
+        _ = try CommandSupport.inputErrors {
+            try CommandSupport.store(source).update { doc in
+                doc.setInstanceLabel(key: k, label: l, identity: identity)
+                // Checked on the document as written, under the lock: the line this one replaces
+                // is gone, and a concurrent `label` command cannot slip a colliding label in.
+                if let c = doc.exportCollision(for: l) { throw LabelError.conflict(c.description + "; nothing saved") }
+            }
+        }
+        print(
+            "device \(key)\(identity.map { " " + $0.fields } ?? "") = \(l.name)   (trait \(l.placementTrait), k8s \(l.kubernetesValue))")
+    }
+
+    /// The identity of the assignable device whose instance id is `key` (or at the address an
+    /// `address:` key names); nil, said on stderr, when none is present or the source cannot be read.
+    func presentIdentity(at key: String) throws -> RecordedIdentity? {
+        let snapshot: Snapshot
+        do { snapshot = try Probe().snapshot(source.source) } catch {
+            FileStandardError.write(
+                "hwlabel: warning: cannot read the hardware (\(error.description)): \(key) is labelled without a recorded identity, "
+                    + "so the label applies to whatever card is there\n")
+            return nil
+        }
+        let policy = try CommandSupport.inputErrors { try CommandSupport.store(source).loadPolicy() }
+        let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: LabelSet(), policy: policy)
+        guard let d = set.descriptor(matching: key) else {
+            FileStandardError.write(
+                "hwlabel: warning: no assignable device is \(key) now: the label is stored without a recorded identity, "
+                    + "so it applies to whatever card is there; `hwlabel label set` again once the card is in to record it\n")
+            return nil
+        }
+        return RecordedIdentity(d.attributes)
     }
 }
 
@@ -78,7 +118,11 @@ struct LabelRuleAddCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
         abstract: "Add (or replace, same selector) a rule: --vendor V [--device D] [--subsystem SV:SD] [--class C] LABEL.",
-        discussion: "A rule that would give a present device a different label than another rule is refused (exit 2) unless --force.")
+        discussion: """
+            A rule that would give a present device a different label than another rule is refused (exit 2) unless --force. \
+            A label whose Placement trait or Kubernetes value is that of a different label in labels.conf \
+            ("Turing GPU", "turing gpu") is refused (exit 2), --force or not.
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var selector: RuleSelectorOptions
@@ -95,6 +139,9 @@ struct LabelRuleAddCommand: ParsableCommand {
         // conflicting `rule add`s run at once save one rule, not both.
         let (trial, after) = try CommandSupport.inputErrors {
             try st.update { doc -> (LabelSet, DescriptorSet) in
+                var written = doc
+                written.addRule(rule)
+                if let c = written.exportCollision(for: rule.label) { throw LabelError.conflict(c.description + "; nothing saved") }
                 var trial = doc.labelSet
                 trial.addRule(rule)
                 let after = DescriptorBuilder().descriptors(snapshot: snapshot, labels: trial, policy: try st.loadPolicy())
