@@ -29,7 +29,10 @@ enum CommandSupport {
         let st = store(source)
         let (labels, policy) = try inputErrors { (try st.loadLabels(), try st.loadPolicy()) }
         let snapshot = try source.snapshot()
-        let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: labels, policy: policy)
+        // Devices recorded by `hwlabel passthrough enable`, checked for drift like labels.
+        let (recorded, warning) = PassthroughStore(directory: source.configDir).recordedInstances()
+        if let warning { FileStandardError.write("hwlabel: warning: \(warning)\n") }
+        let set = DescriptorBuilder().descriptors(snapshot: snapshot, labels: labels, policy: policy, recorded: recorded)
         return (snapshot, labels, policy, set)
     }
 

@@ -19,10 +19,17 @@ struct PassthroughCommand: ParsableCommand {
             has VFs enabled or a GPU runs vGPU instances, a member on a host driver was not named \
             (see --whole-group), or a function is dead. Writes: modprobe (when the driver is not \
             registered), driver_override, unbind, drivers_probe, then the driver link is checked; \
-            when any function fails, every function changed is put back. Exit codes: 0 done (or \
-            planned, with --dry-run), 1 refused or failed, 2 usage, 3 source unreadable.
+            when any function fails, every function changed is put back. enable records each \
+            device (instance id, identity, previous driver, group) in <config-dir>/passthrough.conf; \
+            apply binds recorded devices again at boot and hotplug, only while the card at the \
+            recorded instance has the recorded identity; disable restores the recorded driver and \
+            removes the record. Exit codes: 0 done (or planned, with --dry-run), 1 refused, failed \
+            or drifted, 2 usage or unreadable passthrough.conf, 3 source unreadable.
             """,
-        subcommands: [PassthroughEnableCommand.self, PassthroughDisableCommand.self, PassthroughStatusCommand.self]
+        subcommands: [
+            PassthroughEnableCommand.self, PassthroughDisableCommand.self, PassthroughApplyCommand.self,
+            PassthroughStatusCommand.self,
+        ]
     )
 }
 
@@ -61,6 +68,28 @@ struct PassthroughOptions: ParsableArguments {
     var sysRoot: String { source.sysfsRoot ?? "/sys" }
 
     func run(_ verb: PassthroughRunner.Verb, wholeGroup: Bool) throws {
+        let planner = try PassthroughOptions.planner(source, modulesRoot: modulesRoot)
+        let store = PassthroughStore(directory: source.configDir)
+        let (report, change) = try CommandSupport.inputErrors {
+            try PassthroughRunner.run(
+                verb, targets: parsedTargets, planner: planner, options: .init(wholeGroup: wholeGroup),
+                dryRun: dryRun, executor: PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot)), store: store)
+        }
+        var view = PassthroughView(verb: verb, report: report, dryRun: dryRun)
+        view.recorded = change.recorded
+        view.recordsRemoved = change.removed
+        view.recordError = change.error
+        view.recordsPath = store.path
+        switch format {
+        case .json: print(try CommandSupport.json(view), terminator: "")
+        case .table: print(view.table(), terminator: "")
+        }
+        if let e = change.error { Diagnostics.error(e) }
+        if !view.succeeded || change.error != nil { throw ExitCode(1) }
+    }
+
+    /// The planner over the source, with the VFIO variant drivers of `modules.alias`.
+    static func planner(_ source: SourceOptions, modulesRoot: String) throws -> PassthroughPlanner {
         let (snapshot, _, _, set) = try CommandSupport.descriptors(source)
         Diagnostics.warn(snapshot.warnings)
         var aliases = VFIOModuleAliases.none
@@ -70,16 +99,7 @@ struct PassthroughOptions: ParsableArguments {
             aliases = read
             Diagnostics.warn(warnings)
         }
-        let planner = PassthroughPlanner(snapshot: snapshot, descriptors: set, aliases: aliases)
-        let report = PassthroughRunner.run(
-            verb, targets: parsedTargets, planner: planner, options: .init(wholeGroup: wholeGroup),
-            dryRun: dryRun, executor: PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot)))
-        let view = PassthroughView(verb: verb, report: report, dryRun: dryRun)
-        switch format {
-        case .json: print(try CommandSupport.json(view), terminator: "")
-        case .table: print(view.table(), terminator: "")
-        }
-        if !view.succeeded { throw ExitCode(1) }
+        return PassthroughPlanner(snapshot: snapshot, descriptors: set, aliases: aliases)
     }
 }
 
@@ -100,7 +120,8 @@ struct PassthroughEnableCommand: ParsableCommand {
 struct PassthroughDisableCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "disable",
-        abstract: "Give devices and their companions back to the host: clear the override and let the native driver probe.",
+        abstract:
+            "Give devices and their companions back to the host: to the driver recorded at enable, else the native driver; remove the record.",
         discussion: "Exit codes: 0 done (or planned, with --dry-run), 1 refused or failed, 2 usage, 3 source unreadable."
     )
     @OptionGroup var options: PassthroughOptions
@@ -111,8 +132,13 @@ struct PassthroughDisableCommand: ParsableCommand {
 struct PassthroughStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Functions on a VFIO driver or with a driver override, and whether their IOMMU group is viable.",
-        discussion: "Exit codes: 0 ok, 2 usage, 3 source unreadable."
+        abstract:
+            "Functions on a VFIO driver or with a driver override, whether their IOMMU group is viable, and the devices recorded in passthrough.conf with their state now.",
+        discussion: """
+            A recorded device is found by its recorded instance id and is: bound (on a VFIO driver), \
+            not-bound (apply would bind it), absent, or drift (another card is at its instance: \
+            apply does not bind it). Exit codes: 0 ok, 2 usage, 3 source unreadable.
+            """
     )
     @OptionGroup var source: SourceOptions
     @Option(name: .long, help: "table or json.")
@@ -128,6 +154,28 @@ struct PassthroughStatusCommand: ParsableCommand {
         var name: String?
     }
 
+    /// One device of passthrough.conf, and where and how it is now.
+    struct Record: Encodable {
+        var key: String
+        var identity: RecordedIdentity
+        var recordedAddress: String
+        var driver: String
+        var previousDriver: String?
+        /// Where the recorded instance is now (nil: absent).
+        var address: String?
+        /// `bound`, `not-bound`, `absent`, `drift`.
+        var state: String
+        var currentDriver: String?
+        var drift: IdentityDrift?
+    }
+
+    struct View: Encodable {
+        var functions: [Entry]
+        var records: [Record]
+        var recordsFile: String
+        var recordsError: String?
+    }
+
     func run() throws {
         let snapshot = try source.snapshot()
         Diagnostics.warn(snapshot.warnings)
@@ -141,9 +189,33 @@ struct PassthroughStatusCommand: ParsableCommand {
                 iommuGroup: f.iommuGroup, groupViable: members.map { $0.allSatisfy(ReadinessEvaluator.keepsGroupViable) },
                 name: f.names.device)
         }
+        let store = PassthroughStore(directory: source.configDir)
+        var records: [Record] = []
+        var recordsError: String?
+        do {
+            let locator = PassthroughRecordLocator(snapshot: snapshot)
+            records = try store.load().records.map { r in
+                var e = Record(
+                    key: r.key, identity: r.identity, recordedAddress: r.address.description, driver: r.driver,
+                    previousDriver: r.previousDriver, state: "absent")
+                switch locator.state(r) {
+                case .absent: break
+                case .bound(let a, let d): (e.address, e.state, e.currentDriver) = (a.description, "bound", d)
+                case .notBound(let a, let d): (e.address, e.state, e.currentDriver) = (a.description, "not-bound", d)
+                case .drift(let a, let d):
+                    (e.address, e.state, e.drift) = (a.description, "drift", d)
+                    e.currentDriver = snapshot.function(at: a)?.driver
+                }
+                return e
+            }
+        } catch {
+            recordsError = error.description
+            FileStandardError.write("hwlabel: warning: \(error.description)\n")
+        }
+        let view = View(functions: entries, records: records, recordsFile: store.path, recordsError: recordsError)
         switch format {
         case .json:
-            print(try CommandSupport.json(entries), terminator: "")
+            print(try CommandSupport.json(view), terminator: "")
         case .table:
             if entries.isEmpty { print("no function is on a VFIO driver or has a driver override") }
             for e in entries {
@@ -152,7 +224,121 @@ struct PassthroughStatusCommand: ParsableCommand {
                     ?? "no group"
                 print("\(e.address)  \(e.driver ?? "no driver")  override \(e.driverOverride ?? "none")  \(group)  \(e.name ?? "")")
             }
+            guard recordsError == nil else { return }
+            print(records.isEmpty ? "no device recorded in \(store.path)" : "recorded in \(store.path):")
+            for r in records {
+                let now: String =
+                    switch r.state {
+                    case "bound": "at \(r.address ?? "?"), bound to \(r.currentDriver ?? "?")"
+                    case "not-bound":
+                        "at \(r.address ?? "?"), not bound (on \(r.currentDriver ?? "no driver")): `hwlabel passthrough apply` binds it"
+                    case "drift": "drift: another card at \(r.address ?? "?"), not bound"
+                    default: "absent"
+                    }
+                print("  \(r.key)  \(r.identity)  recorded at \(r.recordedAddress)  \(now)")
+                if let d = r.drift { print("      \(d)") }
+            }
         }
+    }
+}
+
+struct PassthroughApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Bind the devices recorded in passthrough.conf to VFIO again (at boot, and from the udev rule at add).",
+        discussion: """
+            Each recorded device (all, or those at the ADDRESSes given: the udev rule passes the \
+            kernel name of the device being added) is found by its recorded instance id, and its \
+            identity (vendor, device, subsystem, class) is checked before anything is written: \
+            another card there is not bound, and the drift is reported. Otherwise enable is \
+            planned for it with its recorded group members and run; a device already on VFIO \
+            is left as it is. Without passthrough.conf, or when no record's address or vendor and \
+            device ID match the ADDRESSes, it exits 0 without scanning. Exit codes: 0 done, \
+            nothing to do, or planned (--dry-run), 1 drift, refused or failed, 2 usage or \
+            unreadable passthrough.conf, 3 source unreadable.
+            """
+    )
+    @OptionGroup var source: SourceOptions
+
+    @Option(
+        name: .customLong("modules-root"),
+        help: ArgumentHelp("Where the kernel's modules live (modules.alias is read from DIR/<release>/).", valueName: "DIR"))
+    var modulesRoot: String = "/lib/modules"
+
+    @Flag(name: .customLong("dry-run"), help: "Show the plans and the writes; write nothing.")
+    var dryRun = false
+
+    @Option(name: .long, help: "table or json.")
+    var format: OutputFormat = .table
+
+    @Argument(help: ArgumentHelp("Only the recorded devices at these addresses (DDDD:BB:DD.F).", valueName: "ADDRESS"))
+    var addresses: [String] = []
+
+    func validate() throws {
+        for a in addresses where PCIAddress(a) == nil { throw ValidationError("'\(a)' is not a PCI address DDDD:BB:DD.F") }
+        if !dryRun && (source.sysfsRoot != nil || source.pciDump != nil) {
+            throw ValidationError("--sysfs-root and --pci-dump describe another machine: only --dry-run is possible")
+        }
+    }
+
+    struct Entry: Encodable {
+        var key: String
+        var identity: RecordedIdentity
+        var recordedAddress: String
+        var address: String?
+        /// `absent`, `drift`, or the plan's result: `refused`, `planned`, `done`, `failed`.
+        var result: String
+        var drift: IdentityDrift?
+        var plan: PassthroughView?
+    }
+
+    struct View: Encodable {
+        var dryRun: Bool
+        var scanned: Bool
+        var entries: [Entry]
+    }
+
+    func run() throws {
+        let store = PassthroughStore(directory: source.configDir)
+        // udev runs this for every PCI device added: no file, nothing to do, and quickly.
+        guard store.exists else { return }
+        let doc = try CommandSupport.inputErrors { try store.load() }
+        let sysRoot = source.sysfsRoot ?? "/sys"
+        let report = try PassthroughApply.run(
+            records: doc.records, addresses: addresses.compactMap { PCIAddress($0) }, sysRoot: sysRoot, dryRun: dryRun,
+            executor: PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot))
+        ) { try PassthroughOptions.planner(source, modulesRoot: modulesRoot) }
+        let entries = report.entries.map { e -> Entry in
+            var out = Entry(
+                key: e.record.key, identity: e.record.identity, recordedAddress: e.record.address.description,
+                address: e.address?.description, result: "absent")
+            switch e.outcome {
+            case .absent: break
+            case .drift(let d): (out.result, out.drift) = ("drift", d)
+            case .refused(let r): out.plan = PassthroughView(verb: .enable, report: .refused(r), dryRun: dryRun)
+            case .planned(let p, let ops): out.plan = PassthroughView(verb: .enable, report: .dryRun(p, ops), dryRun: dryRun)
+            case .ran(let p, let r): out.plan = PassthroughView(verb: .enable, report: .ran(p, r), dryRun: dryRun)
+            }
+            if let p = out.plan { out.result = p.result }
+            return out
+        }
+        let view = View(dryRun: dryRun, scanned: report.scanned, entries: entries)
+        switch format {
+        case .json: print(try CommandSupport.json(view), terminator: "")
+        case .table:
+            if entries.isEmpty && addresses.isEmpty { print("no device recorded in \(store.path)") }
+            for e in entries {
+                print("\(e.key)  \(e.identity)  recorded at \(e.recordedAddress): \(e.address.map { "now at \($0)" } ?? "absent")")
+                if let d = e.drift { print("  drift, not bound: \(d)") }
+                if let p = e.plan {
+                    print(
+                        p.table().split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(
+                            separator: "\n"), terminator: "")
+                }
+            }
+        }
+        for e in entries { if let d = e.drift { Diagnostics.error(d.description) } }
+        if !report.succeeded { throw ExitCode(1) }
     }
 }
 
@@ -182,6 +368,11 @@ struct PassthroughView: Encodable {
     var functions: [Function] = []
     var operations: [String] = []
     var refusals: [Refusal] = []
+    /// Instance ids recorded in (enable) or removed from (disable) passthrough.conf.
+    var recorded: [String] = []
+    var recordsRemoved: [String] = []
+    var recordError: String?
+    var recordsPath: String?
 
     var succeeded: Bool { result == "done" || result == "planned" }
 
@@ -238,6 +429,11 @@ struct PassthroughView: Encodable {
         }
         if dryRun {
             out += operations.isEmpty ? "nothing to write\n" : "would write:\n" + operations.map { "  \($0)\n" }.joined()
+        }
+        let file = recordsPath ?? "passthrough.conf"
+        if !recorded.isEmpty { out += "recorded in \(file): \(recorded.joined(separator: ", "))\n" }
+        if !recordsRemoved.isEmpty {
+            out += "\(dryRun ? "would remove" : "removed") from \(file): \(recordsRemoved.joined(separator: ", "))\n"
         }
         return out
     }

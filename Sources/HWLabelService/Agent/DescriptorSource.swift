@@ -9,15 +9,22 @@ public typealias DescriptorSource = @Sendable () throws -> ScanResult
 public enum DescriptorSources {
     /// Probes `sysfsRoot` (nil: the live machine through libudev + libpci) and turns the
     /// snapshot into descriptors with HWLabelCore's `DescriptorBuilder`, using
-    /// `<config-dir>/labels.conf` and `policy.conf` (`LabelStore`).
-    public static func probe(sysfsRoot: String?, configDirectory: String) -> DescriptorSource {
+    /// `<config-dir>/labels.conf` and `policy.conf` (`LabelStore`). The devices recorded in
+    /// `passthrough.conf` are checked for drift (a missing file is no records; one that cannot
+    /// be read is passed to `warn` and its records are left out).
+    public static func probe(
+        sysfsRoot: String?, configDirectory: String,
+        warn: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("hwlabel: warning: \($0)\n".utf8)) }
+    ) -> DescriptorSource {
         return {
             let snapshot = try Probe().snapshot(sysfsRoot.map { .sysfs(root: $0) } ?? .live())
             // Labels and policy are re-read on every scan: an edit applies at the next scan.
             let store = LabelStore(directory: configDirectory)
+            let (recorded, warning) = PassthroughStore(directory: configDirectory).recordedInstances()
+            if let warning { warn(warning) }
             let set = DescriptorBuilder().descriptors(
                 snapshot: snapshot, labels: try store.loadLabels(),
-                policy: try store.loadPolicy())
+                policy: try store.loadPolicy(), recorded: recorded)
             let host = snapshot.host
             // A scanned tree (`sysfsRoot`) carries no identity of its own: the agent still runs
             // on, and names, this host.
