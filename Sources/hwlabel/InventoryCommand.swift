@@ -33,15 +33,90 @@ struct InventoryCommand: ParsableCommand {
         let fmt = format ?? (output == nil && isatty(1) != 0 ? .table : .json)
         switch fmt {
         case .json:
-            let encoded = try doc.encoded(pretty: true)
-            try Output.emit(to: output) { put in
-                encoded.write(put)
-                [UInt8(0x0a)].withUnsafeBytes(put)
-            }
+            try Self.emitJSON(&doc, to: output)
         case .table:
-            _ = try doc.encoded(pretty: false) // fills the digest shown at the end
+            // The digest shown at the end: hashed as the document is encoded, nothing written.
+            _ = try doc.stream(pretty: false) { _ in }
             try Output.emit(Array(TableFormatter.inventory(doc).utf8), to: output)
         }
+    }
+
+    /// The indented document and a newline. A file (`-o FILE`, or standard output redirected
+    /// to one) is written as the pieces are encoded, and the digest, which sorts before the
+    /// functions it covers, is written over its placeholder at the end: the document is never
+    /// held whole. A pipe, a terminal or a FIFO cannot be written over: the document is
+    /// encoded into memory first.
+    static func emitJSON(_ doc: inout InventoryDocument, to output: String?) throws {
+        if let path = output, path != "-" {
+            var st = stat()
+            if stat(path, &st) != 0 || st.st_mode & S_IFMT == S_IFREG {
+                var patch: InventoryDocument.DigestPatch?
+                var failure: Error?
+                do {
+                    try AtomicFile.write(
+                        to: path, mode: 0o644,
+                        { put in
+                            do {
+                                patch = try doc.stream(pretty: true, to: put)
+                                [UInt8(0x0a)].withUnsafeBytes(put)
+                            } catch { failure = error }
+                        },
+                        amend: { fd in
+                            guard let patch else { return EINVAL }
+                            return patch.write(to: fd, at: 0)
+                        })
+                } catch {
+                    if let failure { throw failure }
+                    Diagnostics.error(error.description)
+                    throw ExitCode(4)
+                }
+                return
+            }
+        } else if let start = Self.overwritableStart(1) {
+            // Standard output is a regular file: stream, then write the digest in place.
+            var patch: InventoryDocument.DigestPatch?
+            var failure: Error?
+            try Output.emit(to: nil) { put in
+                do {
+                    patch = try doc.stream(pretty: true, to: put)
+                    [UInt8(0x0a)].withUnsafeBytes(put)
+                } catch { failure = error }
+            }
+            if let failure { throw failure }
+            if let patch {
+                let e = patch.write(to: 1, at: start)
+                if e != 0 {
+                    Diagnostics.error("cannot write standard output: \(ErrnoText.describe(e))")
+                    throw ExitCode(4)
+                }
+            }
+            return
+        }
+        let encoded = try doc.encoded(pretty: true)
+        try Output.emit(to: output) { put in
+            encoded.write(put)
+            [UInt8(0x0a)].withUnsafeBytes(put)
+        }
+    }
+
+    /// Where the next write to `fd` lands when `fd` is a regular file that can be written over
+    /// at an offset (not opened `O_APPEND`, where `pwrite` appends); nil otherwise.
+    static func overwritableStart(_ fd: Int32) -> Int? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, flags & O_APPEND == 0 else { return nil }
+        let offset = lseek(fd, 0, SEEK_CUR)
+        return offset >= 0 ? Int(offset) : nil
+    }
+}
+
+extension InventoryDocument.DigestPatch {
+    /// Writes the digits over their placeholder in a file whose stream began at `start`;
+    /// 0 or an errno.
+    func write(to fd: Int32, at start: Int) -> Int32 {
+        let n = hexDigits.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(start + offset)) }
+        return n == hexDigits.count ? 0 : (n < 0 ? errno : EIO)
     }
 }
 

@@ -45,6 +45,54 @@ package enum Parallel {
         }
     }
 
+    /// `produce(i)` for every index in `0..<count` on the machine's cores, and `consume(i, value)`
+    /// on the calling thread in index order as each value is ready. No index is produced more
+    /// than `window` ahead of the one being consumed, so at most `window` values are held at a
+    /// time: for output that is encoded in parallel and written, in order, as it goes. On one
+    /// core (or for a single index) each value is produced and consumed in turn.
+    package static func ordered<T>(
+        _ count: Int, window: Int, produce: (Int) -> T, consume: (Int, T) -> Void
+    ) {
+        let threads = min(count, ProcessInfoLite.cores)
+        guard threads > 1 else {
+            for i in 0..<count { consume(i, produce(i)) }
+            return
+        }
+        // Value `i` lives in slot `i` from the producer's `done(i)` to the consumer's `wait(i)`;
+        // the gate's mutex orders the two.
+        let slots = UnsafeMutablePointer<T?>.allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+        defer {
+            slots.deinitialize(count: count)
+            slots.deallocate()
+        }
+        nonisolated(unsafe) let shared = slots
+        withoutActuallyEscaping({ (i: Int) in shared[i] = produce(i) }) { body in
+            let gate = OrderGate(count: count, window: max(1, window), body: body)
+            var spawned: [pthread_t] = []
+            for _ in 0..<threads {
+                var t = pthread_t()
+                let rc = pthread_create(
+                    &t, nil,
+                    { context in
+                        Unmanaged<OrderGate>.fromOpaque(context!).takeUnretainedValue().drain()
+                        return nil
+                    }, Unmanaged.passUnretained(gate).toOpaque())
+                if rc == 0 { spawned.append(t) }
+            }
+            for i in 0..<count {
+                // No thread could be started: produce on this one.
+                if spawned.isEmpty { gate.produceNext() }
+                gate.wait(i)
+                let value = shared[i]!
+                shared[i] = nil
+                gate.consumed(i)
+                consume(i, value)
+            }
+            for t in spawned { pthread_join(t, nil) }
+        }
+    }
+
     /// Online CPUs: how many threads `forEach` runs on.
     package static var cores: Int { ProcessInfoLite.cores }
 
@@ -83,6 +131,87 @@ package enum Parallel {
         out.reserveCapacity(items.count)
         for p in parts { out += p }
         return out
+    }
+
+    /// The indices `ordered` shares between its producing threads and its consumer: the next
+    /// index to produce, which are done, and how many were taken, under one mutex with two
+    /// conditions (a value is done; the window has room).
+    private final class OrderGate: @unchecked Sendable {
+        let count: Int
+        let window: Int
+        let body: (Int) -> Void
+        private var next = 0
+        private var taken = 0
+        private var done: [Bool]
+        private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let ready = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        private let room = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+        init(count: Int, window: Int, body: @escaping (Int) -> Void) {
+            self.count = count
+            self.window = window
+            self.body = body
+            done = Array(repeating: false, count: count)
+            pthread_mutex_init(lock, nil)
+            pthread_cond_init(ready, nil)
+            pthread_cond_init(room, nil)
+        }
+
+        deinit {
+            pthread_mutex_destroy(lock)
+            pthread_cond_destroy(ready)
+            pthread_cond_destroy(room)
+            lock.deallocate()
+            ready.deallocate()
+            room.deallocate()
+        }
+
+        /// The next index to produce once the window has room for it; nil when none is left.
+        private func claim() -> Int? {
+            pthread_mutex_lock(lock)
+            defer { pthread_mutex_unlock(lock) }
+            while next < count, next >= taken + window { pthread_cond_wait(room, lock) }
+            guard next < count else { return nil }
+            next += 1
+            return next - 1
+        }
+
+        private func finish(_ i: Int) {
+            pthread_mutex_lock(lock)
+            done[i] = true
+            pthread_cond_broadcast(ready)
+            pthread_mutex_unlock(lock)
+        }
+
+        /// Produces the next index, if one is left.
+        func produceNext() {
+            if let i = claim() {
+                body(i)
+                finish(i)
+            }
+        }
+
+        func drain() {
+            while let i = claim() {
+                body(i)
+                finish(i)
+            }
+        }
+
+        /// Returns once index `i` is produced.
+        func wait(_ i: Int) {
+            pthread_mutex_lock(lock)
+            while !done[i] { pthread_cond_wait(ready, lock) }
+            pthread_mutex_unlock(lock)
+        }
+
+        /// Index `i` was consumed: the window moves on.
+        func consumed(_ i: Int) {
+            pthread_mutex_lock(lock)
+            taken = i + 1
+            pthread_cond_broadcast(room)
+            pthread_mutex_unlock(lock)
+        }
     }
 
     private final class Work: @unchecked Sendable {

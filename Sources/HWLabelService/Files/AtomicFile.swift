@@ -28,12 +28,28 @@ public enum AtomicFile {
         to path: String, mode: mode_t = 0o644,
         _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void
     ) throws(Failure) {
+        try write(to: path, mode: mode, produce, amend: { _ in 0 })
+    }
+
+    /// As `write(to:mode:_:)`, and `amend` is handed the descriptor once every piece is
+    /// written, before the file is synced and renamed into place: to write over (`pwrite`)
+    /// bytes whose value is known only at the end, such as a digest that precedes the content
+    /// it covers. It returns 0 or an errno (a failure is step `amend`). The content starts at
+    /// offset 0 of the new file; a target that is not a regular file is written in place and
+    /// amended there, which a FIFO refuses (ESPIPE).
+    public static func write(
+        to path: String, mode: mode_t = 0o644,
+        _ produce: ((UnsafeRawBufferPointer) -> Void) -> Void,
+        amend: (Int32) -> Int32
+    ) throws(Failure) {
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
             let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Failure(path: path, step: "open", errno: errno) }
             defer { close(fd) }
             try stream(fd, path: path, produce)
+            let e = amend(fd)
+            if e != 0 { throw Failure(path: path, step: "amend", errno: e) }
             return
         }
         let slash = path.lastIndex(of: "/")
@@ -50,6 +66,11 @@ public enum AtomicFile {
         do { try stream(fd, path: path, produce) } catch {
             close(fd)
             throw error
+        }
+        let e = amend(fd)
+        if e != 0 {
+            close(fd)
+            throw Failure(path: path, step: "amend", errno: e)
         }
         if fchmod(fd, mode) != 0 || fsync(fd) != 0 {
             let e = errno

@@ -34,147 +34,180 @@ public struct InventoryDocument: Codable, Sendable {
         host = snapshot.host
         iommu = snapshot.iommu
         functions = snapshot.functions
-        self.descriptors = descriptors.sorted { $0.address < $1.address }
+        // The builder returns them in address order: keep that array rather than a sorted copy.
+        let inOrder = descriptors.indices.dropFirst().allSatisfy { descriptors[$0 - 1].address < descriptors[$0].address }
+        self.descriptors = inOrder ? descriptors : descriptors.sorted { $0.address < $1.address }
         warnings = snapshot.warnings + extraWarnings
         digest = ""
     }
 
-    /// Encodes the document once, on every core: each top-level member is one job, and the two
-    /// large arrays are cut into slices of elements, one job each; a job also indents its bytes
-    /// when `pretty`. The digest is taken over the compact content members piece by piece, and
-    /// the output is assembled from the pieces, so the SHA-256 and one copy are all that stays
-    /// serial. (Encoding a 10,000-function host twice, once for the digest and once for output,
-    /// was 40% of `inventory`'s time; indenting it in one pass another 10%.)
-    ///
-    /// The bytes are exactly `PrettyJSON.format` of the compact document (a test checks it).
+    /// Encodes the document, filling `digest`; see `stream(pretty:splitAt:to:)`. The bytes are
+    /// exactly `PrettyJSON.format` of the compact document when `pretty` (a test checks it).
     /// `splitAt`: arrays shorter than this are encoded in one piece.
     public mutating func encodeJSON(pretty: Bool, splitAt: Int = 512) throws -> [UInt8] {
         try encoded(pretty: pretty, splitAt: splitAt).bytes
     }
 
-    /// The encoded document, still in its pieces: `write` hands them to a file or a socket
-    /// without first joining them into one array (40 MB at 10,000 functions).
+    /// The encoded document, held in memory: for a destination that cannot be written over once
+    /// the digest is known (a pipe). A file takes `stream` instead and holds none of it.
     public struct Encoded {
-        let members: [(String, Member)]
-        let pretty: Bool
-        let byteCount: Int
+        public let bytes: [UInt8]
 
         public func write(_ sink: (UnsafeRawBufferPointer) -> Void) {
-            InventoryDocument.write(members, pretty: pretty, sink)
-        }
-
-        public var bytes: [UInt8] {
-            var out: [UInt8] = []
-            out.reserveCapacity(byteCount)
-            write { out.append(contentsOf: $0) }
-            return out
+            bytes.withUnsafeBytes(sink)
         }
     }
 
-    /// Encodes the document (filling `digest`) into pieces; see `encodeJSON(pretty:splitAt:)`.
+    /// The whole document in one array, digest in place.
     public mutating func encoded(pretty: Bool, splitAt: Int = 512) throws -> Encoded {
-        var jobs: [Job] = []
-        func member<T: Encodable & Sendable>(_ value: T) -> Int {
-            jobs.append(Job(depth: 1) { try CanonicalJSON.encode(value) })
-            return jobs.count - 1
+        var out: [UInt8] = []
+        let patch = try stream(pretty: pretty, splitAt: splitAt) { out.append(contentsOf: $0) }
+        out.replaceSubrange(patch.offset..<(patch.offset + patch.hexDigits.count), with: patch.hexDigits)
+        return Encoded(bytes: out)
+    }
+
+    /// Where the digest's hex digits go in the bytes `stream` wrote: `digest` sorts before
+    /// `functions` and covers them, so the stream carries 64 zeros there, to be written over
+    /// once the rest is out.
+    public struct DigestPatch: Sendable {
+        /// Bytes from the start of the stream.
+        public let offset: Int
+        /// The 64 lowercase hex digits of the SHA-256.
+        public let hexDigits: [UInt8]
+    }
+
+    /// Placeholder for the digest while the content it covers is written: same length.
+    static let digestPlaceholder = "sha256:" + String(repeating: "0", count: 64)
+
+    /// Encodes the document in pieces on every core and hands them to `sink` in order as they
+    /// are ready, hashing the compact bytes on the way; fills `digest` and returns where its
+    /// digits go (they are zeros in the stream). Each top-level member is one piece, and the two
+    /// large arrays are cut into slices of `sliceElements` elements, one piece each; a piece is
+    /// indented by the thread that encodes it when `pretty`. At most a few pieces per core are
+    /// in memory at once: neither the compact nor the indented document is ever held whole
+    /// (at 10,000 functions they were 33 MiB and 54 MiB, most of the peak memory).
+    ///
+    /// The bytes (digest in place) are exactly `PrettyJSON.format` of the compact document when
+    /// `pretty`; the digest is the SHA-256 of the compact document without `digest` and
+    /// `generatedAt`. `splitAt`: arrays shorter than this are encoded in one piece.
+    public mutating func stream(
+        pretty: Bool, splitAt: Int = 512, sliceElements: Int = 64,
+        to sink: (UnsafeRawBufferPointer) -> Void
+    ) throws -> DigestPatch {
+        // Members in key order; `digest` and `generatedAt` are not hashed.
+        enum Key: Int, CaseIterable {
+            case descriptors, digest, functions, generatedAt, host, iommu, schemaVersion, source, warnings
         }
-        func slices<T: Encodable & Sendable>(_ items: [T]) -> Range<Int> {
-            let first = jobs.count
-            // Twice as many slices as cores: they share the cores with the other members' jobs.
-            for range in Parallel.chunks(items.count, serialBelow: splitAt, maxChunks: min(Parallel.cores * 2, 16)) {
+        var queued: [Job] = []
+        func member<T: Encodable & Sendable>(_ key: Key, _ value: T) {
+            queued.append(Job(key: key.rawValue, isSlice: false) { try CanonicalJSON.encode(value) })
+        }
+        func slices<T: Encodable & Sendable>(_ key: Key, _ items: [T]) {
+            let wanted = max(1, (items.count + sliceElements - 1) / max(1, sliceElements))
+            for range in Parallel.chunks(items.count, serialBelow: splitAt, maxChunks: wanted) {
                 let slice = items[range]
-                jobs.append(Job(depth: 2) { try CanonicalJSON.encodeElements(slice) })
+                queued.append(Job(key: key.rawValue, isSlice: true) { try CanonicalJSON.encodeElements(slice) })
             }
-            return first..<jobs.count
         }
-        // Largest single members first, so no core is left with one at the end.
-        let iommuJob = member(iommu), warningsJob = member(warnings), hostJob = member(_host)
-        let sourceJob = member(source), versionJob = member(schemaVersion)
-        let descriptorJobs = slices(descriptors), functionJobs = slices(functions)
-        let done = try Self.run(jobs, pretty: pretty)
-        var members: [(String, Member)] = [
-            ("descriptors", .slices(Array(done[descriptorJobs]))),
-            ("functions", .slices(Array(done[functionJobs]))),
-            ("host", .bytes(done[hostJob])),
-            ("iommu", .bytes(done[iommuJob])),
-            ("schemaVersion", .bytes(done[versionJob])),
-            ("source", .bytes(done[sourceJob])),
-            ("warnings", .bytes(done[warningsJob])),
-        ]
+        slices(.descriptors, descriptors)
+        member(.digest, Self.digestPlaceholder)
+        slices(.functions, functions)
+        member(.generatedAt, generatedAt)
+        member(.host, _host)
+        member(.iommu, iommu)
+        member(.schemaVersion, schemaVersion)
+        member(.source, source)
+        member(.warnings, warnings)
+        let jobs = queued
+
         var hasher = SHA256()
-        Self.write(members, pretty: false) { hasher.update(bufferPointer: $0) }
-        digest = "sha256:" + hasher.finalize().map { hex($0, 2) }.joined()
-        members.append(("digest", .bytes(Piece(compact: try CanonicalJSON.encode(digest)))))
-        members.append(("generatedAt", .bytes(Piece(compact: try CanonicalJSON.encode(generatedAt)))))
-        members.sort { $0.0 < $1.0 }
-        return Encoded(
-            members: members, pretty: pretty,
-            byteCount: done.reduce(256) { $0 + ($1.pretty ?? $1.compact).count + 8 })
-    }
-
-    /// One unit of encoding work: compact bytes, indented at `depth` when pretty.
-    struct Job: Sendable {
-        var depth: Int
-        var encode: @Sendable () throws -> [UInt8]
-    }
-
-    /// Runs the jobs on every core (in index order as threads free up) and returns their pieces.
-    static func run(_ jobs: [Job], pretty: Bool) throws -> [Piece] {
-        let done = Parallel.map(jobs.count) { i in
-            Result {
-                let bytes = try jobs[i].encode()
-                guard pretty, !bytes.isEmpty else { return Piece(compact: bytes) }
-                var p: [UInt8] = []
-                PrettyJSON.format(bytes, depth: jobs[i].depth, into: &p)
-                return Piece(compact: bytes, pretty: p)
-            }
+        var written = 0
+        var digestOffset = 0
+        var failure: Error?
+        func put(_ b: UnsafeRawBufferPointer) {
+            sink(b)
+            written += b.count
         }
-        return try done.map { try $0.get() }
+        func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes(put) }
+        func put(_ text: StaticString) { put(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+        func hash(_ text: StaticString) {
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+        var sliceWritten = false
+        var hashedMembers = 0
+        Parallel.ordered(
+            jobs.count, window: 2 * Parallel.cores + 2,
+            produce: { i in
+                Result { () throws -> Piece in
+                    let bytes = try jobs[i].encode()
+                    guard pretty, !bytes.isEmpty else { return Piece(compact: bytes) }
+                    var p: [UInt8] = []
+                    PrettyJSON.format(bytes, depth: jobs[i].isSlice ? 2 : 1, into: &p)
+                    return Piece(compact: bytes, pretty: p)
+                }
+            },
+            consume: { i, result in
+                guard failure == nil else { return }
+                let piece: Piece
+                do { piece = try result.get() } catch {
+                    failure = error
+                    return
+                }
+                let job = jobs[i]
+                let key = Key(rawValue: job.key)!
+                let hashed = key != .digest && key != .generatedAt
+                if i == 0 || jobs[i - 1].key != job.key {
+                    // A member begins: `"key":` (and the brace or comma before it).
+                    put(i == 0 ? (pretty ? "{\n  " : "{") : (pretty ? ",\n  " : ","))
+                    let name = Array("\"\(key)\"".utf8)
+                    put(name)
+                    put(pretty ? " : " : ":")
+                    if hashed {
+                        hash(hashedMembers == 0 ? "{" : ",")
+                        hashedMembers += 1
+                        name.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+                        hash(":")
+                    }
+                    sliceWritten = false
+                }
+                if job.isSlice {
+                    if !piece.compact.isEmpty {
+                        put(sliceWritten ? (pretty ? ",\n    " : ",") : (pretty ? "[\n    " : "["))
+                        if hashed { hash(sliceWritten ? "," : "[") }
+                        sliceWritten = true
+                        put(piece.pretty ?? piece.compact)
+                        if hashed { piece.compact.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+                    }
+                    if i == jobs.count - 1 || jobs[i + 1].key != job.key {
+                        put(sliceWritten ? (pretty ? "\n  ]" : "]") : "[]")
+                        if hashed { hash(sliceWritten ? "]" : "[]") }
+                    }
+                } else {
+                    // `"sha256:` comes before the digits.
+                    if key == .digest { digestOffset = written + 8 }
+                    put(piece.pretty ?? piece.compact)
+                    if hashed { piece.compact.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+                }
+            })
+        if let failure { throw failure }
+        put(pretty ? "\n}" : "}")
+        hash("}")
+        let hexDigits = hasher.finalize().map { hex($0, 2) }.joined()
+        digest = "sha256:" + hexDigits
+        return DigestPatch(offset: digestOffset, hexDigits: Array(hexDigits.utf8))
     }
 
-    /// A top-level member's value: one piece, or an array encoded in slices.
-    enum Member {
-        case bytes(Piece)
-        case slices([Piece])
+    /// One unit of encoding work: a top-level member (indented at depth 1 when pretty) or a
+    /// slice of a member's array elements (depth 2).
+    struct Job: Sendable {
+        var key: Int
+        var isSlice: Bool
+        var encode: @Sendable () throws -> [UInt8]
     }
 
     /// Encoded JSON: compact (for a slice, elements `e1,e2,…`), and indented when pretty.
     struct Piece {
         var compact: [UInt8]
         var pretty: [UInt8]? = nil
-    }
-
-    /// The document from members already in key order, handed to `sink` in pieces: compact
-    /// (`{"k1":v1,"k2":v2}`), or pretty, exactly as `PrettyJSON.format` of the compact one
-    /// (pieces indented by their job at depth 1 for members and 2 for slices are used as is).
-    static func write(_ members: [(String, Member)], pretty: Bool, _ sink: (UnsafeRawBufferPointer) -> Void) {
-        func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes(sink) }
-        func put(_ text: StaticString) { sink(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
-        func put(_ p: Piece, depth: Int) {
-            guard pretty else { return put(p.compact) }
-            if let b = p.pretty { return put(b) }
-            var b: [UInt8] = []
-            PrettyJSON.format(p.compact, depth: depth, into: &b)
-            put(b)
-        }
-        put("{")
-        for (i, (key, value)) in members.enumerated() {
-            put(i == 0 ? (pretty ? "\n  " : "") : (pretty ? ",\n  " : ","))
-            put(Array("\"\(key)\"".utf8))
-            put(pretty ? " : " : ":")
-            switch value {
-            case .bytes(let b): put(b, depth: 1)
-            case .slices(let slices):
-                let parts = slices.filter { !$0.compact.isEmpty }
-                if parts.isEmpty { put("[]"); continue }
-                put(pretty ? "[\n    " : "[")
-                for (n, s) in parts.enumerated() {
-                    if n > 0 { put(pretty ? ",\n    " : ",") }
-                    put(s, depth: 2)
-                }
-                put(pretty ? "\n  ]" : "]")
-            }
-        }
-        put(pretty ? "\n}" : "}")
     }
 }
