@@ -182,6 +182,37 @@ struct PassthroughRecordTests {
         #expect(refused.status == 64 || refused.status == 2, "\(refused.status) \(refused.stderr)")
     }
 
+    @Test("a device enabled with --whole-group: apply names its recorded group members, so none is refused as unnamed")
+    func wholeGroupMembersNamed() throws {
+        let conf = try ConfigDir()
+        let (t, h) = try HostTrees.vgpuHost()
+        defer { t.cleanup() }
+        let group = [h.rtx8000] + h.rtx8000Companions
+        let audio = group[1]
+        let k = PassthroughKernelDouble(tree: t)
+        let (report, change) = try PassthroughRunner.run(
+            .enable, targets: [.address(Self.a(audio))], planner: try X.planner(t), options: .init(wholeGroup: true), dryRun: false,
+            executor: X.executor(k), store: conf.store)
+        guard case .ran(_, let r) = report, r.succeeded else { throw ProbeTestSupport.SupportError("\(report)") }
+        #expect(change.recorded == ["slot:6.1"])
+        let rec = try #require(try conf.store.load().record(key: "slot:6.1"))
+        #expect(rec.members.first { $0.address == Self.a(h.rtx8000) }?.role == .groupMember)
+        #expect(rec.members.first { $0.address == Self.a(h.rtx8000) }?.previousDriver == "nvidia")
+
+        let (boot, _) = try HostTrees.vgpuHost()
+        defer { boot.cleanup() }
+        // Without the member named, the GPU would be refused as an unnamed group member.
+        guard case .refused = try X.planner(boot).enable([.address(Self.a(audio))]) else {
+            Issue.record("the audio function alone was not refused")
+            return
+        }
+        let (k2, applied) = try Self.apply(boot, conf, [audio])
+        #expect(applied.succeeded, "\(applied.entries.map(\.outcome))")
+        #expect(
+            k2.log == X.enableWrites(group[0], from: "nvidia") + X.enableWrites(group[1], from: "snd_hda_intel")
+                + X.enableWrites(group[2], from: "xhci_hcd") + X.enableWrites(group[3], from: "nvidia-gpu"))
+    }
+
     // MARK: - Drift
 
     @Test("a swapped card (new IDs in the same slot) is not bound — not one write — and apply, status and inventory report the drift")
