@@ -70,7 +70,11 @@ extension RealPlacementServer {
             #expect(try await Set(Self.inventories(t, cardName).keys) == [rc])
             #expect(try await Self.inventories(t, idleName).isEmpty)
             let traits = try await Self.get(t, "/resource_providers/\(PlacementUUID.forDevice(cardName))/traits")["traits"] as? [String]
-            #expect(traits.map(Set.init) == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_INFERENCE_GPU", "CUSTOM_GPU_ARCH_ADA_LOVELACE"])
+            #expect(
+                traits.map(Set.init) == [
+                    "CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_DEV_10DE_26B9", "CUSTOM_HWLABEL_INFERENCE_GPU",
+                    "CUSTOM_GPU_ARCH_ADA_LOVELACE",
+                ])
 
             // Not ready for vGPU: reserved, no candidate; ready again: schedulable again.
             card.readiness = Readiness(

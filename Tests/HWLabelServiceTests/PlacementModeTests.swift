@@ -35,7 +35,7 @@ import HWLabelProbe
             let pf = tree.providers[0]
             #expect(pf.parentName == nil)
             #expect(pf.inventories.isEmpty) // never a candidate for a whole-device request
-            #expect(pf.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_SR_IOV_NIC"])
+            #expect(pf.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_DEV_8086_1593", "CUSTOM_HWLABEL_SR_IOV_NIC"])
             let rc = policy.resourceClass == .label ? "CUSTOM_HWLABEL_SR_IOV_NIC" : "CUSTOM_PCI_8086_1889"
             for vf in tree.providers.dropFirst() {
                 #expect(vf.parentName == pf.name)
@@ -71,7 +71,10 @@ import HWLabelProbe
         let p = tree.providers[0]
         // Capacity = instances that exist + instances still creatable; no PCI class: never whole.
         #expect(p.inventories == ["CUSTOM_VGPU_NVIDIA_L40S_8Q": PlacementInventory(total: 6, reserved: 0, maxUnit: 6)])
-        #expect(p.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_INFERENCE_GPU", "CUSTOM_GPU_ARCH_ADA_LOVELACE"])
+        #expect(
+            p.traits == [
+                "CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_DEV_10DE_26B9", "CUSTOM_HWLABEL_INFERENCE_GPU", "CUSTOM_GPU_ARCH_ADA_LOVELACE",
+            ])
         #expect(tree.skipped.isEmpty)
 
         // The type may be named by id too.

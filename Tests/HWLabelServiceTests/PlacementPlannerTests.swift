@@ -44,11 +44,15 @@ import HWLabelProbe
         let tree = PlacementMapping.desiredTree(hostName: "compute-1", devices: [waiting, gpu])
         #expect(tree.providers.map(\.name) == ["compute-1_0000:3b:00.0", "compute-1_0000:5e:00.0"])
         let p = tree.providers[0]
-        #expect(p.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_TURING_GPU", "CUSTOM_GPU_ARCH_TURING", "CUSTOM_PASSTHROUGH_READY"])
+        #expect(
+            p.traits == [
+                "CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_DEV_10DE_1EB8", "CUSTOM_HWLABEL_TURING_GPU", "CUSTOM_GPU_ARCH_TURING",
+                "CUSTOM_PASSTHROUGH_READY",
+            ])
         #expect(p.inventories == ["CUSTOM_PCI_10DE_1EB8": PlacementInventory(total: 1, maxUnit: 1)])
         #expect(p.parentName == nil)
         let w = tree.providers[1]
-        #expect(w.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_PASSTHROUGH_READY_AFTER_BINDING"])
+        #expect(w.traits == ["CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_DEV_10DE_1EB8", "CUSTOM_PASSTHROUGH_READY_AFTER_BINDING"])
         #expect(w.inventories["CUSTOM_PCI_10DE_1EB8"] == PlacementInventory(total: 1, reserved: 1, maxUnit: 1))
         #expect(!tree.providers.contains { $0.traits.contains("COMPUTE_MANAGED_PCI_DEVICE") })
 
@@ -68,7 +72,8 @@ import HWLabelProbe
         ]
         let tree = PlacementMapping.desiredTree(hostName: "h1", devices: devs)
         let first = PlacementPlanner.plan(current: PlacementState(root: nil), desired: tree)
-        #expect(first.calls.map(\.method) == ["PUT", "PUT", "PUT", "PUT", "PUT", "POST", "POST", "PUT", "PUT"])
+        // 1 class + 5 traits (managed, identity, label, architecture, ready), root, child, traits, inventory.
+        #expect(first.calls.map(\.method) == ["PUT", "PUT", "PUT", "PUT", "PUT", "PUT", "POST", "POST", "PUT", "PUT"])
         #expect(first.calls.contains(.ensureResourceClass("CUSTOM_PCI_10DE_1EB8")))
 
         // What Placement holds after the first sync.
@@ -128,7 +133,7 @@ import HWLabelProbe
         let plan = PlacementPlanner.plan(
             current: PlacementState(
                 root: root, providers: [novaPCI, other],
-                existingTraits: ["CUSTOM_HWLABEL_X", "CUSTOM_HWLABEL_MANAGED", "CUSTOM_PASSTHROUGH_READY"],
+                existingTraits: ["CUSTOM_HWLABEL_X", "CUSTOM_HWLABEL_MANAGED", "CUSTOM_HWLABEL_DEV_10DE_1EB8", "CUSTOM_PASSTHROUGH_READY"],
                 existingResourceClasses: ["CUSTOM_PCI_10DE_1EB8"]),
             desired: PlacementMapping.desiredTree(hostName: "nova-1", devices: devs))
         #expect(plan.calls.isEmpty)

@@ -23,8 +23,9 @@ public enum PlacementCall: Sendable, Hashable {
     /// `DELETE /resource_providers/{uuid}`; on 409 `placement.resource_provider.inuse` the
     /// executor keeps it and reserves its whole inventory instead.
     case deleteProvider(uuid: String, name: String)
-    /// A removed device's provider that still has allocations: `PUT …/inventories` with
-    /// `reserved = total` so nothing new lands on it.
+    /// A provider that still has allocations for a device that is gone (removed, or replaced by
+    /// another card at its address): `PUT …/inventories` with `reserved = total` so nothing new
+    /// lands on it.
     case retainProvider(uuid: String, name: String, generation: Int, inventories: [String: PlacementInventory])
 
     public var method: String {
@@ -97,7 +98,7 @@ public enum PlacementCall: Sendable, Hashable {
     public var description: String {
         var s = "\(method) \(path)"
         if let b = body() { s += " " + String(decoding: b, as: UTF8.self) }
-        if case .retainProvider = self { s += "   # removed device still has allocations: kept, reserved" }
+        if case .retainProvider = self { s += "   # allocated to a device that is gone or was replaced: kept, reserved" }
         if case .reserveProvider = self { s += "   # changing: reserved until its new state is written" }
         if case .deleteProvider = self { s += "   # device removed (kept and reserved if it has allocations)" }
         return s

@@ -5,6 +5,9 @@ public enum PlacementError: Error, Sendable, CustomStringConvertible {
     case badResponse(String)
     case tokenFile(path: String, String)
     case gaveUp(provider: String, attempts: Int)
+    /// A provider being rewritten for the card now at its address got an allocation (for the
+    /// card it described) during the sync: the rewrite stopped, the provider is left reserved.
+    case allocatedWhileReplaced(provider: String)
 
     public var description: String {
         switch self {
@@ -13,6 +16,9 @@ public enum PlacementError: Error, Sendable, CustomStringConvertible {
         case .badResponse(let why): "unexpected Placement response: \(why)"
         case .tokenFile(let p, let why): "cannot read token file \(p): \(why)"
         case .gaveUp(let n, let a): "\(n): still conflicting after \(a) attempts (placement.concurrent_update)"
+        case .allocatedWhileReplaced(let n):
+            "\(n): got an allocation for the card it described while being rewritten for the card now at its address; "
+                + "left reserved until its allocations are removed"
         }
     }
 }

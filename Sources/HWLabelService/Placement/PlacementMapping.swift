@@ -45,7 +45,7 @@ public enum PlacementMapping {
                 providers.append(
                     DesiredProvider(
                         name: providerName(d.address), address: address,
-                        inventories: [:], traits: baseTraits(d, &skipped)))
+                        inventories: [:], traits: baseTraits(d, &skipped), identity: RecordedIdentity(d.attributes)))
                 published.insert(d.address)
             case .wholeDevice, .sriovVF:
                 guard let ready = passthroughReady(d, policy, &skipped) else { continue }
@@ -70,7 +70,7 @@ public enum PlacementMapping {
                     DesiredProvider(
                         name: providerName(d.address), address: address, parentName: parentName,
                         inventories: [rc: PlacementInventory(total: 1, reserved: ready ? 0 : 1, maxUnit: 1)],
-                        traits: traits))
+                        traits: traits, identity: RecordedIdentity(d.attributes)))
                 published.insert(d.address)
             case .vgpu:
                 // vGPU runs on the vendor driver: the core computed readiness for vGPU, so only
@@ -84,7 +84,7 @@ public enum PlacementMapping {
                     DesiredProvider(
                         name: providerName(d.address), address: address,
                         inventories: vgpuInventory(d, ready: ready, &skipped),
-                        traits: baseTraits(d, &skipped)))
+                        traits: baseTraits(d, &skipped), identity: RecordedIdentity(d.attributes)))
                 published.insert(d.address)
             }
         }
@@ -101,9 +101,10 @@ public enum PlacementMapping {
         return DesiredTree(rootName: hostName, providers: providers, skipped: skipped)
     }
 
-    /// `CUSTOM_HWLABEL_MANAGED`, the label's trait and the GPU architecture's trait.
+    /// `CUSTOM_HWLABEL_MANAGED`, the card's identity trait, the label's trait and the GPU
+    /// architecture's trait.
     static func baseTraits(_ d: AssignableDevice, _ skipped: inout [String]) -> Set<String> {
-        var traits: Set<String> = [PlacementNames.managedTrait]
+        var traits: Set<String> = [PlacementNames.managedTrait, PlacementNames.identityTrait(RecordedIdentity(d.attributes))]
         if let label = d.label?.name {
             if let t = PlacementNames.labelTrait(label) {
                 traits.insert(t)

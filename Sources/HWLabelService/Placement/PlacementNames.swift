@@ -32,6 +32,36 @@ public enum PlacementNames {
     /// `CUSTOM_VGPU_<TYPE NAME>`: `GRID T4-2Q` → `CUSTOM_VGPU_GRID_T4_2Q`.
     public static func vgpuResourceClass(_ typeName: String) -> String? { ExportedName.placement(typeName, prefix: "CUSTOM_VGPU_") }
 
+    /// The prefix of `identityTrait`.
+    public static let identityTraitPrefix = "CUSTOM_HWLABEL_DEV_"
+
+    /// `CUSTOM_HWLABEL_DEV_<VVVV>_<DDDD>_<SVVV>_<SDDD>` (upper-case hex; the subsystem part is
+    /// left out for a function without one): which card a device provider describes. Provider
+    /// names follow the bus address, so when another card is put into the slot the name stays
+    /// and this trait is what tells the two cards apart. The class code is left out: some
+    /// GPUs switch it (display vs. 3D controller) without being another card.
+    public static func identityTrait(_ identity: RecordedIdentity) -> String {
+        var parts = [identity.vendor, identity.device]
+        if let sv = identity.subsystemVendor, let sd = identity.subsystemDevice { parts += [sv, sd] }
+        return identityTraitPrefix + parts.map { $0.uppercased() }.joined(separator: "_")
+    }
+
+    /// True for a trait `identityTrait` makes: the prefix and two or four groups of 4 hex digits.
+    public static func isIdentityTrait(_ trait: String) -> Bool {
+        guard trait.hasPrefix(identityTraitPrefix) else { return false }
+        let groups = trait.dropFirst(identityTraitPrefix.count).split(separator: "_", omittingEmptySubsequences: false)
+        return (groups.count == 2 || groups.count == 4)
+            && groups.allSatisfy { $0.count == 4 && $0.allSatisfy { ("0"..."9").contains($0) || ("A"..."F").contains($0) } }
+    }
+
+    /// `10de:1eb8 subsystem 10de:12a2` for an identity trait (the form `RecordedIdentity`'s
+    /// messages use, without the class); nil for any other trait.
+    public static func identityDescription(trait: String) -> String? {
+        guard isIdentityTrait(trait) else { return nil }
+        let g = trait.dropFirst(identityTraitPrefix.count).split(separator: "_").map { $0.lowercased() }
+        return "\(g[0]):\(g[1])" + (g.count == 4 ? " subsystem \(g[2]):\(g[3])" : "")
+    }
+
     /// `<host>_<ADDRESS>`: the child provider's name, as Nova names its PCI providers.
     public static func deviceProviderName(host: String, address: String) -> String { "\(host)_\(address)" }
 

@@ -11,6 +11,10 @@ public struct PlacementPlan: Sendable, Hashable {
     /// VFs). Its final inventory write, the one that can make it schedulable, is not made in a
     /// sync where one of these failed, so a PF and its VFs are never schedulable together.
     public var related: [String: Set<String>]
+    /// UUIDs of existing providers rewritten in this sync for another card than the one they
+    /// described (no allocations when read). The executor re-checks their allocations when a
+    /// write to one conflicts: one that got an allocation meanwhile is left reserved.
+    public var replacing: Set<String> = []
     public init(
         calls: [PlacementCall] = [], warnings: [String] = [], retained: [String] = [],
         related: [String: Set<String>] = [:]

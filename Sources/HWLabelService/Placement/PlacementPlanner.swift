@@ -1,3 +1,5 @@
+import HWLabelCore
+
 /// Pure: compares what Placement holds with what the host has and lists the writes that close
 /// the gap. An unchanged host plans no calls at all.
 ///
@@ -9,14 +11,21 @@
 /// never schedulable together with its VFs. The calls come in phases, each over the whole tree:
 /// 1. resource classes and traits, then the root;
 /// 2. every provider about to change is made unschedulable (`reserveProvider`: its current
-///    inventory with `reserved = total`), and removed providers that are still allocated are
-///    reserved for good (`retainProvider`);
+///    inventory with `reserved = total`), and providers still allocated to a device that is gone
+///    are reserved for good (`retainProvider`): a removed device's, and one whose address now
+///    holds another card (see `describesAnotherCard`), which gets no other write;
 /// 3. new providers are created (parents first, each marked ours by its first trait write),
 ///    moved providers get their new parent, changed providers their new traits;
 /// 4. removed providers are deleted (children first);
 /// 5. last, the final inventories, the only writes that can make a provider schedulable.
 /// A sync that stops anywhere (a 409, a timeout, a crash) leaves each changed provider either
 /// as it was before or reserved; the next sync finishes the job.
+///
+/// Another card at a provider's address: the provider's name follows the address, its identity
+/// trait the card. While an allocation holds it for the old card, its traits and inventory stay
+/// the old card's (a VM's allocation keeps describing the hardware it was given), it is reserved,
+/// and a warning says so; the first sync after the allocations are gone rewrites it for the new
+/// card like any other change. Without allocations it is rewritten at once.
 public enum PlacementPlanner {
     public static func plan(current: PlacementState, desired: DesiredTree) -> PlacementPlan {
         var plan = PlacementPlan()
@@ -69,7 +78,25 @@ public enum PlacementPlanner {
         for d in ordered {
             guard let uuid = uuidByName[d.name] else { continue }
             let parent = parentUUID(d)
+            if let have = byName[d.name], have.hasAllocations == true, let old = describesAnotherCard(have, d) {
+                // Allocated to the card that was here: keep it as that card's, reserved, where it is.
+                let reserved = have.inventories.fullyReserved
+                if reserved != have.inventories {
+                    reserve.append(.retainProvider(uuid: uuid, name: have.name, generation: have.generation, inventories: reserved))
+                }
+                plan.warnings.append(
+                    "\(d.name): still has allocations for the card it was published for (\(old)), but the card at \(d.address) "
+                        + "is now \(d.identity.map(describe) ?? "another card"): kept as the old card's and reserved until its "
+                        + "allocations are removed; the next sync after that publishes the new card")
+                continue
+            }
             finalParent[uuid] = parent
+            if let have = byName[d.name], let old = describesAnotherCard(have, d) {
+                plan.replacing.insert(uuid)
+                plan.warnings.append(
+                    "\(d.name): the card at \(d.address) is now \(d.identity.map(describe) ?? "another card") (was \(old)); "
+                        + "its provider is rewritten for it")
+            }
             guard let have = byName[d.name] else {
                 shape.append(.createProvider(uuid: uuid, name: d.name, parentUUID: parent))
                 // Mark it ours first, so an interrupted run still recognises it next time.
@@ -158,6 +185,34 @@ public enum PlacementPlanner {
             calls.append(.setInventories(uuid: have.uuid, name: have.name, generation: generation, inventories: desired.inventories))
         }
         return calls
+    }
+
+    /// The card `have` describes, when it is not the card `desired` is for (nil when it is the
+    /// same card, or when either side does not say). Told by the identity trait; a provider
+    /// published before identity traits existed is told by its PCI resource class
+    /// (`CUSTOM_PCI_<VVVV>_<DDDD>`), which only sees a change of vendor or device ID.
+    public static func describesAnotherCard(_ have: ProviderState, _ desired: DesiredProvider) -> String? {
+        guard let identity = desired.identity else { return nil }
+        let want = PlacementNames.identityTrait(identity)
+        let held = have.traits.filter(PlacementNames.isIdentityTrait).sorted()
+        if !held.isEmpty {
+            guard !have.traits.contains(want) else { return nil }
+            return held.compactMap { PlacementNames.identityDescription(trait: $0) }.joined(separator: ", ")
+        }
+        let pci = have.inventories.keys.filter { $0.hasPrefix("CUSTOM_PCI_") }.sorted()
+        guard !pci.isEmpty, !pci.contains(PlacementNames.pciResourceClass(vendor: identity.vendor, device: identity.device)) else {
+            return nil
+        }
+        return pci.map { rc in
+            let g = rc.dropFirst("CUSTOM_PCI_".count).split(separator: "_").map { $0.lowercased() }
+            return g.count == 2 ? "\(g[0]):\(g[1])" : rc
+        }.joined(separator: ", ")
+    }
+
+    /// `10de:1eb8 subsystem 10de:12a2`: an identity as the warnings name it (the form of the
+    /// identity trait, without the class it leaves out).
+    static func describe(_ identity: RecordedIdentity) -> String {
+        PlacementNames.identityDescription(trait: PlacementNames.identityTrait(identity)) ?? identity.description
     }
 
     public static func isOurs(_ p: ProviderState) -> Bool {

@@ -83,15 +83,23 @@ public actor PlacementPublisher {
             }
             let outcome: Outcome
             do {
-                outcome = try await send(call, stats: &stats)
+                outcome = try await send(call, stats: &stats, replacing: plan.replacing)
             } catch {
                 fail(call.providerUUID, "\(call.method) \(call.path): \(error)")
                 continue
             }
+            // Reserved, and allocated to the old card meanwhile: nothing more is written to it.
+            func stopIfAllocatedMeanwhile() {
+                if let u = call.providerUUID, stats.allocatedMeanwhile.contains(u), !failed.contains(u) {
+                    fail(u, PlacementError.allocatedWhileReplaced(provider: name).description)
+                }
+            }
             guard case .sent(let sent, let response) = outcome else {
                 if call.providerUUID != nil, touched[name] == nil { touched[name] = "updated" }
+                stopIfAllocatedMeanwhile()
                 continue
             }
+            defer { stopIfAllocatedMeanwhile() }
             switch (sent, response.status) {
             case (.ensureResourceClass(let rc), 201), (.ensureResourceClass(let rc), 204):
                 knownResourceClasses.insert(rc)
@@ -178,6 +186,8 @@ public actor PlacementPublisher {
     struct Stats {
         var reads = 0, writes = 0, conflictRetries = 0
         var generations: [String: Int] = [:]
+        /// Providers being rewritten for another card that a conflict showed allocated.
+        var allocatedMeanwhile: Set<String> = []
     }
 
     enum Outcome {
@@ -192,7 +202,12 @@ public actor PlacementPublisher {
     /// (a reserve reserves what is there now; a traits or inventory write keeps its content) and
     /// sends it again after a jittered, doubling back-off, up to `maxAttempts` times. Only this
     /// call is redone, never the provider's later steps, so the planner's order holds.
-    private func send(_ planned: PlacementCall, stats: inout Stats) async throws -> Outcome {
+    ///
+    /// A conflict on a provider in `replacing` (being rewritten for another card) may be an
+    /// allocation for the old card: its allocations are read again, and if there are any only a
+    /// reserve still goes out (the provider is then marked in `stats.allocatedMeanwhile`); any
+    /// other write throws `allocatedWhileReplaced`.
+    private func send(_ planned: PlacementCall, stats: inout Stats, replacing: Set<String> = []) async throws -> Outcome {
         var call = planned
         for attempt in 0..<maxAttempts {
             if attempt > 0 {
@@ -213,6 +228,14 @@ public actor PlacementPublisher {
             let have = try await readProvider(uuid: u, name: name)
             stats.reads += 2
             stats.generations[u] = have.generation
+            if replacing.contains(u) {
+                let a = try await get("/resource_providers/\(u)/allocations")
+                stats.reads += 1
+                if !((a["allocations"] as? [String: Any]) ?? [:]).isEmpty {
+                    stats.allocatedMeanwhile.insert(u)
+                    guard case .reserveProvider = call else { throw PlacementError.allocatedWhileReplaced(provider: name) }
+                }
+            }
             let rebased: PlacementCall?
             switch call {
             case .reserveProvider:
@@ -249,7 +272,8 @@ public actor PlacementPublisher {
     // MARK: - Reading
 
     /// Reads the root by name, its tree, and (unless cached at the same generation) each
-    /// provider's inventories and traits; allocations only for our providers whose device is gone.
+    /// provider's inventories and traits; allocations only for our providers whose device is gone
+    /// or whose address now holds another card.
     private func readState(_ desired: DesiredTree, counted reads: inout Int) async throws -> PlacementState {
         var state = PlacementState(root: nil)
         let rootList = try await get("/resource_providers?name=\(placementQueryValue(desired.rootName))"); reads += 1
@@ -261,6 +285,7 @@ public actor PlacementPublisher {
         state.root = root
         let tree = try await get("/resource_providers?in_tree=\(root.uuid)"); reads += 1
         let wanted = Set(desired.providers.map(\.name))
+        let desiredByName = Dictionary(desired.providers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let listed = (tree["resource_providers"] as? [[String: Any]] ?? []).compactMap(Self.provider).filter { $0.uuid != root.uuid }
         for var p in listed {
             if let cached = cache[p.uuid], cached.generation == p.generation, cached.name == p.name {
@@ -273,7 +298,10 @@ public actor PlacementPublisher {
                 p.generation = full.generation
                 cache[p.uuid] = p
             }
-            if !wanted.contains(p.name) && PlacementPlanner.isOurs(p) {
+            // Allocations matter for our providers whose device is gone, and for those whose
+            // address now holds another card (kept for the old card while allocated).
+            let replaced = desiredByName[p.name].flatMap { PlacementPlanner.describesAnotherCard(p, $0) } != nil
+            if (!wanted.contains(p.name) || replaced) && PlacementPlanner.isOurs(p) {
                 let a = try await get("/resource_providers/\(p.uuid)/allocations"); reads += 1
                 p.hasAllocations = !((a["allocations"] as? [String: Any]) ?? [:]).isEmpty
             }
