@@ -231,7 +231,7 @@ struct PassthroughStatusCommand: ParsableCommand {
                     switch r.state {
                     case "bound": "at \(r.address ?? "?"), bound to \(r.currentDriver ?? "?")"
                     case "not-bound":
-                        "at \(r.address ?? "?"), not bound (on \(r.currentDriver ?? "no driver")): `hwlabel passthrough apply` binds it"
+                        "at \(r.address ?? "?"), not bound (on \(r.currentDriver ?? "no driver")); `hwlabel passthrough apply` would bind it"
                     case "drift": "drift: another card at \(r.address ?? "?"), not bound"
                     default: "absent"
                     }

@@ -360,7 +360,7 @@ struct PassthroughRecordTests {
         let status = try Self.hwlabel(["passthrough", "status", "--sysfs-root", boot.sysRoot, "--config-dir", conf.path])
         #expect(
             status.stdout.contains(
-                "slot:6  10de:1e30 subsystem 10de:129e class 030000  recorded at \(h.rtx8000)  at \(h.rtx8000), not bound (on nvidia)"),
+                "slot:6  10de:1e30 subsystem 10de:129e class 030000  recorded at \(h.rtx8000)  at \(h.rtx8000), not bound (on nvidia); `hwlabel passthrough apply` would bind it"),
             "\(status.stdout)")
         let r = try Self.hwlabel(["passthrough", "apply", "--dry-run", "--sysfs-root", boot.sysRoot, "--config-dir", conf.path, h.rtx8000])
         #expect(r.status == 0, "\(r.stderr)")
