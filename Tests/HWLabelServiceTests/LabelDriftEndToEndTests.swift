@@ -172,4 +172,18 @@ struct LabelDriftEndToEndTests {
         // The same label on another device is no collision.
         #expect(try Self.hwlabel(["label", "rule", "add", "--vendor", "10de", "--device", "2236", "TURING GPU"], t4, config).status == 0)
     }
+
+    @Test("a hand-edited labels.conf that already holds colliding labels still loads: every device keeps its label")
+    func handEditedCollisionLoads() throws {
+        let config = try Config()
+        let t4 = try Self.tree(.t4)
+        defer { t4.cleanup() }
+        try "device slot:3 = turing gpu\nrule vendor=10de = Turing GPU\n".write(
+            toFile: config.dir + "/labels.conf", atomically: true, encoding: .utf8)
+        let (descriptors, _) = try Self.inventory(t4, config)
+        #expect((descriptors["0000:01:00.0"]?["label"] as? [String: Any])?["name"] as? String == "turing gpu")
+        // A new label is checked against both.
+        let r = try Self.hwlabel(["label", "set", "slot:4", "TURING-GPU"], t4, config)
+        #expect(r.status == 2 && r.stderr.contains("collides with label \"turing gpu\" (device slot:3)"), "\(r.stderr)")
+    }
 }
