@@ -266,6 +266,9 @@ struct PassthroughRecordTests {
         let invDoc = try #require(try JSONSerialization.jsonObject(with: inv.stdoutData) as? [String: Any])
         let gpu = try #require((invDoc["descriptors"] as? [[String: Any]])?.first { $0["address"] as? String == h.rtx8000 })
         #expect((gpu["drift"] as? [[String: Any]])?.first?["source"] as? String == "passthrough")
+        let show = try Self.hwlabel(["show", h.rtx8000, "--sysfs-root", boot.sysRoot, "--config-dir", conf.path])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stderr.contains("\(h.rtx8000): slot:6: passthrough record was given to"), "\(show.stderr)")
     }
 
     @Test("a card with a serial number moved to another slot is found there and bound at its new address")
