@@ -22,6 +22,7 @@ public struct DescriptorBuilder: Sendable {
     public func descriptors(snapshot: Snapshot, labels: LabelSet, policy: Policy, recorded: [RecordedInstance] = []) -> DescriptorSet {
         var excluded: [PCIAddress] = []
         var chosen: [PCIFunction] = []
+        chosen.reserveCapacity(snapshot.functions.count)
         for f in snapshot.functions where !f.isBridge && f.vendor != "ffff" {
             if policy.exclude.contains(where: { $0.matches(f) }) {
                 if Self.defaultAssignable(f) || policy.include.contains(where: { $0.matches(f) }) { excluded.append(f.address) }

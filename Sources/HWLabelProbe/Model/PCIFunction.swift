@@ -18,7 +18,7 @@ public struct PCIFunction: Codable, Sendable, Hashable {
     /// Reads `revision`.
     @Nullable public var revision: String?
     /// Display names from udev hwdb / pci.ids through libpci. Display only, never keys.
-    public var names: Names
+    @Boxed public var names: Names
     /// Target of the `driver` link (read with readlink, so a dangling link in a capture still names it).
     @Nullable public var driver: String?
     /// Reads `driver_override`; the kernel's `(null)` is reported as null.
@@ -34,13 +34,13 @@ public struct PCIFunction: Codable, Sendable, Hashable {
     /// PCI Express facts from the Express capability; null when there is none or it is unreadable.
     @Nullable public var express: ExpressFacts?
     /// Link speed and width: from config space when readable (as lspci shows), else sysfs.
-    @Nullable public var link: LinkFacts?
+    @NullableBox public var link: LinkFacts?
     /// Base address registers with a size (libpci `base_addr`/`size`/`flags`).
     public var bars: [BAR]
     /// How much of config space could be read.
     public var configSpace: ConfigSpaceAccess
     /// Decoded capabilities; null when config space beyond the header was not readable.
-    @Nullable public var capabilities: CapabilityFacts?
+    @NullableBox public var capabilities: CapabilityFacts?
     /// Reads `reset_method` (kernel ≥ 5.15); `[]` means the kernel knows no reset for it.
     @Nullable public var resetMethods: [String]?
     /// Reads `boot_vga` (1 = the firmware's console device).
@@ -52,13 +52,13 @@ public struct PCIFunction: Codable, Sendable, Hashable {
     /// The bridge directly upstream (parent directory in `/sys/devices`, or from bus ranges in a dump).
     @Nullable public var upstreamBridge: PCIAddress?
     /// SR-IOV state from sysfs (`sriov_totalvfs`, `sriov_numvfs`, `sriov_vf_device`, `virtfnN`).
-    @Nullable public var sriov: SRIOVState?
+    @NullableBox public var sriov: SRIOVState?
     /// Target of the `physfn` link: set on SR-IOV virtual functions.
     @Nullable public var physicalFunction: PCIAddress?
     /// `mdev_supported_types/*`: mediated-device (vGPU) types; null when the device has none.
     @Nullable public var mdevTypes: [MdevType]?
     /// GPU facts for display (class 03) and processing-accelerator (class 12) functions.
-    @Nullable public var gpu: GPUFacts?
+    @NullableBox public var gpu: GPUFacts?
     /// Kernel uevent/udev properties that matter to hwlabel (e.g. `HWLABEL_LABEL` set by a udev rule).
     public var properties: [String: String]
     /// True when the whole 64-byte config header reads all ones while the kernel still lists

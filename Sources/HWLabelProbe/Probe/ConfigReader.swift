@@ -75,16 +75,19 @@ enum ConfigReader {
         guard let v = UInt16(f.vendor, radix: 16), let dv = UInt16(f.device, radix: 16),
             let cls = UInt16(f.classCode.baseAndSub, radix: 16), let pi = UInt8(f.classCode.progIf, radix: 16)
         else { return }
-        f.names.vendor = pci.vendorName(v)
-        f.names.device = pci.deviceName(v, dv)
-        f.names.class = pci.className(cls)
-        f.names.progIf = pci.progIfName(cls, pi)
+        // Filled aside and stored once: `names` is boxed, each store makes a new box.
+        var names = f.names
+        names.vendor = pci.vendorName(v)
+        names.device = pci.deviceName(v, dv)
+        names.class = pci.className(cls)
+        names.progIf = pci.progIfName(cls, pi)
         if let svs = f.subsystemVendor, let sds = f.subsystemDevice,
             let sv = UInt16(svs, radix: 16), let sd = UInt16(sds, radix: 16)
         {
-            f.names.subsystemVendor = pci.vendorName(sv)
-            f.names.subsystem = pci.subsystemName(v, dv, sv, sd)
+            names.subsystemVendor = pci.vendorName(sv)
+            names.subsystem = pci.subsystemName(v, dv, sv, sd)
         }
+        f.names = names
     }
 
     /// libpci's `base_addr`/`size`/`flags`. With PCI_FILL_IO_FLAGS (sysfs `resource`) the
