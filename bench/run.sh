@@ -5,8 +5,8 @@
 #   bench/run.sh --tree DIR [...]    any sysfs tree (DIR/sys/bus/pci/devices), e.g. your capture
 #
 # Runs are paired: each round runs lspci then hwlabel on the same tree, so both see the same
-# machine state. The tables give the median of the rounds (and the best), CPU time (user+sys,
-# median) and peak RSS (highest of the rounds) for both tools.
+# machine state. The tables give, for both tools, wall time and CPU time (user+sys) as the
+# median of the rounds and the best, and peak RSS as the median and the highest.
 #
 # Environment:
 #   HWLABEL   binary to time (default .build/release/hwlabel); if it is missing, only
@@ -137,21 +137,27 @@ bench_tree() {
         fi
     done
     local l_s="FAIL" l_b="" l_m="($lf)" l_cpu="FAIL" h_s="n/a" h_b="" h_m="n/a" h_cpu="n/a" ratio="n/a" cratio="n/a" mratio="n/a"
-    if [ -z "$lf" ]; then l_s=$(median "$work/lspci.wall"); l_b=$(best "$work/lspci.wall"); l_m=$(peak "$work/lspci.rss"); l_cpu=$(median "$work/lspci.cpu"); fi
+    local l_cb="" h_cb="" l_mm="" h_mm=""
+    if [ -z "$lf" ]; then
+        l_s=$(median "$work/lspci.wall"); l_b=$(best "$work/lspci.wall"); l_m=$(peak "$work/lspci.rss"); l_mm=$(median "$work/lspci.rss")
+        l_cpu=$(median "$work/lspci.cpu"); l_cb=$(best "$work/lspci.cpu")
+    fi
     if [ $have_hwlabel -eq 1 ]; then
         if [ -n "$hf" ]; then h_s="FAIL"; h_m="($hf)"; else
-            h_s=$(median "$work/hwlabel.wall"); h_b=$(best "$work/hwlabel.wall"); h_m=$(peak "$work/hwlabel.rss"); h_cpu=$(median "$work/hwlabel.cpu")
+            h_s=$(median "$work/hwlabel.wall"); h_b=$(best "$work/hwlabel.wall"); h_m=$(peak "$work/hwlabel.rss"); h_mm=$(median "$work/hwlabel.rss")
+            h_cpu=$(median "$work/hwlabel.cpu"); h_cb=$(best "$work/hwlabel.cpu")
             if [ -z "$lf" ]; then
                 # the median of the per-round ratios: each round's pair saw the same machine state
                 paste "$work/hwlabel.wall" "$work/lspci.wall" | awk '{ if ($2 > 0) print $1 / $2 }' > "$work/ratio"
                 ratio=$(median "$work/ratio" | awk '{ printf "%.2f", $1 }')
-                cratio=$(awk -v h="$h_cpu" -v l="$l_cpu" 'BEGIN { if (l > 0) printf "%.2f", h / l; else print "n/a" }')
+                paste "$work/hwlabel.cpu" "$work/lspci.cpu" | awk '{ if ($2 > 0) print $1 / $2 }' > "$work/cratio"
+                cratio=$(median "$work/cratio" | awk '{ printf "%.2f", $1 }')
                 mratio=$(awk -v h="$h_m" -v l="$l_m" 'BEGIN { if (l > 0) printf "%.1f", h / l; else print "n/a" }')
             fi
         fi
     fi
     rows+=("| $label | $count | $l_s ($l_b) | $h_s ($h_b) | $ratio |")
-    cpurows+=("| $label | $count | $l_cpu | $h_cpu | $cratio | $l_m | $h_m | $mratio |")
+    cpurows+=("| $label | $count | $l_cpu ($l_cb) | $h_cpu ($h_cb) | $cratio | $l_mm ($l_m) | $h_mm ($h_m) | $mratio |")
 }
 
 for T in "${TREES[@]}"; do
@@ -187,7 +193,8 @@ echo "| tree | functions | lspci wall s | hwlabel wall s | ratio hwlabel/lspci |
 echo "|---|---:|---:|---:|---:|"
 for r in "${rows[@]}"; do echo "$r"; done
 echo
-echo "CPU seconds (user+sys, median) and peak RSS (MiB, highest of the rounds):"
+echo "CPU seconds (user+sys): median of the rounds (best in parentheses); CPU ratio = median of the per-round"
+echo "hwlabel/lspci ratios. Peak RSS (MiB): median of the rounds (highest in parentheses); memory ratio of the highest:"
 echo
 echo "| tree | functions | lspci CPU s | hwlabel CPU s | CPU ratio | lspci peak MiB | hwlabel peak MiB | memory ratio |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
