@@ -115,6 +115,19 @@ struct PassthroughRecordTests {
         #expect(try conf.text() == bad)
         let (records, warning) = conf.store.recordedInstances()
         #expect(records.isEmpty && warning?.hasPrefix(conf.file + ":2: a device needs driver=") == true, "\(warning ?? "")")
+        // The agent's scan goes on without the records, and says why.
+        final class Warnings: @unchecked Sendable {
+            let lock = NSLock()
+            var list: [String] = []
+            func add(_ w: String) { lock.withLock { list.append(w) } }
+        }
+        let seen = Warnings()
+        let scan = try DescriptorSources.probe(sysfsRoot: t.sysRoot, configDirectory: conf.path) { seen.add($0) }()
+        #expect(!scan.descriptors.isEmpty)
+        #expect(seen.list.count == 1 && seen.list[0].hasPrefix(conf.file + ":2: "), "\(seen.list)")
+        let inv = try Self.hwlabel(["inventory", "--sysfs-root", t.sysRoot, "--config-dir", conf.path])
+        #expect(inv.status == 0 && inv.stderr.contains("hwlabel: warning: \(conf.file):2: "), "\(inv.status) \(inv.stderr)")
+        #expect(try conf.text() == bad)
     }
 
     // MARK: - enable → reboot → apply
@@ -363,7 +376,8 @@ struct PassthroughRecordTests {
         let status = try Self.hwlabel(["passthrough", "status", "--sysfs-root", boot.sysRoot, "--config-dir", conf.path])
         #expect(
             status.stdout.contains(
-                "slot:6  10de:1e30 subsystem 10de:129e class 030000  recorded at \(h.rtx8000)  at \(h.rtx8000), not bound (on nvidia); `hwlabel passthrough apply` would bind it"),
+                "slot:6  10de:1e30 subsystem 10de:129e class 030000  recorded at \(h.rtx8000)  at \(h.rtx8000), not bound (on nvidia); `hwlabel passthrough apply` would bind it"
+            ),
             "\(status.stdout)")
         let r = try Self.hwlabel(["passthrough", "apply", "--dry-run", "--sysfs-root", boot.sysRoot, "--config-dir", conf.path, h.rtx8000])
         #expect(r.status == 0, "\(r.stderr)")
