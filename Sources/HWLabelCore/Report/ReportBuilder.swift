@@ -13,6 +13,22 @@ public enum ReportBuilder {
     public static let maxTombstones = 256
 
     public static func next(previous: Report?, epoch: String, scan: ScanResult, now: Date) -> Report {
+        build(previous: previous.map { ReportSummary($0) }, epoch: epoch, scan: scan, now: now).report
+    }
+
+    /// `next` for a caller that keeps only the previous report's summary (the agent): the report
+    /// and its own summary, for the scan after it.
+    public static func next(
+        summary previous: ReportSummary?, epoch: String, scan: ScanResult, now: Date
+    ) -> (report: Report, summary: ReportSummary) {
+        let (report, key) = build(previous: previous, epoch: epoch, scan: scan, now: now)
+        return (report, ReportSummary(report, contentKey: key))
+    }
+
+    /// The next report and its `contentKey`.
+    private static func build(
+        previous: ReportSummary?, epoch: String, scan: ScanResult, now: Date
+    ) -> (report: Report, contentKey: String) {
         let prev = previous.flatMap { $0.agentEpoch == epoch ? $0 : nil }
         let prevGeneration = prev?.generation ?? 0
         let candidateGeneration = prevGeneration + 1
@@ -30,25 +46,25 @@ public enum ReportBuilder {
         var tombstones = (prev?.tombstones ?? []).filter { !returned($0) }
         let tombstoned = Set(tombstones.map { TombstoneKey(instanceId: $0.instanceId, identity: $0.identity) })
         for old in prev?.descriptors ?? [] {
-            let was = RecordedIdentity(old.attributes)
+            let was = old.identity
             let reason: Tombstone.Reason
             var identity: RecordedIdentity?
-            if let now = current[old.instance.id] {
+            if let now = current[old.instanceId] {
                 guard now != was else { continue }
                 reason = .identityChanged
                 identity = was
             } else {
                 reason =
-                    scan.excludedInstanceIds.contains(old.instance.id) || scan.excludedAddresses.contains(old.address)
+                    scan.excludedInstanceIds.contains(old.instanceId) || scan.excludedAddresses.contains(old.address)
                     ? .excludedByPolicy
                     : scan.presentAddresses.contains(old.address)
                         ? .driverChanged
                         : .unplugged
             }
-            guard !tombstoned.contains(TombstoneKey(instanceId: old.instance.id, identity: identity)) else { continue }
+            guard !tombstoned.contains(TombstoneKey(instanceId: old.instanceId, identity: identity)) else { continue }
             tombstones.append(
                 Tombstone(
-                    instanceId: old.instance.id, address: old.address, reason: reason,
+                    instanceId: old.instanceId, address: old.address, reason: reason,
                     sinceGeneration: candidateGeneration, identity: identity))
         }
         if tombstones.count > maxTombstones {
@@ -64,12 +80,13 @@ public enum ReportBuilder {
             host: scan.host, bootId: scan.bootId, agentEpoch: epoch,
             generation: candidateGeneration, generatedAt: rfc3339(now),
             descriptors: descriptors, tombstones: tombstones)
-        if let prev, contentKey(report) == contentKey(prev) {
+        let key = contentKey(report)
+        if let prev, key == prev.contentKey {
             report.generation = prevGeneration
             report.tombstones = prev.tombstones
         }
         report.digest = digest(of: report)
-        return report
+        return (report, key)
     }
 
     /// `sha256:<hex>` over the canonical JSON of the report without `generatedAt` and `digest`:

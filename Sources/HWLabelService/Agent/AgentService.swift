@@ -120,7 +120,9 @@ public final class AgentService: Service, Sendable {
         var workers: [SinkWorker]
         let status: LockedBox<AgentStatus>
         let epoch: String
-        var previous: Report?
+        /// The last report's summary: what the next scan needs of it (the report itself is
+        /// released once every sink has it).
+        var previous: ReportSummary?
         var debouncePending = false
         var settleToken = 0
         var resyncToken = 0
@@ -178,7 +180,9 @@ public final class AgentService: Service, Sendable {
             $0.updatedAt = rfc3339(clock.now())
         }
         saveStatus(status)
-        return Loop(config: config, workers: workers, status: status, epoch: epoch, previous: store.lastReport())
+        return Loop(
+            config: config, workers: workers, status: status, epoch: epoch,
+            previous: store.lastReport().map { ReportSummary($0) })
     }
 
     /// File and NFD workers finish their newest report; controller workers are cancelled (their
@@ -282,7 +286,7 @@ public final class AgentService: Service, Sendable {
     /// Scans, persists a changed report, hands it to the workers (unchanged content only on a
     /// full cycle, which re-asserts it) and re-arms the timers.
     private func scanAndDeliver(_ trigger: Trigger, full: Bool, _ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
-        if let report = scan(trigger: trigger, previous: loop.previous, epoch: loop.epoch, status: loop.status) {
+        if let (report, summary) = scan(trigger: trigger, previous: loop.previous, epoch: loop.epoch, status: loop.status) {
             let changed = report.generation != loop.previous?.generation || report.digest != loop.previous?.digest
             if changed || loop.previous == nil {
                 do { try store.save(report) } catch {
@@ -290,7 +294,7 @@ public final class AgentService: Service, Sendable {
                     record(loop.status, error: "\(error)", sink: nil)
                 }
             }
-            loop.previous = report
+            loop.previous = summary
             if changed || full {
                 for w in loop.workers { w.submit(report) }
             }
@@ -322,12 +326,14 @@ public final class AgentService: Service, Sendable {
 
     // MARK: - Scanning
 
-    private func scan(trigger: Trigger, previous: Report?, epoch: String, status: LockedBox<AgentStatus>) -> Report? {
+    private func scan(
+        trigger: Trigger, previous: ReportSummary?, epoch: String, status: LockedBox<AgentStatus>
+    ) -> (Report, ReportSummary)? {
         let started = clock.now()
         let t0 = DispatchTime.now().uptimeNanoseconds
         do {
             let result = try source()
-            let report = ReportBuilder.next(previous: previous, epoch: epoch, scan: result, now: clock.now())
+            let (report, summary) = ReportBuilder.next(summary: previous, epoch: epoch, scan: result, now: clock.now())
             let ms = Int((DispatchTime.now().uptimeNanoseconds - t0) / 1_000_000)
             logger.info(
                 "scan",
@@ -343,7 +349,7 @@ public final class AgentService: Service, Sendable {
                     descriptors: report.descriptors.count, generation: report.generation, error: nil)
             }
             saveStatus(status)
-            return report
+            return (report, summary)
         } catch {
             logger.error("scan failed", metadata: ["error": "\(error)"])
             status.withLock {

@@ -1,0 +1,55 @@
+import Foundation
+import HWLabelCore
+import HWLabelProbe
+import HWLabelTestSupport
+import Testing
+
+/// The agent keeps a `ReportSummary` of its last report instead of the report: the next report
+/// built from the summary must be the one built from the report.
+@Suite("Reporter: report summary")
+struct ReporterSummaryTests {
+    let epoch = "5f1c0c43-8a4e-4c1e-9d0e-3f1f9c1a2b3c"
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func summaryHoldsEveryDescriptorsInstanceAddressAndIdentity() {
+        let gpu = reporterDevice("0000:3b:00.0", arch: "turing", instance: "slot:7")
+        var nic = reporterDevice("0000:01:00.0")
+        nic.attributes.subsystemVendor = nil
+        nic.attributes.subsystemDevice = nil
+        let r = ReportBuilder.next(previous: nil, epoch: epoch, scan: reporterScan([gpu, nic]), now: t0)
+        let s = ReportSummary(r)
+        #expect(s.descriptorCount == 2)
+        #expect(s.descriptors.map(\.instanceId) == r.descriptors.map(\.instance.id))
+        #expect(s.descriptors.map(\.address) == [nic.address, gpu.address])
+        #expect(s.descriptors.map(\.identity) == r.descriptors.map { RecordedIdentity($0.attributes) })
+        #expect(s.descriptors[0].identity.subsystemVendor == nil)
+        #expect(s.generation == r.generation && s.digest == r.digest && s.agentEpoch == epoch)
+    }
+
+    @Test func nextFromSummaryEqualsNextFromReport() {
+        let a = reporterDevice("0000:01:00.0"), b = reporterDevice("0000:02:00.0", label: "fast")
+        let c = reporterDevice("0000:03:00.0", instance: "slot:3")
+        var moved = reporterDevice("0000:03:00.0", instance: "slot:3")
+        moved.attributes.device = "2331"
+        let scans = [
+            reporterScan([a, b, c]),
+            reporterScan([a, b, c]),  // unchanged: same generation
+            reporterScan([a, moved], present: [a.address, b.address, c.address]),  // driver change, identity change
+            reporterScan([a, b, moved]),
+            reporterScan([]),
+        ]
+        var report: Report?
+        var summary: ReportSummary?
+        for (i, scan) in scans.enumerated() {
+            let now = t0.addingTimeInterval(Double(i) * 60)
+            let fromReport = ReportBuilder.next(previous: report, epoch: epoch, scan: scan, now: now)
+            let fromSummary = ReportBuilder.next(summary: summary, epoch: epoch, scan: scan, now: now)
+            #expect(fromSummary.report == fromReport, "scan \(i)")
+            #expect(fromSummary.summary == ReportSummary(fromReport), "scan \(i)")
+            report = fromReport
+            summary = fromSummary.summary
+        }
+        #expect(report?.generation == 4)
+        #expect(report?.tombstones.map(\.reason).contains(.identityChanged) == true)
+    }
+}
