@@ -50,8 +50,9 @@ public struct DescriptorBuilder: Sendable {
                 l.identity.map { RecordedInstance(source: .label, key: l.key, identity: $0, label: l.label.name) }
             } + recorded)
         // Each descriptor depends only on the snapshot: build them on every core in contiguous
-        // chunks (an SR-IOV host has thousands), then merge in order.
-        let built = Parallel.chunkedMap(chosen, serialBelow: 512) { [self] f in
+        // chunks (an SR-IOV host has thousands), in order; the descriptors go straight into the
+        // result array and their diagnostics beside it.
+        var (out, diagnosticLists) = Parallel.chunkedUnzip(chosen, serialBelow: 512) { [self] f in
             let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
             let resolution = resolver.resolve(f, instance: instance)
             var diagnostics = resolution.diagnostics
@@ -112,10 +113,7 @@ public struct DescriptorBuilder: Sendable {
         }
         var errors: [Diagnostic] = []
         var warnings: [Diagnostic] = []
-        var out: [AssignableDevice] = []
-        out.reserveCapacity(chosen.count)
-        for (device, diagnostics) in built {
-            out.append(device)
+        for diagnostics in diagnosticLists {
             for d in diagnostics {
                 if d.severity == .error { errors.append(d) } else { warnings.append(d) }
             }

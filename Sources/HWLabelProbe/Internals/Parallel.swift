@@ -120,17 +120,50 @@ package enum Parallel {
     }
 
     /// `body` for every element of `items`, computed chunk by chunk on the machine's cores,
-    /// results in the order of `items`.
+    /// results in the order of `items`. Each chunk writes its results into their places in the
+    /// one result array: no per-chunk arrays joined afterwards (for thousands of descriptors,
+    /// a second copy of all of them at the peak).
     package static func chunkedMap<C: RandomAccessCollection, T>(
         _ items: C, serialBelow: Int, maxChunks: Int? = nil,
         _ body: (C.Element) -> T
     ) -> [T] where C.Index == Int {
-        let parts = mapChunks(items, serialBelow: serialBelow, maxChunks: maxChunks) { $0.map(body) }
-        guard parts.count > 1 else { return parts.first ?? [] }
-        var out: [T] = []
-        out.reserveCapacity(items.count)
-        for p in parts { out += p }
-        return out
+        let ranges = chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        guard ranges.count > 1 else { return items.map(body) }
+        let start = items.startIndex
+        return Array(unsafeUninitializedCapacity: items.count) { buffer, initialized in
+            nonisolated(unsafe) let slots = buffer
+            forEach(iterations: ranges.count) { r in
+                for j in ranges[r] { (slots.baseAddress! + j).initialize(to: body(items[start + j])) }
+            }
+            initialized = items.count
+        }
+    }
+
+    /// `chunkedMap` for a body that gives two results: each kind in its own array, so a caller
+    /// that keeps one and reads the other through never holds both in pairs and again apart.
+    package static func chunkedUnzip<C: RandomAccessCollection, A, B>(
+        _ items: C, serialBelow: Int, maxChunks: Int? = nil,
+        _ body: (C.Element) -> (A, B)
+    ) -> ([A], [B]) where C.Index == Int {
+        let ranges = chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        let start = items.startIndex, count = items.count
+        var second: [B] = []
+        let first = [A](unsafeUninitializedCapacity: count) { aBuffer, aInitialized in
+            second = [B](unsafeUninitializedCapacity: count) { bBuffer, bInitialized in
+                nonisolated(unsafe) let a = aBuffer
+                nonisolated(unsafe) let b = bBuffer
+                forEach(iterations: ranges.count) { r in
+                    for j in ranges[r] {
+                        let (x, y) = body(items[start + j])
+                        (a.baseAddress! + j).initialize(to: x)
+                        (b.baseAddress! + j).initialize(to: y)
+                    }
+                }
+                bInitialized = count
+            }
+            aInitialized = count
+        }
+        return (first, second)
     }
 
     /// The indices `ordered` shares between its producing threads and its consumer: the next
