@@ -48,7 +48,8 @@ extension RealPlacementServer {
             let t = E2E.transport(server)
             let host = "swap-host-1", name = "\(host)_\(Self.address)"
             let tree = "in_tree=\(PlacementUUID.forRoot(host))&" // candidates on this host only
-            let publisher = PlacementPublisher(transport: t)
+            let (logger, logged) = capturingLogger()
+            let publisher = PlacementPublisher(transport: t, logger: logger)
 
             let first = try await publisher.sync(hostName: host, devices: [Self.t4()])
             #expect(first.errors.isEmpty && first.created == [host, name], "\(first)")
@@ -65,6 +66,8 @@ extension RealPlacementServer {
             #expect(warning?.contains("10de:2236 subsystem 10de:1482") == true, "\(swapped.warnings)")
             #expect(warning?.contains("until its allocations are removed") == true, "\(swapped.warnings)")
             #expect(!swapped.plannedCalls.contains { $0.contains("/traits ") }, "\(swapped.plannedCalls)")
+            // The agent's log says it too (the agent shows no sync result).
+            #expect(logged.withLock { $0.contains { $0.hasPrefix("warning \(name): still has allocations") } }, "\(logged.withLock { $0 })")
             #expect(try await Self.traits(t, name) == t4Traits)
             let held = try await Mode.inventories(t, name)
             #expect(Set(held.keys) == [Self.t4RC])

@@ -111,7 +111,7 @@ import HWLabelProbe
             Self.calls(plan, to: Self.uuid) == [
                 .retainProvider(uuid: Self.uuid, name: Self.name, generation: 2, inventories: t4Inventory.fullyReserved)
             ])
-        #expect(!plan.replacing.contains(Self.uuid))
+        #expect(!plan.replacing.contains(Self.uuid) && plan.held == [Self.name])
         let warning = try #require(plan.warnings.first { $0.hasPrefix(Self.name) })
         #expect(warning.contains("10de:1eb8 subsystem 10de:12a2"), "\(warning)")
         #expect(warning.contains("10de:2236 subsystem 10de:1482"), "\(warning)")
@@ -131,7 +131,7 @@ import HWLabelProbe
         reserved.providers[0].hasAllocations = false
         let rewrite = PlacementPlanner.plan(current: reserved, desired: desired)
         let a10 = desired.providers[0]
-        #expect(rewrite.replacing == [Self.uuid])
+        #expect(rewrite.replacing == [Self.uuid] && rewrite.held.isEmpty)
         #expect(
             Self.calls(rewrite, to: Self.uuid) == [
                 .setTraits(uuid: Self.uuid, name: Self.name, generation: 3, traits: a10.traits),

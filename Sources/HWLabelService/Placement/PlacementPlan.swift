@@ -15,6 +15,9 @@ public struct PlacementPlan: Sendable, Hashable {
     /// described (no allocations when read). The executor re-checks their allocations when a
     /// write to one conflicts: one that got an allocation meanwhile is left reserved.
     public var replacing: Set<String> = []
+    /// Names of providers kept, reserved, for the card that was at their address because they
+    /// still have allocations for it (each also has a warning).
+    public var held: [String] = []
     public init(
         calls: [PlacementCall] = [], warnings: [String] = [], retained: [String] = [],
         related: [String: Set<String>] = [:]

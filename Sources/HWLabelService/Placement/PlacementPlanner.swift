@@ -84,6 +84,7 @@ public enum PlacementPlanner {
                 if reserved != have.inventories {
                     reserve.append(.retainProvider(uuid: uuid, name: have.name, generation: have.generation, inventories: reserved))
                 }
+                plan.held.append(d.name)
                 plan.warnings.append(
                     "\(d.name): still has allocations for the card it was published for (\(old)), but the card at \(d.address) "
                         + "is now \(d.identity.map(describe) ?? "another card"): kept as the old card's and reserved until its "

@@ -54,6 +54,10 @@ public actor PlacementPublisher {
         result.plannedCalls = plan.calls.map(\.description)
         result.warnings = plan.warnings
         result.retained = plan.retained
+        // The agent has no other place to say it: an allocated provider left describing the old card.
+        for w in plan.warnings where plan.held.contains(where: { w.hasPrefix($0 + ":") }) {
+            logger.warning("\(w)", metadata: ["placement.root": "\(hostName)"])
+        }
         if dryRun {
             result.reads = stats.reads
             return result
