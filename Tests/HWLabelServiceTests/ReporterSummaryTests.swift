@@ -1,6 +1,7 @@
 import Foundation
 import HWLabelCore
 import HWLabelProbe
+import HWLabelService
 import HWLabelTestSupport
 import Testing
 
@@ -26,7 +27,7 @@ struct ReporterSummaryTests {
         #expect(s.generation == r.generation && s.digest == r.digest && s.agentEpoch == epoch)
     }
 
-    @Test func nextFromSummaryEqualsNextFromReport() {
+    @Test func nextFromSummaryEqualsNextFromReport() throws {
         let a = reporterDevice("0000:01:00.0"), b = reporterDevice("0000:02:00.0", label: "fast")
         let c = reporterDevice("0000:03:00.0", instance: "slot:3")
         var moved = reporterDevice("0000:03:00.0", instance: "slot:3")
@@ -46,10 +47,25 @@ struct ReporterSummaryTests {
             let fromSummary = ReportBuilder.next(summary: summary, epoch: epoch, scan: scan, now: now)
             #expect(fromSummary.report == fromReport, "scan \(i)")
             #expect(fromSummary.summary == ReportSummary(fromReport), "scan \(i)")
+            // The digest and canonical bytes assembled from one encoding of the content are the
+            // ones a full encoding gives.
+            #expect(fromSummary.report.digest == ReportBuilder.digest(of: fromReport), "scan \(i)")
+            #expect(try fromSummary.canonical == CanonicalJSON.encode(fromReport), "scan \(i)")
             report = fromReport
             summary = fromSummary.summary
         }
         #expect(report?.generation == 4)
         #expect(report?.tombstones.map(\.reason).contains(.identityChanged) == true)
+    }
+
+    @Test func fileSinkWritesTheSameBytesFromCanonicalBytes() async throws {
+        let dir = reporterTempDir()
+        let r = ReportBuilder.next(
+            summary: nil, epoch: epoch, scan: reporterScan([reporterDevice("0000:01:00.0", label: "fast")]), now: t0)
+        try await FileSink(path: dir + "/a.json").deliver(r.report)
+        try await FileSink(path: dir + "/b.json").deliver(r.report, canonical: r.canonical)
+        let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/a.json"))
+        #expect(!a.isEmpty)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.json")) == a)
     }
 }

@@ -16,19 +16,21 @@ public enum ReportBuilder {
         build(previous: previous.map { ReportSummary($0) }, epoch: epoch, scan: scan, now: now).report
     }
 
-    /// `next` for a caller that keeps only the previous report's summary (the agent): the report
-    /// and its own summary, for the scan after it.
+    /// `next` for a caller that keeps only the previous report's summary (the agent): the report,
+    /// its own summary for the scan after it, and its canonical bytes (`Report.canonicalJSON()`),
+    /// all from one encoding of the report's content.
     public static func next(
         summary previous: ReportSummary?, epoch: String, scan: ScanResult, now: Date
-    ) -> (report: Report, summary: ReportSummary) {
-        let (report, key) = build(previous: previous, epoch: epoch, scan: scan, now: now)
-        return (report, ReportSummary(report, contentKey: key))
+    ) -> (report: Report, summary: ReportSummary, canonical: [UInt8]) {
+        let (report, key, canonical) = build(previous: previous, epoch: epoch, scan: scan, now: now)
+        return (report, ReportSummary(report, contentKey: key), canonical ?? ((try? CanonicalJSON.encode(report)) ?? []))
     }
 
-    /// The next report and its `contentKey`.
+    /// The next report, its `contentKey` and its canonical bytes (nil where they could not be
+    /// assembled from the content's).
     private static func build(
         previous: ReportSummary?, epoch: String, scan: ScanResult, now: Date
-    ) -> (report: Report, contentKey: String) {
+    ) -> (report: Report, contentKey: String, canonical: [UInt8]?) {
         let prev = previous.flatMap { $0.agentEpoch == epoch ? $0 : nil }
         let prevGeneration = prev?.generation ?? 0
         let candidateGeneration = prevGeneration + 1
@@ -80,13 +82,57 @@ public enum ReportBuilder {
             host: scan.host, bootId: scan.bootId, agentEpoch: epoch,
             generation: candidateGeneration, generatedAt: rfc3339(now),
             descriptors: descriptors, tombstones: tombstones)
-        let key = contentKey(report)
+        // Content, digest input and canonical bytes differ only in top-level members that sort
+        // between `descriptors` and `host` (`digest`, `generatedAt`, `generation`): encode the
+        // content once and insert those before its `"host"` member.
+        let content = canonical(report, omitting: [.generatedAt, .digest, .generation])
+        let key = sha256Hex(content)
         if let prev, key == prev.contentKey {
             report.generation = prevGeneration
             report.tombstones = prev.tombstones
         }
-        report.digest = digest(of: report)
-        return (report, key)
+        guard let split = tailStart(content, report) else {
+            report.digest = digest(of: report)
+            return (report, key, nil)
+        }
+        let generation = Array("\"generation\":\(report.generation),".utf8)
+        var hash = SHA256()
+        content.withUnsafeBufferPointer { c in
+            hash.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: c[..<split])))
+            generation.withUnsafeBytes { hash.update(bufferPointer: $0) }
+            hash.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: c[split...])))
+        }
+        report.digest = "sha256:" + hash.finalize().map { hex($0, 2) }.joined()
+        guard let digest = try? CanonicalJSON.encode(report.digest), let at = try? CanonicalJSON.encode(report.generatedAt)
+        else { return (report, key, nil) }
+        var out: [UInt8] = []
+        out.reserveCapacity(content.count + generation.count + digest.count + at.count + 32)
+        out.append(contentsOf: content[..<split])
+        out.append(contentsOf: Array("\"digest\":".utf8) + digest + Array(",\"generatedAt\":".utf8) + at + [UInt8(ascii: ",")])
+        out.append(contentsOf: generation)
+        out.append(contentsOf: content[split...])
+        return (report, key, out)
+    }
+
+    /// The members every encoding of `report` ends with (`host`, `schemaVersion`, `tombstones`).
+    private struct Tail: Encodable {
+        var host: HostIdentity
+        var schemaVersion: String
+        var tombstones: [Tombstone]
+    }
+
+    /// Where `"host":` starts in `content` (`report`'s content encoding): its tail members are
+    /// encoded alone and must end `content`, after a comma; nil otherwise (a member added to
+    /// `Report` that sorts after `generation`), and the caller encodes in full.
+    private static func tailStart(_ content: [UInt8], _ report: Report) -> Int? {
+        guard
+            let tail = try? CanonicalJSON.encode(
+                Tail(host: report.host, schemaVersion: report.schemaVersion, tombstones: report.tombstones)),
+            tail.first == UInt8(ascii: "{"), content.count > tail.count
+        else { return nil }
+        let split = content.count - (tail.count - 1)
+        guard content[split - 1] == UInt8(ascii: ","), content[split...].elementsEqual(tail[1...]) else { return nil }
+        return split
     }
 
     /// `sha256:<hex>` over the canonical JSON of the report without `generatedAt` and `digest`:

@@ -286,17 +286,17 @@ public final class AgentService: Service, Sendable {
     /// Scans, persists a changed report, hands it to the workers (unchanged content only on a
     /// full cycle, which re-asserts it) and re-arms the timers.
     private func scanAndDeliver(_ trigger: Trigger, full: Bool, _ loop: inout Loop, _ group: inout DiscardingTaskGroup) {
-        if let (report, summary) = scan(trigger: trigger, previous: loop.previous, epoch: loop.epoch, status: loop.status) {
+        if let (report, summary, canonical) = scan(trigger: trigger, previous: loop.previous, epoch: loop.epoch, status: loop.status) {
             let changed = report.generation != loop.previous?.generation || report.digest != loop.previous?.digest
             if changed || loop.previous == nil {
-                do { try store.save(report) } catch {
+                do { try store.save(report, canonical: canonical) } catch {
                     logger.error("cannot persist state", metadata: ["error": "\(error)"])
                     record(loop.status, error: "\(error)", sink: nil)
                 }
             }
             loop.previous = summary
             if changed || full {
-                for w in loop.workers { w.submit(report) }
+                for w in loop.workers { w.submit(report, canonical: canonical) }
             }
         }
         if full {
@@ -328,12 +328,12 @@ public final class AgentService: Service, Sendable {
 
     private func scan(
         trigger: Trigger, previous: ReportSummary?, epoch: String, status: LockedBox<AgentStatus>
-    ) -> (Report, ReportSummary)? {
+    ) -> (Report, ReportSummary, [UInt8])? {
         let started = clock.now()
         let t0 = DispatchTime.now().uptimeNanoseconds
         do {
             let result = try source()
-            let (report, summary) = ReportBuilder.next(summary: previous, epoch: epoch, scan: result, now: clock.now())
+            let (report, summary, canonical) = ReportBuilder.next(summary: previous, epoch: epoch, scan: result, now: clock.now())
             let ms = Int((DispatchTime.now().uptimeNanoseconds - t0) / 1_000_000)
             logger.info(
                 "scan",
@@ -349,7 +349,7 @@ public final class AgentService: Service, Sendable {
                     descriptors: report.descriptors.count, generation: report.generation, error: nil)
             }
             saveStatus(status)
-            return (report, summary)
+            return (report, summary, canonical)
         } catch {
             logger.error("scan failed", metadata: ["error": "\(error)"])
             status.withLock {

@@ -18,9 +18,15 @@ final class SinkWorker: Sendable {
         case redeliver(Int)
     }
 
+    /// A report to deliver, with its canonical bytes when the agent has them (no second encoding).
+    struct Submission: Sendable {
+        var report: Report
+        var canonical: [UInt8]?
+    }
+
     let sink: any ReportSink
     private let continuation: AsyncStream<Wake>.Continuation
-    private let newest: LockedBox<Report?>
+    private let newest: LockedBox<Submission?>
     private let task: Task<Void, Never>
     private let isNetwork: Bool
 
@@ -36,7 +42,7 @@ final class SinkWorker: Sendable {
         self.isNetwork = network
         let (stream, cont) = AsyncStream<Wake>.makeStream()
         self.continuation = cont
-        let newest = LockedBox<Report?>(nil)
+        let newest = LockedBox<Submission?>(nil)
         self.newest = newest
         self.task = Task {
             await withDiscardingTaskGroup { group in
@@ -49,13 +55,14 @@ final class SinkWorker: Sendable {
                     if case .redeliver(let n) = wake {
                         // A delivery since then (or a newer failure's timer) supersedes this one.
                         guard n == failures else { continue }
-                        report = report ?? failed
+                        report = report ?? failed.map { Submission(report: $0, canonical: nil) }
                     }
                     guard let first = report else { continue }
+                    report = nil
                     do {
                         let sent = try await Self.deliver(
-                            first, to: sink, policy: policy, clock: clock, logger: logger,
-                            network: network,
+                            first.report, canonical: first.canonical, to: sink, policy: policy, clock: clock,
+                            logger: logger, network: network,
                             newer: {
                                 newest.withLock { r in
                                     defer { r = nil }; return r
@@ -100,17 +107,22 @@ final class SinkWorker: Sendable {
     /// Returns the report delivered; throws `Failure`, or `CancellationError` when cancelled
     /// while waiting between attempts.
     static func deliver(
-        _ report: Report, to sink: any ReportSink, policy: RetryPolicy, clock: AgentClock,
+        _ report: Report, canonical: [UInt8]? = nil, to sink: any ReportSink, policy: RetryPolicy, clock: AgentClock,
         logger: Logger, network: Bool = false,
-        newer: @Sendable () -> Report? = { nil }
+        newer: @Sendable () -> Submission? = { nil }
     ) async throws -> Report {
         var report = report
+        var canonical = canonical
         var attempt = 0
         while true {
             attempt += 1
             do {
                 if network {
-                    try await cancelWhenGracefulShutdown { [report] in try await sink.deliver(report) }
+                    try await cancelWhenGracefulShutdown { [report, canonical] in
+                        if let canonical { try await sink.deliver(report, canonical: canonical) } else { try await sink.deliver(report) }
+                    }
+                } else if let canonical {
+                    try await sink.deliver(report, canonical: canonical)
                 } else {
                     try await sink.deliver(report)
                 }
@@ -127,13 +139,15 @@ final class SinkWorker: Sendable {
                         "error": "\(message)", "retry.in": "\(String(format: "%.2f", wait))s",
                     ])
                 try await clock.sleep(wait)
-                report = newer() ?? report
+                if let n = newer() { (report, canonical) = (n.report, n.canonical) }
             }
         }
     }
 
-    func submit(_ report: Report) {
-        newest.withLock { $0 = report }
+    /// Queues `report` (with its canonical bytes, when the caller has them) in place of any
+    /// undelivered one.
+    func submit(_ report: Report, canonical: [UInt8]? = nil) {
+        newest.withLock { $0 = Submission(report: report, canonical: canonical) }
         continuation.yield(.submitted)
     }
 

@@ -41,8 +41,13 @@ public struct StateStore: Sendable {
     }
 
     public func save(_ report: Report) throws {
+        try save(report, canonical: try CanonicalJSON.encode(report))
+    }
+
+    /// Saves `report` as `canonical`, its canonical bytes (`Report.canonicalJSON()`), already encoded.
+    public func save(_ report: Report, canonical: [UInt8]) throws {
         try BoundedFile.requireRegularOrAbsent(statePath)
-        try AtomicFile.write(try report.canonicalJSON(), to: statePath)
+        try AtomicFile.write(Data(canonical), to: statePath)
     }
 
     /// The status the agent wrote last, nil when there is none (or it cannot be read: see

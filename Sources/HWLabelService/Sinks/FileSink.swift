@@ -15,4 +15,9 @@ public struct FileSink: ReportSink {
     public func deliver(_ report: Report) async throws {
         try AtomicFile.write(try report.prettyJSON(), to: path)
     }
+
+    /// `prettyJSON()` from the canonical bytes the agent has already encoded.
+    public func deliver(_ report: Report, canonical: [UInt8]) async throws {
+        try AtomicFile.write(Data(PrettyJSON.format(canonical, emptyContainers: .blankLine) + [0x0A]), to: path)
+    }
 }

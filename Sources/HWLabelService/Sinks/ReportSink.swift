@@ -7,4 +7,11 @@ import HWLabelCore
 public protocol ReportSink: Sendable {
     var name: String { get }
     func deliver(_ report: Report) async throws
+    /// `deliver` for a caller that has the report's canonical bytes (`Report.canonicalJSON()`)
+    /// already: a sink that writes JSON need not encode the report again.
+    func deliver(_ report: Report, canonical: [UInt8]) async throws
+}
+
+extension ReportSink {
+    public func deliver(_ report: Report, canonical: [UInt8]) async throws { try await deliver(report) }
 }
