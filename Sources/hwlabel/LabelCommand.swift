@@ -79,11 +79,17 @@ struct LabelSetCommand: ParsableCommand {
                 doc.setInstanceLabel(key: k, label: l, identity: identity)
                 // Checked on the document as written, under the lock: the line this one replaces
                 // is gone, and a concurrent `label` command cannot slip a colliding label in.
+                if let t = l.reservedTrait { throw LabelError.conflict(Self.reserved(l, t)) }
                 if let c = doc.exportCollision(for: l) { throw LabelError.conflict(c.description + "; nothing saved") }
             }
         }
         print(
             "device \(key)\(identity.map { " " + $0.fields } ?? "") = \(l.name)   (trait \(l.placementTrait), k8s \(l.kubernetesValue))")
+    }
+
+    /// Why a label that exports as one of hwlabel's own traits is refused.
+    static func reserved(_ l: HardwareLabel, _ trait: String) -> String {
+        "label \"\(l.name)\" would be the Placement trait \(trait), which hwlabel sets itself (on every provider it manages, or to name a card); choose another name; nothing saved"
     }
 
     /// The identity of the assignable device whose instance id is `key` (or at the address an
@@ -141,6 +147,7 @@ struct LabelRuleAddCommand: ParsableCommand {
             try st.update { doc -> (LabelSet, DescriptorSet) in
                 var written = doc
                 written.addRule(rule)
+                if let t = rule.label.reservedTrait { throw LabelError.conflict(LabelSetCommand.reserved(rule.label, t)) }
                 if let c = written.exportCollision(for: rule.label) { throw LabelError.conflict(c.description + "; nothing saved") }
                 var trial = doc.labelSet
                 trial.addRule(rule)

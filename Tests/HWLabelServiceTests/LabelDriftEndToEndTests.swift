@@ -180,10 +180,31 @@ struct LabelDriftEndToEndTests {
         defer { t4.cleanup() }
         try "device slot:3 = turing gpu\nrule vendor=10de = Turing GPU\n".write(
             toFile: config.dir + "/labels.conf", atomically: true, encoding: .utf8)
-        let (descriptors, _) = try Self.inventory(t4, config)
+        let (descriptors, stderr) = try Self.inventory(t4, config)
         #expect((descriptors["0000:01:00.0"]?["label"] as? [String: Any])?["name"] as? String == "turing gpu")
+        #expect(
+            stderr.contains(
+                "warning: labels \"turing gpu\" (device slot:3) and \"Turing GPU\" (rule vendor=10de) in labels.conf both export as Placement trait CUSTOM_HWLABEL_TURING_GPU"
+            ),
+            "\(stderr)")
         // A new label is checked against both.
         let r = try Self.hwlabel(["label", "set", "slot:4", "TURING-GPU"], t4, config)
         #expect(r.status == 2 && r.stderr.contains("collides with label \"turing gpu\" (device slot:3)"), "\(r.stderr)")
+    }
+
+    @Test("labels that would export as hwlabel's own traits (managed, a card's identity) are refused: exit 2, nothing saved")
+    func reservedTraitRefused() throws {
+        let config = try Config()
+        let t4 = try Self.tree(.t4)
+        defer { t4.cleanup() }
+        for (name, trait) in [("Managed", "CUSTOM_HWLABEL_MANAGED"), ("dev 10de 1eb8", "CUSTOM_HWLABEL_DEV_10DE_1EB8")] {
+            let set = try Self.hwlabel(["label", "set", "slot:3", name], t4, config)
+            #expect(set.status == 2 && set.stderr.contains("Placement trait \(trait), which hwlabel sets itself"), "\(set.stderr)")
+            let rule = try Self.hwlabel(["label", "rule", "add", "--vendor", "10de", name], t4, config)
+            #expect(rule.status == 2 && rule.stderr.contains(trait), "\(rule.stderr)")
+            #expect(!config.labels.contains(name))
+        }
+        // A name that only starts like an identity trait is an ordinary label.
+        #expect(try Self.hwlabel(["label", "set", "slot:3", "Dev Box"], t4, config).status == 0)
     }
 }

@@ -118,6 +118,8 @@ public struct DescriptorBuilder: Sendable {
                 if d.severity == .error { errors.append(d) } else { warnings.append(d) }
             }
         }
+        // A hand-edited labels.conf may hold labels other engines cannot tell apart.
+        warnings += labels.exportCollisions()
         // Instance labels that match nothing present are kept in the file (the card may come back)
         // but named, so a typo is visible.
         for l in resolver.unmatched(out) {

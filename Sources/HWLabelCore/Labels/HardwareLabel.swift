@@ -51,6 +51,29 @@ public struct HardwareLabel: Codable, Sendable, Hashable, Comparable, CustomStri
         ExportedName.placement(name, prefix: Self.placementPrefix)!
     }
 
+    /// The trait every Placement provider hwlabel manages carries.
+    public static let managedTrait = "CUSTOM_HWLABEL_MANAGED"
+    /// The prefix of the trait that names the card a provider describes
+    /// (`CUSTOM_HWLABEL_DEV_10DE_1EB8_10DE_12A2`).
+    public static let identityTraitPrefix = "CUSTOM_HWLABEL_DEV_"
+
+    /// True for an identity trait: the prefix and two or four groups of 4 upper-case hex digits.
+    public static func isIdentityTrait(_ trait: String) -> Bool {
+        guard trait.hasPrefix(identityTraitPrefix) else { return false }
+        let groups = trait.dropFirst(identityTraitPrefix.count).split(separator: "_", omittingEmptySubsequences: false)
+        return (groups.count == 2 || groups.count == 4)
+            && groups.allSatisfy { $0.count == 4 && $0.allSatisfy { ("0"..."9").contains($0) || ("A"..."F").contains($0) } }
+    }
+
+    /// The trait of hwlabel's own this label would export as ("Managed" is
+    /// `CUSTOM_HWLABEL_MANAGED`, "dev 10de 1eb8" an identity trait), or nil. Such a label would
+    /// be read as hwlabel's marker, so `label set` and `rule add` refuse it and the Placement
+    /// sink publishes a device carrying it without the trait.
+    public var reservedTrait: String? {
+        let t = placementTrait
+        return t == Self.managedTrait || Self.isIdentityTrait(t) ? t : nil
+    }
+
     /// Kubernetes label value (`ExportedName.kubernetesLabelValue`): runs of characters outside
     /// `[A-Za-z0-9._-]` become one `_`.
     public var kubernetesValue: String { ExportedName.kubernetesLabelValue(self) }

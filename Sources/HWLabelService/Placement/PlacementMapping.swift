@@ -106,8 +106,10 @@ public enum PlacementMapping {
     static func baseTraits(_ d: AssignableDevice, _ skipped: inout [String]) -> Set<String> {
         var traits: Set<String> = [PlacementNames.managedTrait, PlacementNames.identityTrait(RecordedIdentity(d.attributes))]
         if let label = d.label?.name {
-            if let t = PlacementNames.labelTrait(label) {
+            if let t = PlacementNames.labelTrait(label), t != PlacementNames.managedTrait, !PlacementNames.isIdentityTrait(t) {
                 traits.insert(t)
+            } else if let t = PlacementNames.labelTrait(label) {
+                skipped.append("\(d.address): label \"\(label)\" exports as \(t), a trait hwlabel sets itself; published without it (rename the label)")
             } else {
                 skipped.append("\(d.address): label \"\(label)\" has no usable trait name; published without it")
             }

@@ -8,7 +8,7 @@ import HWLabelCore
 /// docs recognises ours.
 public enum PlacementNames {
     /// Marks every provider hwlabel created. Providers without it are never modified or deleted.
-    public static let managedTrait = "CUSTOM_HWLABEL_MANAGED"
+    public static let managedTrait = HardwareLabel.managedTrait
     /// The device passed every readiness check (`Readiness.State.ready`).
     public static let readyTrait = "CUSTOM_PASSTHROUGH_READY"
     /// Ready once its IOMMU group is bound to vfio-pci (`ready-after-binding`); informational.
@@ -33,7 +33,7 @@ public enum PlacementNames {
     public static func vgpuResourceClass(_ typeName: String) -> String? { ExportedName.placement(typeName, prefix: "CUSTOM_VGPU_") }
 
     /// The prefix of `identityTrait`.
-    public static let identityTraitPrefix = "CUSTOM_HWLABEL_DEV_"
+    public static let identityTraitPrefix = HardwareLabel.identityTraitPrefix
 
     /// `CUSTOM_HWLABEL_DEV_<VVVV>_<DDDD>_<SVVV>_<SDDD>` (upper-case hex; the subsystem part is
     /// left out for a function without one): which card a device provider describes. Provider
@@ -47,12 +47,7 @@ public enum PlacementNames {
     }
 
     /// True for a trait `identityTrait` makes: the prefix and two or four groups of 4 hex digits.
-    public static func isIdentityTrait(_ trait: String) -> Bool {
-        guard trait.hasPrefix(identityTraitPrefix) else { return false }
-        let groups = trait.dropFirst(identityTraitPrefix.count).split(separator: "_", omittingEmptySubsequences: false)
-        return (groups.count == 2 || groups.count == 4)
-            && groups.allSatisfy { $0.count == 4 && $0.allSatisfy { ("0"..."9").contains($0) || ("A"..."F").contains($0) } }
-    }
+    public static func isIdentityTrait(_ trait: String) -> Bool { HardwareLabel.isIdentityTrait(trait) }
 
     /// `10de:1eb8 subsystem 10de:12a2` for an identity trait (the form `RecordedIdentity`'s
     /// messages use, without the class); nil for any other trait.
