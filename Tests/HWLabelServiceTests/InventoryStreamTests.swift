@@ -60,7 +60,8 @@ struct InventoryStreamTests {
             Parallel.ordered(
                 200, window: window,
                 produce: { i in
-                    let ahead = produced.add(1, ordering: .sequentiallyConsistent).newValue
+                    let ahead =
+                        produced.add(1, ordering: .sequentiallyConsistent).newValue
                         - consumedSoFar.load(ordering: .sequentiallyConsistent)
                     _ = maxAhead.max(ahead, ordering: .sequentiallyConsistent)
                     return i * i
