@@ -128,7 +128,9 @@ public struct DescriptorBuilder: Sendable {
                     code: "label-not-present",
                     message: "label \"\(l.label.name)\" on \(l.key): no such device present now"))
         }
-        out.sort { $0.address < $1.address }
+        // Chosen in snapshot order, which is address order: a sort would only add its scratch
+        // buffer (half the array) to the peak.
+        if !out.indices.dropFirst().allSatisfy({ out[$0 - 1].address < out[$0].address }) { out.sort { $0.address < $1.address } }
         return DescriptorSet(descriptors: out, excluded: excluded.sorted(), errors: errors, warnings: warnings)
     }
 
