@@ -3,6 +3,7 @@ import HWLabelCore
 import HWLabelProbe
 import HWLabelService
 import HWLabelTestSupport
+import Logging
 import Testing
 
 /// The agent keeps a `ReportSummary` of its last report instead of the report: the next report
@@ -67,5 +68,26 @@ struct ReporterSummaryTests {
         let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/a.json"))
         #expect(!a.isEmpty)
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.json")) == a)
+    }
+
+    @Test func controllerSinkPostsAndAcknowledgesTheCanonicalBytes() async throws {
+        let dir = reporterTempDir()
+        let ctl = ReporterTestController()
+        try await ctl.start()
+        defer { Task { await ctl.stop() } }
+        let sink = try ControllerSink(
+            configuration: .init(url: ctl.url, timeout: 2, connectTimeout: 0.3, retry: RetryPolicy(maxAttempts: 1)),
+            outboxDirectory: dir + "/outbox", logger: Logger(label: "test"))
+        let first = ReportBuilder.next(
+            summary: nil, epoch: epoch, scan: reporterScan([reporterDevice("0000:01:00.0")]), now: t0)
+        let second = ReportBuilder.next(
+            summary: first.summary, epoch: epoch, scan: reporterScan([reporterDevice("0000:02:00.0")]), now: t0)
+        // An older report handed over after a newer one is pending sends the newer one.
+        try sink.outbox.store(second.report)
+        try await sink.deliver(first.report, canonical: first.canonical)
+        try await sink.deliver(second.report, canonical: second.canonical)
+        await sink.shutdown()
+        #expect(ctl.received.map(\.report) == [second.report, second.report])
+        #expect(sink.pending == nil)
     }
 }

@@ -79,8 +79,18 @@ public final class ControllerSink: ReportSink {
     /// it from the outbox once the controller answered 2xx. Throws `ControllerError` (or the
     /// outbox's error when the report cannot be stored).
     public func deliver(_ report: Report) async throws {
-        let toSend = try outbox.store(report)
-        do { try await post(toSend) } catch {
+        try await deliver(report, canonical: nil)
+    }
+
+    /// `deliver` with the report's canonical bytes already encoded (the outbox and the request
+    /// body are those bytes).
+    public func deliver(_ report: Report, canonical: [UInt8]) async throws {
+        try await deliver(report, canonical: Optional(canonical))
+    }
+
+    private func deliver(_ report: Report, canonical: [UInt8]?) async throws {
+        let (toSend, bytes) = try outbox.store(report, canonical: canonical)
+        do { try await post(toSend, body: bytes) } catch {
             // post() throws ControllerError only; anything else (a cancellation) is a transport error.
             throw error as? ControllerError ?? .transport(Secret.redact(String(describing: error)))
         }
@@ -88,7 +98,7 @@ public final class ControllerSink: ReportSink {
         logger.debug("report delivered", metadata: ["sink": "\(name)", "generation": "\(toSend.generation)"])
     }
 
-    func post(_ report: Report) async throws {
+    func post(_ report: Report, body encoded: [UInt8]? = nil) async throws {
         var request = HTTPClientRequest(url: configuration.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -109,7 +119,9 @@ public final class ControllerSink: ReportSink {
             }
         }
         let body: Data
-        do { body = try report.canonicalJSON() } catch { throw ControllerError.transport("cannot encode report: \(error)") }
+        do { body = try encoded.map { Data($0) } ?? report.canonicalJSON() } catch {
+            throw ControllerError.transport("cannot encode report: \(error)")
+        }
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {

@@ -25,22 +25,42 @@ public struct Outbox: Sendable {
     /// Returns what is now pending (the newest).
     @discardableResult
     public func store(_ report: Report) throws -> Report {
-        if let pending = load(), pending.agentEpoch == report.agentEpoch, pending.generation > report.generation {
-            return pending
+        try store(report, canonical: nil).report
+    }
+
+    /// `store` with the report's canonical bytes when the caller has them; returns what is now
+    /// pending and, when that is `report`, the bytes stored.
+    func store(_ report: Report, canonical: [UInt8]?) throws -> (report: Report, canonical: [UInt8]?) {
+        if let pending = pendingHeader(), pending.agentEpoch == report.agentEpoch, pending.generation > report.generation,
+            let newer = load()
+        {
+            return (newer, nil)
         }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try AtomicFile.makeDirectory(dir, mode: 0o700)
         // A FIFO or device here would be written in place (and block): refuse it by name.
         try BoundedFile.requireRegularOrAbsent(path)
-        try AtomicFile.write(try report.canonicalJSON(), to: path, mode: 0o600)
-        return report
+        let bytes = try canonical ?? CanonicalJSON.encode(report)
+        try AtomicFile.write(Data(bytes), to: path, mode: 0o600)
+        return (report, bytes)
     }
 
     /// Removes the pending report if it is `report` (or older): a newer one stored meanwhile stays.
     public func acknowledge(_ report: Report) {
-        guard let pending = load() else { return }
+        guard let pending = pendingHeader() else { return }
         if pending.agentEpoch != report.agentEpoch || pending.generation <= report.generation {
             unlink(path)
         }
+    }
+
+    /// The pending report's epoch and generation, without decoding its descriptors.
+    private struct Header: Decodable {
+        var agentEpoch: String
+        var generation: UInt64
+    }
+
+    private func pendingHeader() -> Header? {
+        guard let data = try? BoundedFile.readIfPresent(path, limit: BoundedFile.Limit.report) else { return nil }
+        return try? JSONDecoder().decode(Header.self, from: Data(data))
     }
 }
