@@ -35,8 +35,8 @@ struct ReporterSummaryTests {
         moved.attributes.device = "2331"
         let scans = [
             reporterScan([a, b, c]),
-            reporterScan([a, b, c]),  // unchanged: same generation
-            reporterScan([a, moved], present: [a.address, b.address, c.address]),  // driver change, identity change
+            reporterScan([a, b, c]), // unchanged: same generation
+            reporterScan([a, moved], present: [a.address, b.address, c.address]), // driver change, identity change
             reporterScan([a, b, moved]),
             reporterScan([]),
         ]
