@@ -67,7 +67,8 @@ package enum Parallel {
             slots.deallocate()
         }
         nonisolated(unsafe) let shared = slots
-        withoutActuallyEscaping({ (i: Int) in shared[i] = produce(i) }) { body in
+        let store = { (i: Int) in shared[i] = produce(i) }
+        withoutActuallyEscaping(store) { body in
             let gate = OrderGate(count: count, window: max(1, window), body: body)
             var spawned: [pthread_t] = []
             for _ in 0..<threads {

@@ -109,7 +109,9 @@ public enum PlacementMapping {
             if let t = PlacementNames.labelTrait(label), t != PlacementNames.managedTrait, !PlacementNames.isIdentityTrait(t) {
                 traits.insert(t)
             } else if let t = PlacementNames.labelTrait(label) {
-                skipped.append("\(d.address): label \"\(label)\" exports as \(t), a trait hwlabel sets itself; published without it (rename the label)")
+                skipped.append(
+                    "\(d.address): label \"\(label)\" exports as \(t), a trait hwlabel sets itself; published without it (rename the label)"
+                )
             } else {
                 skipped.append("\(d.address): label \"\(label)\" has no usable trait name; published without it")
             }
