@@ -33,7 +33,10 @@ struct PassthroughCommand: ParsableCommand {
     )
 }
 
-struct PassthroughOptions: ParsableArguments {
+/// What every passthrough command that may write takes: the source, where modules.alias lives,
+/// `--dry-run` and the output format. Writes go to the live host only: a captured tree or a dump
+/// is another machine.
+struct PassthroughWriteOptions: ParsableArguments {
     @OptionGroup var source: SourceOptions
 
     @Option(
@@ -47,49 +50,19 @@ struct PassthroughOptions: ParsableArguments {
     @Option(name: .long, help: "table or json.")
     var format: OutputFormat = .table
 
-    @Option(name: .long, help: ArgumentHelp("Every device with this hardware label (repeatable).", valueName: "L"))
-    var label: [String] = []
-
-    @Argument(help: ArgumentHelp("Addresses (DDDD:BB:DD.F) or instance ids (dsn:…, slot:…).", valueName: "TARGET"))
-    var targets: [String] = []
-
     func validate() throws {
-        if targets.isEmpty && label.isEmpty { throw ValidationError("name at least one TARGET or --label") }
         if !dryRun && (source.sysfsRoot != nil || source.pciDump != nil) {
             throw ValidationError("--sysfs-root and --pci-dump describe another machine: only --dry-run is possible")
         }
     }
 
-    var parsedTargets: [PassthroughTarget] {
-        targets.map(PassthroughTarget.init(parsing:)) + label.map(PassthroughTarget.label)
-    }
-
     /// The sysfs root writes go to (and the driver links are read from).
     var sysRoot: String { source.sysfsRoot ?? "/sys" }
 
-    func run(_ verb: PassthroughRunner.Verb, wholeGroup: Bool) throws {
-        let planner = try PassthroughOptions.planner(source, modulesRoot: modulesRoot)
-        let store = PassthroughStore(directory: source.configDir)
-        let (report, change) = try CommandSupport.inputErrors {
-            try PassthroughRunner.run(
-                verb, targets: parsedTargets, planner: planner, options: .init(wholeGroup: wholeGroup),
-                dryRun: dryRun, executor: PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot)), store: store)
-        }
-        var view = PassthroughView(verb: verb, report: report, dryRun: dryRun)
-        view.recorded = change.recorded
-        view.recordsRemoved = change.removed
-        view.recordError = change.error
-        view.recordsPath = store.path
-        switch format {
-        case .json: print(try CommandSupport.json(view), terminator: "")
-        case .table: print(view.table(), terminator: "")
-        }
-        if let e = change.error { Diagnostics.error(e) }
-        if !view.succeeded || change.error != nil { throw ExitCode(1) }
-    }
+    var executor: PassthroughExecutor { PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot)) }
 
     /// The planner over the source, with the VFIO variant drivers of `modules.alias`.
-    static func planner(_ source: SourceOptions, modulesRoot: String) throws -> PassthroughPlanner {
+    func planner() throws -> PassthroughPlanner {
         let (snapshot, _, _, set) = try CommandSupport.descriptors(source)
         Diagnostics.warn(snapshot.warnings)
         var aliases = VFIOModuleAliases.none
@@ -100,6 +73,47 @@ struct PassthroughOptions: ParsableArguments {
             Diagnostics.warn(warnings)
         }
         return PassthroughPlanner(snapshot: snapshot, descriptors: set, aliases: aliases)
+    }
+}
+
+struct PassthroughOptions: ParsableArguments {
+    @OptionGroup var common: PassthroughWriteOptions
+
+    @Option(name: .long, help: ArgumentHelp("Every device with this hardware label (repeatable).", valueName: "L"))
+    var label: [String] = []
+
+    @Argument(help: ArgumentHelp("Addresses (DDDD:BB:DD.F) or instance ids (dsn:…, slot:…).", valueName: "TARGET"))
+    var targets: [String] = []
+
+    func validate() throws {
+        if targets.isEmpty && label.isEmpty { throw ValidationError("name at least one TARGET or --label") }
+        try common.validate()
+    }
+
+    var parsedTargets: [PassthroughTarget] {
+        targets.map(PassthroughTarget.init(parsing:)) + label.map(PassthroughTarget.label)
+    }
+
+    func run(_ verb: PassthroughRunner.Verb, wholeGroup: Bool) throws {
+        let dryRun = common.dryRun
+        let planner = try common.planner()
+        let store = PassthroughStore(directory: common.source.configDir)
+        let (report, change) = try CommandSupport.inputErrors {
+            try PassthroughRunner.run(
+                verb, targets: parsedTargets, planner: planner, options: .init(wholeGroup: wholeGroup),
+                dryRun: dryRun, executor: common.executor, store: store)
+        }
+        var view = PassthroughView(verb: verb, report: report, dryRun: dryRun)
+        view.recorded = change.recorded
+        view.recordsRemoved = change.removed
+        view.recordError = change.error
+        view.recordsPath = store.path
+        switch common.format {
+        case .json: print(try CommandSupport.json(view), terminator: "")
+        case .table: print(view.table(), terminator: "")
+        }
+        if let e = change.error { Diagnostics.error(e) }
+        if !view.succeeded || change.error != nil { throw ExitCode(1) }
     }
 }
 
@@ -258,27 +272,14 @@ struct PassthroughApplyCommand: ParsableCommand {
             unreadable passthrough.conf, 3 source unreadable.
             """
     )
-    @OptionGroup var source: SourceOptions
-
-    @Option(
-        name: .customLong("modules-root"),
-        help: ArgumentHelp("Where the kernel's modules live (modules.alias is read from DIR/<release>/).", valueName: "DIR"))
-    var modulesRoot: String = "/lib/modules"
-
-    @Flag(name: .customLong("dry-run"), help: "Show the plans and the writes; write nothing.")
-    var dryRun = false
-
-    @Option(name: .long, help: "table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var common: PassthroughWriteOptions
 
     @Argument(help: ArgumentHelp("Only the recorded devices at these addresses (DDDD:BB:DD.F).", valueName: "ADDRESS"))
     var addresses: [String] = []
 
     func validate() throws {
         for a in addresses where PCIAddress(a) == nil { throw ValidationError("'\(a)' is not a PCI address DDDD:BB:DD.F") }
-        if !dryRun && (source.sysfsRoot != nil || source.pciDump != nil) {
-            throw ValidationError("--sysfs-root and --pci-dump describe another machine: only --dry-run is possible")
-        }
+        try common.validate()
     }
 
     struct Entry: Encodable {
@@ -299,15 +300,15 @@ struct PassthroughApplyCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = PassthroughStore(directory: source.configDir)
+        let store = PassthroughStore(directory: common.source.configDir)
         // udev runs this for every PCI device added: no file, nothing to do, and quickly.
         guard store.exists else { return }
         let doc = try CommandSupport.inputErrors { try store.load() }
-        let sysRoot = source.sysfsRoot ?? "/sys"
+        let dryRun = common.dryRun
         let report = try PassthroughApply.run(
-            records: doc.records, addresses: addresses.compactMap { PCIAddress($0) }, sysRoot: sysRoot, dryRun: dryRun,
-            executor: PassthroughExecutor(host: SysfsPassthroughHost(sysRoot: sysRoot))
-        ) { try PassthroughOptions.planner(source, modulesRoot: modulesRoot) }
+            records: doc.records, addresses: addresses.compactMap { PCIAddress($0) }, sysRoot: common.sysRoot, dryRun: dryRun,
+            executor: common.executor
+        ) { try common.planner() }
         let entries = report.entries.map { e -> Entry in
             var out = Entry(
                 key: e.record.key, identity: e.record.identity, recordedAddress: e.record.address.description,
@@ -323,7 +324,7 @@ struct PassthroughApplyCommand: ParsableCommand {
             return out
         }
         let view = View(dryRun: dryRun, scanned: report.scanned, entries: entries)
-        switch format {
+        switch common.format {
         case .json: print(try CommandSupport.json(view), terminator: "")
         case .table:
             if entries.isEmpty && addresses.isEmpty { print("no device recorded in \(store.path)") }

@@ -14,22 +14,13 @@ extension RealPlacementServer {
     struct PlacementSwapEndToEndTests {
         typealias E2E = PlacementEndToEndTests
         typealias Mode = PlacementModeEndToEndTests
-        static let address = "0000:3b:00.0"
+        static let address = PlacementSwapTests.address
         static let t4RC = "CUSTOM_PCI_10DE_1EB8", a10RC = "CUSTOM_PCI_10DE_2236"
         static let t4Trait = "CUSTOM_HWLABEL_DEV_10DE_1EB8_10DE_12A2", a10Trait = "CUSTOM_HWLABEL_DEV_10DE_2236_10DE_1482"
 
-        static func t4() -> AssignableDevice {
-            DeviceFixtures.assignable(
-                address, vendor: "10de", device: "1eb8", subsystem: ("10de", "12a2"), classCode: "030200",
-                label: LabelAssignment(name: "Inference T4", source: "instance"), state: .ready, arch: "Turing")
-        }
-
-        /// The label was given to the T4 (its instance label records the T4), so the A10 has none.
-        static func a10() -> AssignableDevice {
-            DeviceFixtures.assignable(
-                address, vendor: "10de", device: "2236", subsystem: ("10de", "1482"), classCode: "030200",
-                state: .ready, arch: "Ampere")
-        }
+        /// The T4 that was in the slot, and the A10 put into it (the pure tests' cards).
+        static func t4() -> AssignableDevice { PlacementSwapTests.t4() }
+        static func a10() -> AssignableDevice { PlacementSwapTests.a10() }
 
         static func traits(_ t: any PlacementTransport, _ name: String) async throws -> Set<String> {
             let o = try await Mode.get(t, "/resource_providers/\(PlacementUUID.forDevice(name))/traits")
