@@ -38,7 +38,7 @@ public struct LabelStore: Sendable {
 
     /// The current labels; a missing file is an empty set.
     public func loadDocument() throws(ConfigError) -> LabelsDocument {
-        guard let text = try readIfPresent(labelsPath, limit: BoundedFile.Limit.labels) else { return LabelsDocument() }
+        guard let text = try ConfigFile.readTextIfPresent(labelsPath, limit: BoundedFile.Limit.labels) else { return LabelsDocument() }
         return try LabelsDocument.parse(text, path: labelsPath)
     }
 
@@ -46,7 +46,7 @@ public struct LabelStore: Sendable {
 
     /// The policy; a missing file is the default policy.
     public func loadPolicy() throws(ConfigError) -> Policy {
-        guard let text = try readIfPresent(policyPath, limit: BoundedFile.Limit.config) else { return .default }
+        guard let text = try ConfigFile.readTextIfPresent(policyPath, limit: BoundedFile.Limit.config) else { return .default }
         return try PolicyFormat.parse(text, path: policyPath)
     }
 
@@ -58,7 +58,7 @@ public struct LabelStore: Sendable {
         try withLock {
             var doc = try loadDocument()
             let result = try change(&doc)
-            try writeAtomically(doc.serialized(), to: labelsPath)
+            try ConfigFile.writeText(doc.serialized(), to: labelsPath)
             return (doc, result)
         }
     }
@@ -67,7 +67,7 @@ public struct LabelStore: Sendable {
     /// Waits at most `lockTimeout` seconds for another holder, then throws a `ConfigError` that
     /// names the lock file and the holder's pid (`ConfigLock`).
     public func withLock<T>(_ body: () throws -> T) throws -> T {
-        try makeDirectory()
+        try ConfigFile.makeDirectory(directory)
         return try ConfigLock(path: lockPath, timeout: lockTimeout, command: "hwlabel label").withLock(body)
     }
 
@@ -75,36 +75,8 @@ public struct LabelStore: Sendable {
     public func writePolicyTemplateIfMissing() throws {
         try withLock {
             if access(policyPath, F_OK) == 0 { return }
-            try writeAtomically(PolicyFormat.template, to: policyPath)
+            try ConfigFile.writeText(PolicyFormat.template, to: policyPath)
         }
     }
 
-    func readIfPresent(_ path: String, limit: Int) throws(ConfigError) -> String? {
-        let bytes: [UInt8]?
-        do { bytes = try BoundedFile.readIfPresent(path, limit: limit) } catch {
-            throw ConfigError(path: path, message: "cannot read: \(error.reasonText)")
-        }
-        guard let bytes else { return nil }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ConfigError(path: path, message: "not UTF-8 text; fix or remove the file (it was left untouched)")
-        }
-        return text
-    }
-
-    func makeDirectory() throws(ConfigError) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ConfigError(path: directory, message: "cannot create directory: \(error.localizedDescription)")
-        }
-    }
-
-    /// temp file in the same directory → write → fsync → rename → fsync(directory).
-    func writeAtomically(_ text: String, to path: String) throws(ConfigError) {
-        do {
-            try AtomicFile.write(Array(text.utf8), to: path)
-        } catch {
-            throw ConfigError(path: path, message: error.description)
-        }
-    }
 }

@@ -30,7 +30,9 @@ public struct PassthroughStore: Sendable {
     /// The records; a missing file is a document with no records (and the header, for the
     /// first write).
     public func load() throws(ConfigError) -> PassthroughRecordsDocument {
-        guard let text = try readIfPresent() else { return PassthroughRecordsDocument() }
+        guard let text = try ConfigFile.readTextIfPresent(path, limit: BoundedFile.Limit.labels) else {
+            return PassthroughRecordsDocument()
+        }
         return try PassthroughRecordsDocument.parse(text, path: path)
     }
 
@@ -50,30 +52,13 @@ public struct PassthroughStore: Sendable {
     /// left as it is. Returns the document as written.
     @discardableResult
     public func update<T>(_ change: (inout PassthroughRecordsDocument) throws -> T) throws -> (PassthroughRecordsDocument, T) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ConfigError(path: directory, message: "cannot create directory: \(error.localizedDescription)")
-        }
+        try ConfigFile.makeDirectory(directory)
         return try ConfigLock(path: lockPath, timeout: lockTimeout, command: "hwlabel passthrough").withLock {
             var doc = try load()
             let result = try change(&doc)
-            do throws(AtomicFile.Failure) { try AtomicFile.write(Array(doc.serialized().utf8), to: path) } catch {
-                throw ConfigError(path: path, message: error.description)
-            }
+            try ConfigFile.writeText(doc.serialized(), to: path)
             return (doc, result)
         }
     }
 
-    func readIfPresent() throws(ConfigError) -> String? {
-        let bytes: [UInt8]?
-        do { bytes = try BoundedFile.readIfPresent(path, limit: BoundedFile.Limit.labels) } catch {
-            throw ConfigError(path: path, message: "cannot read: \(error.reasonText)")
-        }
-        guard let bytes else { return nil }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ConfigError(path: path, message: "not UTF-8 text; fix or remove the file (it was left untouched)")
-        }
-        return text
-    }
 }
