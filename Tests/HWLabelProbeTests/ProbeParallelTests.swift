@@ -1,3 +1,4 @@
+import Glibc
 @testable import HWLabelProbe
 import Synchronization
 import HWLabelTestSupport
@@ -75,24 +76,66 @@ struct ProbeParallelTests {
         Self.checkChunks(Parallel.chunks(10_000, serialBelow: 1), count: 10_000, expected: min(Parallel.cores, 8))
     }
 
+    @Test("chunks by size: one below the threshold, the last one shorter, one for none")
+    func chunksBySize() {
+        #expect(Parallel.chunks(0, serialBelow: 0, size: 4) == [0..<0])
+        #expect(Parallel.chunks(10, serialBelow: 11, size: 4) == [0..<10])
+        #expect(Parallel.chunks(10, serialBelow: 10, size: 4) == [0..<4, 4..<8, 8..<10])
+        #expect(Parallel.chunks(8, serialBelow: 0, size: 4) == [0..<4, 4..<8])
+        // A size below one is one.
+        #expect(Parallel.chunks(2, serialBelow: 0, size: 0) == [0..<1, 1..<2])
+    }
+
     @Test("chunkedMap and mapChunks keep the items' order, on slices of any start index", arguments: [0, 1, 2, 7, 255, 256, 1001])
     func chunkedMapInOrder(count: Int) {
         let items = Array(0..<count)
         for serialBelow in [0, 256] {
             #expect(Parallel.chunkedMap(items, serialBelow: serialBelow) { $0 * 3 } == items.map { $0 * 3 })
-            let parts = Parallel.mapChunks(items, serialBelow: serialBelow, maxChunks: 5) { Array($0) }
-            #expect(parts.count == Parallel.chunks(count, serialBelow: serialBelow, maxChunks: 5).count)
+            #expect(Parallel.chunkedMap(items, serialBelow: serialBelow, chunkSize: 5) { $0 * 3 } == items.map { $0 * 3 })
+            let (a, b) = Parallel.chunkedUnzip(items, serialBelow: serialBelow, chunkSize: 5) { ($0, -$0) }
+            #expect(a == items && b == items.map { -$0 })
+            let parts = Parallel.mapChunks(items, serialBelow: serialBelow, chunkSize: 5, state: 0) { _, chunk in Array(chunk) }
+            #expect(parts.count == Parallel.chunks(count, serialBelow: serialBelow, size: 5).count)
             #expect(Array(parts.joined()) == items)
         }
         // A slice whose indices do not start at 0.
         let tail = items.dropFirst(count / 2)
         #expect(Parallel.chunkedMap(tail, serialBelow: 0, maxChunks: 3) { $0 } == Array(tail))
-        #expect(Array(Parallel.mapChunks(tail, serialBelow: 0, maxChunks: 3) { Array($0) }.joined()) == Array(tail))
+        #expect(Array(Parallel.mapChunks(tail, serialBelow: 0, chunkSize: 3, state: 0) { _, c in Array(c) }.joined()) == Array(tail))
     }
 
-    @Test("mapChunks calls its body once for no items (per-chunk set-up still runs)")
+    @Test("mapChunks calls its body once for no items (per-thread set-up still runs)")
     func mapChunksOnEmpty() {
-        let calls = Parallel.mapChunks([Int](), serialBelow: 256) { $0.count }
+        let states = Atomic<Int>(0)
+        let calls = Parallel.mapChunks([Int](), serialBelow: 256, chunkSize: 64, state: states.add(1, ordering: .relaxed)) { _, c in
+            c.count
+        }
         #expect(calls == [0])
+        #expect(states.load(ordering: .relaxed) == 1)
+    }
+
+    /// Each thread makes its state once and keeps it across the chunks it takes: with one chunk
+    /// per item, the states made number at most the threads, and every chunk saw a state that
+    /// its own thread made (the count each state kept adds up to the chunks).
+    @Test("mapChunks makes one state per thread, not per chunk, and never shares one")
+    func mapChunksStatePerThread() {
+        final class Tally: @unchecked Sendable {
+            let owner = pthread_self()
+            var chunks = 0
+        }
+        let made = Mutex<[Tally]>([])
+        func make() -> Tally {
+            let t = Tally()
+            made.withLock { $0.append(t) }
+            return t
+        }
+        let sameThread = Parallel.mapChunks(Array(0..<400), serialBelow: 0, chunkSize: 1, state: make()) { tally, _ in
+            tally.chunks += 1
+            return pthread_equal(tally.owner, pthread_self()) != 0
+        }
+        #expect(sameThread.count == 400 && sameThread.allSatisfy { $0 })
+        let tallies = made.withLock { $0 }
+        #expect(tallies.count >= 1 && tallies.count <= Parallel.cores)
+        #expect(tallies.map(\.chunks).reduce(0, +) == 400)
     }
 }

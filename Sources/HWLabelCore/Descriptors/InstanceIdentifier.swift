@@ -14,10 +14,9 @@ struct InstanceIdentifier {
     func identities(for functions: [PCIFunction]) -> [PCIAddress: InstanceIdentity] {
         typealias Candidate = (id: String, source: String)
         // Candidates of every function in the snapshot, by its index there.
+        // Each function's candidates depend on the snapshot alone: built on every core.
         let all = snapshot.functions
-        var candidates: [[Candidate]] = []
-        candidates.reserveCapacity(all.count)
-        for i in all.indices {
+        let candidates = Parallel.chunkedMap(all.indices, serialBelow: 512, chunkSize: 256) { i -> [Candidate] in
             let a = all[i].address
             var c: [Candidate] = []
             let suffix = a.function == 0 ? "" : ".\(a.function)"
@@ -27,7 +26,7 @@ struct InstanceIdentifier {
             if let slot = all[i].physicalSlot, !slot.isEmpty { c.append(("slot:" + slot + suffix, "physical-slot")) }
             if let path = upstreamPath(i) { c.append(("path:" + path, "upstream-path")) }
             c.append(("address:\(a)", "address"))
-            candidates.append(c)
+            return c
         }
         // Count each id over the whole snapshot so uniqueness does not depend on the policy.
         var counts: [String: Int] = [:]

@@ -43,9 +43,12 @@ final class LibPCI {
 
     /// After libpci longjmp'ed out of a call, its access object may be inconsistent: discard it
     /// and start a fresh one for the rest of the scan.
+    /// The old object is closed only once the new one is open, so `access` always points at a
+    /// live object.
     func reopen() throws(ProbeError) {
+        let fresh = try LibPCI.open(method)
         hwl_pci_close(access)
-        access = try LibPCI.open(method)
+        access = fresh
         nameCache.removeAll(keepingCapacity: true)
     }
 
@@ -142,6 +145,19 @@ final class LibPCI {
             }
         }
         return UnsafeBufferPointer(start: configBuffer, count: 0)
+    }
+
+    /// Sysfs: config space as `read` gives it (into the shared buffer, at most 4096 bytes; it
+    /// returns how many), handed to libpci as the device's cache, so libpci neither opens the
+    /// file again nor reads it: the largest of 4096, 256 and 64 bytes that was read, as
+    /// `readConfig` takes. Valid until the next call.
+    func adoptConfig(_ d: UnsafeMutablePointer<pci_dev>, read: (UnsafeMutablePointer<UInt8>, Int) -> Int) -> UnsafeBufferPointer<UInt8> {
+        let n = read(configBuffer, 4096)
+        guard let size = [4096, 256, 64].first(where: { n >= $0 }) else {
+            return UnsafeBufferPointer(start: configBuffer, count: 0)
+        }
+        pci_setup_cache(d, configBuffer, Int32(size))
+        return UnsafeBufferPointer(start: configBuffer, count: size)
     }
 
     /// `count` config-space bytes at `offset`, or nil when the source does not hold them.

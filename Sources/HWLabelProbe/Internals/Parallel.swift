@@ -12,13 +12,28 @@ package enum Parallel {
     /// Calls `body` for every index in `0..<iterations`, on up to one thread per core (the
     /// caller's included), each thread taking the next index; returns when all have run.
     package static func forEach(iterations: Int, _ body: (Int) -> Void) {
+        workers(iterations: iterations) { next in
+            while let i = next() { body(i) }
+        }
+    }
+
+    /// Runs `worker` once on each of up to one thread per core (the caller's included, never
+    /// more threads than `iterations`). Each worker takes the indices of `0..<iterations` one
+    /// at a time from a shared counter through `next` (nil once none is left), so a worker can
+    /// keep state of its own across the indices it takes; returns when every worker has.
+    package static func workers(iterations: Int, _ worker: (_ next: () -> Int?) -> Void) {
         let threads = min(iterations, ProcessInfoLite.cores)
         guard threads > 1 else {
-            for i in 0..<iterations { body(i) }
+            var i = 0
+            worker {
+                guard i < iterations else { return nil }
+                i += 1
+                return i - 1
+            }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let work = Work(iterations: iterations, body: body)
+        withoutActuallyEscaping(worker) { worker in
+            let work = Work(iterations: iterations, worker: worker)
             var spawned: [pthread_t] = []
             for _ in 1..<threads {
                 var t = pthread_t()
@@ -105,19 +120,44 @@ package enum Parallel {
     package static func chunks(_ count: Int, serialBelow: Int, maxChunks: Int? = nil) -> [Range<Int>] {
         let wanted = count < serialBelow ? 1 : max(1, min(maxChunks ?? min(cores, 8), count))
         let size = max(1, (count + wanted - 1) / wanted)
+        return chunks(count, size: size)
+    }
+
+    /// `count` items cut into contiguous ranges of `size` (the last may be shorter), one range
+    /// below `serialBelow` items; `0..<0` for none. Many small chunks taken in turn keep every
+    /// core busy to the end when some items cost more than others (a GPU's files against a
+    /// VF's), where one chunk per core leaves a core idle while the slowest finishes.
+    package static func chunks(_ count: Int, serialBelow: Int, size: Int) -> [Range<Int>] {
+        count < serialBelow ? [0..<count] : chunks(count, size: max(1, size))
+    }
+
+    private static func chunks(_ count: Int, size: Int) -> [Range<Int>] {
         guard count > 0 else { return [0..<0] }
         return stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
     }
 
-    /// `body` once per contiguous chunk of `items` (`chunks`), chunks on the machine's cores,
-    /// results in chunk order. For work with per-chunk state (a libpci handle, a buffer).
-    package static func mapChunks<C: RandomAccessCollection, R>(
-        _ items: C, serialBelow: Int, maxChunks: Int? = nil,
-        _ body: (C.SubSequence) -> R
+    /// `body` once per contiguous chunk of `items` (`chunks(_:serialBelow:size:)`), the chunks
+    /// taken in turn by up to one thread per core, results in chunk order. Each thread makes
+    /// its `state` (evaluated on that thread) once, before its first chunk, and passes it to every chunk it takes: for
+    /// work that needs a handle of its own per thread (libpci's access objects are not
+    /// thread-safe, and each loads the ID database once), without one per chunk.
+    package static func mapChunks<C: RandomAccessCollection, S, R>(
+        _ items: C, serialBelow: Int, chunkSize: Int, state: @autoclosure () -> S,
+        _ body: (inout S, C.SubSequence) -> R
     ) -> [R] where C.Index == Int {
-        let ranges = chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        let ranges = chunks(items.count, serialBelow: serialBelow, size: chunkSize)
         let start = items.startIndex
-        return map(ranges.count) { i in body(items[(start + ranges[i].lowerBound)..<(start + ranges[i].upperBound)]) }
+        return Array(unsafeUninitializedCapacity: ranges.count) { buffer, initialized in
+            nonisolated(unsafe) let slots = buffer
+            workers(iterations: ranges.count) { next in
+                var s = state()
+                while let i = next() {
+                    let r = ranges[i]
+                    (slots.baseAddress! + i).initialize(to: body(&s, items[(start + r.lowerBound)..<(start + r.upperBound)]))
+                }
+            }
+            initialized = ranges.count
+        }
     }
 
     /// `body` for every element of `items`, computed chunk by chunk on the machine's cores,
@@ -125,10 +165,12 @@ package enum Parallel {
     /// one result array: no per-chunk arrays joined afterwards (for thousands of descriptors,
     /// a second copy of all of them at the peak).
     package static func chunkedMap<C: RandomAccessCollection, T>(
-        _ items: C, serialBelow: Int, maxChunks: Int? = nil,
+        _ items: C, serialBelow: Int, maxChunks: Int? = nil, chunkSize: Int? = nil,
         _ body: (C.Element) -> T
     ) -> [T] where C.Index == Int {
-        let ranges = chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        let ranges =
+            chunkSize.map { chunks(items.count, serialBelow: serialBelow, size: $0) }
+            ?? chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
         guard ranges.count > 1 else { return items.map(body) }
         let start = items.startIndex
         return Array(unsafeUninitializedCapacity: items.count) { buffer, initialized in
@@ -143,10 +185,12 @@ package enum Parallel {
     /// `chunkedMap` for a body that gives two results: each kind in its own array, so a caller
     /// that keeps one and reads the other through never holds both in pairs and again apart.
     package static func chunkedUnzip<C: RandomAccessCollection, A, B>(
-        _ items: C, serialBelow: Int, maxChunks: Int? = nil,
+        _ items: C, serialBelow: Int, maxChunks: Int? = nil, chunkSize: Int? = nil,
         _ body: (C.Element) -> (A, B)
     ) -> ([A], [B]) where C.Index == Int {
-        let ranges = chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        let ranges =
+            chunkSize.map { chunks(items.count, serialBelow: serialBelow, size: $0) }
+            ?? chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
         let start = items.startIndex, count = items.count
         var second: [B] = []
         let first = [A](unsafeUninitializedCapacity: count) { aBuffer, aInitialized in
@@ -250,20 +294,20 @@ package enum Parallel {
 
     private final class Work: @unchecked Sendable {
         let iterations: Int
-        let body: (Int) -> Void
-        let next = Atomic<Int>(0)
+        let worker: (() -> Int?) -> Void
+        let counter = Atomic<Int>(0)
 
-        init(iterations: Int, body: @escaping (Int) -> Void) {
+        init(iterations: Int, worker: @escaping (() -> Int?) -> Void) {
             self.iterations = iterations
-            self.body = body
+            self.worker = worker
         }
 
-        func drain() {
-            while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
-                if i >= iterations { return }
-                body(i)
-            }
+        /// The next index not yet taken by any thread; nil once none is left.
+        func take() -> Int? {
+            let i = counter.add(1, ordering: .relaxed).oldValue
+            return i < iterations ? i : nil
         }
+
+        func drain() { worker(take) }
     }
 }

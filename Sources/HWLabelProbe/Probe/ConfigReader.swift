@@ -3,31 +3,39 @@ import CHWLabelShim
 /// Fills config-space facts of one function through libpci: subsystem IDs, revision, BARs,
 /// header type, Express facts, capabilities, and names.
 enum ConfigReader {
-    /// A sysfs function: libpci reads `config` and walks the capabilities; the BARs come from
-    /// `resource` as the probe read it (`SysfsResource`; nil: unknown), never through libpci.
+    /// A sysfs function: `readConfig` gives the `config` bytes (the probe reads them through
+    /// the function's open directory), libpci walks the capabilities in them; the BARs come
+    /// from `resource` as the probe read it (`SysfsResource`; nil: unknown), never through libpci.
     static func read(
         _ pci: LibPCI, address a: PCIAddress, into f: inout PCIFunction,
-        resource: SysfsResource?
+        resource: SysfsResource?, readConfig: (UnsafeMutablePointer<UInt8>, Int) -> Int
     ) throws(ProbeError) {
         guard let d = pci.device(a) else { throw .libpci("pci_get_dev failed") }
         defer { pci.free(d) }
         try read(
-            pci, dev: d, into: &f, configSource: .sysfs, fillFlags: Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS),
-            resource: resource)
+            pci, dev: d, config: pci.adoptConfig(d, read: readConfig), into: &f, configSource: .sysfs,
+            fillFlags: Int32(PCI_FILL_CAPS | PCI_FILL_EXT_CAPS), resource: resource)
+    }
+
+    /// A dump's function: libpci gives the dumped bytes.
+    static func read(
+        _ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
+        configSource: ConfigSpaceAccess.Source
+    ) throws(ProbeError) {
+        try read(pci, dev: d, config: pci.readConfig(d), into: &f, configSource: configSource)
     }
 
     /// `resource`: the sysfs BARs (sysfs mode, where `fillFlags` leaves PCI_FILL_BASES out);
     /// nil in dump mode, where libpci decodes the BARs from the dumped registers.
-    static func read(
-        _ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, into f: inout PCIFunction,
-        configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE,
+    private static func read(
+        _ pci: LibPCI, dev d: UnsafeMutablePointer<pci_dev>, config: UnsafeBufferPointer<UInt8>,
+        into f: inout PCIFunction, configSource: ConfigSpaceAccess.Source, fillFlags: Int32 = HWL_PCI_FILL_PROBE,
         resource: SysfsResource? = nil
     ) throws(ProbeError) {
         func barsNow(_ headerType: Int?) -> [BAR] {
             if configSource == .sysfs { return resource.map { bars($0, headerType: headerType) } ?? [] }
             return bars(pci.barRegisters(d), headerType: headerType)
         }
-        let config = try pci.readConfig(d)
         try pci.fill(d, flags: fillFlags)
         f.configSpace = ConfigSpaceAccess(readableBytes: config.count, source: config.isEmpty ? .none : configSource)
         let decoder = ConfigDecoder(config: config, caps: pci.capabilities(d))

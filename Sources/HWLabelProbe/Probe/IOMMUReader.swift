@@ -16,7 +16,7 @@ struct IOMMUReader {
             // components per file, not the whole root.
             let dirfd = open(groupsDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { if dirfd >= 0 { close(dirfd) } }
-            let parts = Parallel.chunkedMap(numbers, serialBelow: 256) { n -> (IOMMUGroup, ProbeWarning?) in
+            let parts = Parallel.chunkedMap(numbers, serialBelow: 256, chunkSize: 128) { n -> (IOMMUGroup, ProbeWarning?) in
                 let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
                 var type: String?, warning: ProbeWarning?
                 switch SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type") {

@@ -74,13 +74,21 @@ public struct Probe: Sendable {
         root: SysfsRoot, addresses: [PCIAddress], paths: HostPaths, kind: String,
         initialWarnings: [ProbeWarning]
     ) throws(ProbeError) -> Snapshot {
-        // Functions are independent: scan contiguous chunks on the machine's cores, each chunk
-        // with its own libpci access object (libpci is not thread-safe; one owner per object),
-        // then join in address order. Small hosts stay on one thread.
+        // Functions are independent: scan small contiguous chunks on the machine's cores, each
+        // thread with its own libpci access object (libpci is not thread-safe; one owner per
+        // object), then join in address order. Small hosts stay on one thread.
         // No addresses: the one empty chunk still opens libpci, so a broken libpci is reported.
         let probe = self
-        let results = Parallel.mapChunks(addresses, serialBelow: 256) { chunk in
-            Result { () throws(ProbeError) in try probe.scanChunk(root: root, addresses: Array(chunk)) }
+        let reader = SysfsFunctionReader(root: root)
+        let busPCI = root.path + "/bus/pci"
+        let results = Parallel.mapChunks(
+            addresses, serialBelow: 256, chunkSize: 64,
+            state: Result { () throws(ProbeError) in try LibPCI(.sysfs(busPCIPath: busPCI)) }
+        ) { pci, chunk in
+            let r = Result { () throws(ProbeError) in try probe.scanChunk(reader, addresses: chunk, pci: pci.get()) }
+            // A handle that could not be reopened is not used again: the scan fails with its error.
+            if case .failure(let e) = r { pci = .failure(e) }
+            return r
         }
         var functions: [PCIFunction] = []
         functions.reserveCapacity(addresses.count)
@@ -108,12 +116,11 @@ public struct Probe: Sendable {
             functions: functions, warnings: warnings + hostWarnings)
     }
 
-    /// Scans one contiguous run of addresses with its own libpci access object.
-    func scanChunk(root: SysfsRoot, addresses: [PCIAddress]) throws(ProbeError) -> ([PCIFunction], [ProbeWarning]) {
+    /// Scans one contiguous run of addresses with the calling thread's libpci access object.
+    func scanChunk(
+        _ reader: SysfsFunctionReader, addresses: ArraySlice<PCIAddress>, pci: LibPCI
+    ) throws(ProbeError) -> ([PCIFunction], [ProbeWarning]) {
         var warnings: [ProbeWarning] = []
-        let reader = SysfsFunctionReader(root: root)
-        let pci: LibPCI
-        do { pci = try LibPCI(.sysfs(busPCIPath: root.path + "/bus/pci")) } catch { throw .libpci(error.message) }
         var functions: [PCIFunction] = []
         functions.reserveCapacity(addresses.count)
         for a in addresses {
@@ -157,7 +164,20 @@ public struct Probe: Sendable {
             } else {
                 let resource = reader.resource(a, in: dir, warnings: &warnings)
                 do {
-                    try ConfigReader.read(pci, address: a, into: &f, resource: resource)
+                    var unread: ProbeError?
+                    try ConfigReader.read(pci, address: a, into: &f, resource: resource) { buffer, capacity in
+                        switch dir.readConfig(into: buffer, capacity: capacity) {
+                        case .success(let n): return n
+                        case .failure(let e):
+                            unread = e
+                            return 0
+                        }
+                    }
+                    if let unread {
+                        warnings.append(
+                            ProbeWarning(
+                                address: a.description, path: configPath, message: "\(unread): config-space facts unknown"))
+                    }
                 } catch {
                     warnings.append(
                         ProbeWarning(

@@ -6,6 +6,23 @@ import Glibc
 /// thousands of VFs pays for the files that exist, not for every possible attribute.
 struct SysfsFunctionReader {
     let root: SysfsRoot
+    /// `<root>/bus/pci/devices`, opened once for the whole scan: each function's directory and
+    /// link are looked up in it (one path component for the kernel to walk), not from `/`
+    /// through the whole root path every time.
+    let devices: OpenDirectory
+
+    init(root: SysfsRoot) {
+        self.root = root
+        devices = OpenDirectory(root.path + "/bus/pci/devices")
+    }
+
+    /// A directory held open for lookups relative to it (read-only: shared by the scan's threads).
+    final class OpenDirectory: Sendable {
+        /// -1 when it could not be opened: lookups then take whole paths.
+        let fd: Int32
+        init(_ path: String) { fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        deinit { if fd >= 0 { close(fd) } }
+    }
 
     func directory(_ a: PCIAddress) -> String { root.path + "/bus/pci/devices/" + a.description }
 
@@ -15,8 +32,11 @@ struct SysfsFunctionReader {
     final class DeviceDirectory {
         let path: String
         let fd: Int32
-        init?(path: String) {
-            fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        /// `name` in the open directory `parent` (`path` when that is not open).
+        init?(path: String, name: String, in parent: Int32) {
+            fd =
+                parent >= 0
+                ? openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { return nil }
             self.path = path
         }
@@ -40,6 +60,26 @@ struct SysfsFunctionReader {
             guard fstatat(fd, name, &st, 0) == 0 else { return nil }
             let type = st.st_mode & S_IFMT
             return (Int(st.st_size), type == S_IFREG ? nil : BoundedFile.kind(type))
+        }
+        /// Reads `config` into `buffer`, up to `capacity` bytes: how many it gave. Opened
+        /// `O_NONBLOCK` (a FIFO planted after the type check cannot hang the scan), through the
+        /// open directory; libpci would open it again by its whole path.
+        func readConfig(into buffer: UnsafeMutablePointer<UInt8>, capacity: Int) -> Result<Int, ProbeError> {
+            let cfd = openat(fd, "config", O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            guard cfd >= 0 else { return .failure(ProbeError.unreadable(path + "/config", errno: errno)) }
+            defer { close(cfd) }
+            var used = 0
+            while used < capacity {
+                let n = pread(cfd, buffer + used, capacity - used, off_t(used))
+                if n < 0 {
+                    let e = errno
+                    if e == EINTR { continue }
+                    return .failure(ProbeError.unreadable(path + "/config", errno: e))
+                }
+                if n == 0 { break }
+                used += n
+            }
+            return .success(used)
         }
         lazy var entries: Set<String> = Set(SysfsRoot.list(directory: fd) ?? [])
         /// The `uevent` file, read once (nil when there is none or it cannot be read).
@@ -70,16 +110,15 @@ struct SysfsFunctionReader {
                 guard let eq = line.firstIndex(of: 0x3d) else { continue }
                 let key = line[..<eq], value = line[line.index(after: eq)...]
                 func bad() { malformed.append(String(decoding: line, as: UTF8.self)) }
-                switch String(decoding: key, as: UTF8.self) {
-                case "PCI_ID":
+                // Keys compared as bytes: no String made for the keys that are skipped (MODALIAS, …).
+                if key.elementsEqual("PCI_ID".utf8) {
                     if let (v, d) = Self.pair(value) { vendor = v; device = d } else { bad() }
-                case "PCI_SUBSYS_ID":
+                } else if key.elementsEqual("PCI_SUBSYS_ID".utf8) {
                     if let (v, d) = Self.pair(value) { subsystemVendor = v; subsystemDevice = d } else { bad() }
-                case "PCI_CLASS":
+                } else if key.elementsEqual("PCI_CLASS".utf8) {
                     if let c = Self.hexValue(value, digits: 6) { classCode = UInt32(c) } else { bad() }
-                case "DRIVER":
+                } else if key.elementsEqual("DRIVER".utf8) {
                     if !value.isEmpty, !value.contains(0x2f) { driver = String(decoding: value, as: UTF8.self) } else { bad() }
-                default: continue
                 }
             }
         }
@@ -126,7 +165,7 @@ struct SysfsFunctionReader {
     /// Opens the function's directory; a function that vanished since enumeration is named.
     func open(_ a: PCIAddress) -> Result<DeviceDirectory, ProbeWarning> {
         let path = directory(a)
-        guard let d = DeviceDirectory(path: path) else {
+        guard let d = DeviceDirectory(path: path, name: a.description, in: devices.fd) else {
             let e = ProbeError.unreadable(path, errno: errno)
             return .failure(ProbeWarning(address: a.description, path: path, message: "skipped: \(e)"))
         }
@@ -277,7 +316,7 @@ struct SysfsFunctionReader {
         link(&f, &a)
         sriov(&f, &a)
         hostObjects(&f, &a)
-        upstreamBridge(&f, d)
+        upstreamBridge(&f)
         // HWLABEL_* properties come from udev rules (udev's database), never from the kernel's
         // `uevent` file, so only the live path (libudev) can fill them.
         warnings += a.warnings
@@ -285,7 +324,9 @@ struct SysfsFunctionReader {
     }
 
     /// Subsystem IDs from `uevent` (read, and its garbage named, by `identity`), else from
-    /// `subsystem_vendor`/`subsystem_device`; `revision`. Config space may have given them.
+    /// `subsystem_vendor`/`subsystem_device`. The revision from `revision` only where config
+    /// space did not give it: the kernel's file prints the byte at 0x08 that it read from the
+    /// same register when it enumerated the function.
     func subsystemAndRevision(_ f: inout PCIFunction, _ a: inout Attributes) {
         let u = try? a.d.uevent?.get()
         if let sv = u?.subsystemVendor, let sd = u?.subsystemDevice {
@@ -295,7 +336,7 @@ struct SysfsFunctionReader {
             f.subsystemVendor = a.hexID("subsystem_vendor") ?? f.subsystemVendor
             f.subsystemDevice = a.hexID("subsystem_device") ?? f.subsystemDevice
         }
-        f.revision = a.hexID("revision", max: 0xff, width: 2) ?? f.revision
+        if f.revision == nil { f.revision = a.hexID("revision", max: 0xff, width: 2) }
     }
 
     /// The bound driver (`uevent`'s DRIVER=, else the `driver` link) and `driver_override`.
@@ -358,7 +399,7 @@ struct SysfsFunctionReader {
     func sriov(_ f: inout PCIFunction, _ a: inout Attributes) {
         let d = a.d
         let virtfns = a.entries.compactMap { name -> (Int, PCIAddress)? in
-            guard name.hasPrefix("virtfn"), let i = Int(name.dropFirst(6)),
+            guard name.utf8.starts(with: "virtfn".utf8), let i = Int(name.dropFirst(6)),
                 let t = d.linkName(name), let a = PCIAddress(t)
             else { return nil }
             return (i, a)
@@ -386,11 +427,18 @@ struct SysfsFunctionReader {
 
     /// Upstream bridge: `devices/<BDF>` links to `../../../devices/pci0000:00/<bridge>/<BDF>`;
     /// the component before the function's own is its parent. One readlink, no realpath walk.
-    func upstreamBridge(_ f: inout PCIFunction, _ d: DeviceDirectory) {
-        if let target = SysfsRoot.linkTarget(d.path) {
-            let comps = target.split(separator: "/")
-            if comps.count >= 2, let parent = PCIAddress(comps[comps.count - 2]) { f.upstreamBridge = parent }
-        }
+    func upstreamBridge(_ f: inout PCIFunction) {
+        let target =
+            devices.fd >= 0
+            ? SysfsRoot.linkTarget(at: devices.fd, f.address.description) : SysfsRoot.linkTarget(directory(f.address))
+        // The second-to-last component, found from the end (no split: this runs for every function).
+        guard var rest = target.map({ Substring($0) }) else { return }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard let own = rest.lastIndex(of: "/") else { return }
+        rest = rest[..<own]
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        let parent = rest.lastIndex(of: "/").map { rest[rest.index(after: $0)...] } ?? rest
+        if let a = PCIAddress(parent) { f.upstreamBridge = a }
     }
 
     /// Text of an optional attribute outside the function's own directory (mdev types, vGPU

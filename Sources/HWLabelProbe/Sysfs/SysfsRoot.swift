@@ -42,22 +42,23 @@ public struct SysfsRoot: Sendable, Hashable {
 
     /// `readText` for a name inside an open directory (`openat`): one path component for the
     /// kernel to walk instead of the whole `…/bus/pci/devices/<BDF>` link chain each time.
+    /// `path` (for the error) is only built when there is an error to name.
     public static func readText(
-        at directory: Int32, _ name: String, path: String,
+        at directory: Int32, _ name: String, path: @autoclosure () -> String,
         limit: Int = Limit.attribute
     ) -> Result<String, ProbeError> {
         let fd = openat(directory, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         if fd < 0 {
             let e = errno
             // open(2) of a Unix socket fails with ENXIO: say what the path is.
-            if e == ENXIO, let kind = nonRegularKind(at: directory, name) { return .failure(notRegular(path, kind)) }
-            return .failure(ProbeError.unreadable(path, errno: e))
+            if e == ENXIO, let kind = nonRegularKind(at: directory, name) { return .failure(notRegular(path(), kind)) }
+            return .failure(ProbeError.unreadable(path(), errno: e))
         }
-        return readAttribute(fd, path: path, limit: limit)
+        return readAttribute(fd, path: path(), limit: limit)
     }
 
     /// Reads `fd` (a sysfs attribute: a short read is the end of it) and closes it.
-    private static func readAttribute(_ fd: Int32, path: String, limit: Int) -> Result<String, ProbeError> {
+    private static func readAttribute(_ fd: Int32, path: @autoclosure () -> String, limit: Int) -> Result<String, ProbeError> {
         defer { close(fd) }
         // Attributes are small: read into a stack buffer one byte larger than the limit, so one
         // read(2) both returns the value and shows whether there is more. A read that returns
@@ -72,8 +73,8 @@ public struct SysfsRoot: Sendable, Hashable {
                     let e = errno
                     if e == EINTR { continue }
                     // EAGAIN: a FIFO with a writer, a terminal; EISDIR: a directory.
-                    if let kind = nonRegularKind(fd) { return .failure(notRegular(path, kind)) }
-                    return .failure(ProbeError.unreadable(path, errno: e))
+                    if let kind = nonRegularKind(fd) { return .failure(notRegular(path(), kind)) }
+                    return .failure(ProbeError.unreadable(path(), errno: e))
                 }
                 if n == 0 { break }
                 used += n
@@ -81,10 +82,10 @@ public struct SysfsRoot: Sendable, Hashable {
             }
             if used == 0 || used > limit, let kind = nonRegularKind(fd) {
                 // A FIFO with no writer reads as end of file; /dev/zero never ends.
-                return .failure(notRegular(path, kind))
+                return .failure(notRegular(path(), kind))
             }
             if used > limit {
-                return .failure(ProbeError(.refused, path: path, message: "over \(limit) bytes: not a sysfs attribute"))
+                return .failure(ProbeError(.refused, path: path(), message: "over \(limit) bytes: not a sysfs attribute"))
             }
             var end = used
             while end > 0, buf[end - 1] == 0x0a || buf[end - 1] == 0x0d || buf[end - 1] == 0 { end -= 1 }
