@@ -36,6 +36,11 @@ public enum CanonicalJSON {
     /// encoded into one buffer.
     public static func encodeElements<C: Collection>(_ items: C) throws -> [UInt8] where C.Element: Encodable {
         let encoder = StreamEncoder()
+        if let direct = C.Element.self as? any DirectCanonicalJSON.Type {
+            try direct.writeElements(items, to: encoder)
+            if let f = encoder.failure { throw f }
+            return encoder.out
+        }
         var first = true
         for item in items {
             if !first { encoder.out.append(UInt8(ascii: ",")) }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HWLabelProbe
 
 /// The encoder behind `CanonicalJSON`. Containers are frames on a stack; a frame is complete
 /// when the `encode(to:)` that opened it returns, or when its parent is written to again.
@@ -60,10 +61,22 @@ final class StreamEncoder: Encoder {
         if T.self == Data.self { return write((value as! Data).base64EncodedString()) }
         if T.self == URL.self { return write((value as! URL).absoluteString) }
         if T.self == Decimal.self { return out.append(contentsOf: (value as! Decimal).description.utf8) }
+        // The arrays a report or an inventory holds thousands of: their hand-laid writers
+        // (`DirectCanonicalJSON`), with no frame open below them.
+        if T.self == Array<AssignableDevice>.self { return try writeDirectArray(value as! [AssignableDevice]) }
+        if T.self == Array<PCIFunction>.self { return try writeDirectArray(value as! [PCIFunction]) }
         try value.encode(to: self)
         close(above: slot)
         // A value that opened no container and wrote nothing is an empty object, as JSONEncoder has it.
         if out.count == start { out.append(UInt8(ascii: "{")); out.append(UInt8(ascii: "}")) }
+    }
+
+    /// `[e1,e2,…]` through the elements' direct writer. Frames still open (the array is a
+    /// member of an object being encoded) stay as they are: the writer only appends.
+    private func writeDirectArray<E: DirectCanonicalJSON>(_ items: [E]) throws {
+        out.append(UInt8(ascii: "["))
+        try E.writeElements(items, to: self)
+        out.append(UInt8(ascii: "]"))
     }
 
     /// Completes every frame at index `depth` and beyond.
