@@ -10,6 +10,12 @@ import HWLabelProbe
 enum CommandSupport {
     static func store(_ source: SourceOptions) -> LabelStore { LabelStore(directory: source.configDir) }
 
+    /// Values a one-shot command is done with but leaves to the process's exit: handing a
+    /// 10,000-function snapshot and its descriptors back to the allocator piece by piece takes
+    /// tens of milliseconds, where exit returns the whole address space at once.
+    nonisolated(unsafe) private static var keptUntilExit: [Any] = []
+    static func keepUntilExit(_ value: Any) { keptUntilExit.append(value) }
+
     /// Runs `body`, turning input errors (corrupt files, bad labels) into exit 2.
     static func inputErrors<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as ConfigError {

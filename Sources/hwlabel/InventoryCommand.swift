@@ -39,6 +39,7 @@ struct InventoryCommand: ParsableCommand {
             _ = try doc.stream(pretty: false) { _ in }
             try Output.emit(Array(TableFormatter.inventory(doc).utf8), to: output)
         }
+        CommandSupport.keepUntilExit(doc)
     }
 
     /// The indented document and a newline. A file (`-o FILE`, or standard output redirected
