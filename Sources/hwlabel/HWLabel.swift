@@ -1,4 +1,5 @@
 import ArgumentParser
+import HWLabelProbe
 import Dispatch
 
 @main
@@ -28,6 +29,12 @@ struct HWLabel: ParsableCommand {
     /// unwinder then pulls the binary's unwind tables into memory, which a long-running agent
     /// keeps.) The agent's executor is installed here, before any task exists.
     static func main() {
+        // Most commands scan: libpci's ID database loads on a thread of its own while the
+        // arguments are parsed (see PCINames), not on the scan's threads afterwards.
+        let args = CommandLine.arguments.dropFirst()
+        if !args.isEmpty, !args.contains(where: { ["-h", "--help", "--version", "help"].contains($0) }) {
+            PCINames.preload()
+        }
         do {
             var command = try parseAsRoot()
             if let async = command as? AsyncParsableCommand {

@@ -11,6 +11,11 @@ public struct NullableBox<Value: Codable & Sendable & Hashable>: Codable, Sendab
         set { box = newValue.map(Box.init) }
     }
     public init(wrappedValue: Value?) { box = wrappedValue.map(Box.init) }
+    /// The wrapper itself (`$name`): assigning one shares its box instead of making another.
+    public var projectedValue: NullableBox<Value> {
+        get { self }
+        set { self = newValue }
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -36,6 +41,11 @@ public struct Boxed<Value: Codable & Sendable & Hashable>: Codable, Sendable, Ha
         set { box = Box(newValue) }
     }
     public init(wrappedValue: Value) { box = Box(wrappedValue) }
+    /// The wrapper itself (`$name`): assigning one shares its box instead of making another.
+    public var projectedValue: Boxed<Value> {
+        get { self }
+        set { self = newValue }
+    }
 
     public init(from decoder: Decoder) throws {
         box = Box(try decoder.singleValueContainer().decode(Value.self))

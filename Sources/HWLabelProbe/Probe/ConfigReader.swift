@@ -80,21 +80,10 @@ enum ConfigReader {
     }
 
     static func name(_ f: inout PCIFunction, _ pci: LibPCI) {
-        guard let v = UInt16(f.vendor, radix: 16), let dv = UInt16(f.device, radix: 16),
-            let cls = UInt16(f.classCode.baseAndSub, radix: 16), let pi = UInt8(f.classCode.progIf, radix: 16)
-        else { return }
+        guard let key = PCINames.NameKey(f) else { return }
         // Filled aside and stored once: `names` is boxed, each store makes a new box.
         var names = f.names
-        names.vendor = pci.vendorName(v)
-        names.device = pci.deviceName(v, dv)
-        names.class = pci.className(cls)
-        names.progIf = pci.progIfName(cls, pi)
-        if let svs = f.subsystemVendor, let sds = f.subsystemDevice,
-            let sv = UInt16(svs, radix: 16), let sd = UInt16(sds, radix: 16)
-        {
-            names.subsystemVendor = pci.vendorName(sv)
-            names.subsystem = pci.subsystemName(v, dv, sv, sd)
-        }
+        key.lookUp(into: &names, pci)
         f.names = names
     }
 

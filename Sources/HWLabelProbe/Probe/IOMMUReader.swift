@@ -4,7 +4,12 @@ import Glibc
 struct IOMMUReader {
     let root: SysfsRoot
 
-    func read(functions: [PCIFunction], warnings: inout [ProbeWarning]) -> IOMMUFacts {
+    /// `complete`: every function listed in `bus/pci/devices` was scanned. Then, when each of
+    /// them names its group (its `iommu_group` link), a group's PCI members are the functions
+    /// whose link names it, as the kernel keeps the two (`iommu_group_add_device` makes the link
+    /// and the `devices` entry together): its `devices` directory is read only for a group no
+    /// function names (its members are not PCI functions, or none was scanned).
+    func read(functions: [PCIFunction], complete: Bool = false, warnings: inout [ProbeWarning]) -> IOMMUFacts {
         let units = (SysfsRoot.list(root.path + "/class/iommu") ?? []).sorted()
         let groupsDir = root.path + "/kernel/iommu_groups"
         var groups: [IOMMUGroup] = []
@@ -16,8 +21,14 @@ struct IOMMUReader {
             // components per file, not the whole root.
             let dirfd = open(groupsDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { if dirfd >= 0 { close(dirfd) } }
+            var byGroup: [Int: [PCIAddress]] = [:]
+            if complete, functions.allSatisfy({ $0.iommuGroup != nil }) {
+                // Functions are in address order, so each group's list is too.
+                for f in functions { byGroup[f.iommuGroup!, default: []].append(f.address) }
+            }
             let parts = Parallel.chunkedMap(numbers, serialBelow: 256, chunkSize: 128) { n -> (IOMMUGroup, ProbeWarning?) in
-                let devices = (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
+                let devices =
+                    byGroup[n] ?? (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
                 var type: String?, warning: ProbeWarning?
                 switch SysfsRoot.readText(at: dirfd, "\(n)/type", path: groupsDir + "/\(n)/type") {
                 case .success(let t): type = t

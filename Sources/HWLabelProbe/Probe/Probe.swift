@@ -78,6 +78,9 @@ public struct Probe: Sendable {
         // thread with its own libpci access object (libpci is not thread-safe; one owner per
         // object), then join in address order. Small hosts stay on one thread.
         // No addresses: the one empty chunk still opens libpci, so a broken libpci is reported.
+        // pci.ids loads beside the scan (or was loaded beside argument parsing): the scanning
+        // threads' handles read devices only.
+        let names = PCINames.loader()
         let probe = self
         let reader = SysfsFunctionReader(root: root)
         let busPCI = root.path + "/bus/pci"
@@ -98,6 +101,9 @@ public struct Probe: Sendable {
             functions += fs
             warnings += ws
         }
+        let (namesHandle, nameWarnings) = names.wait()
+        if let namesHandle { PCINames.fill(&functions, from: namesHandle) }
+        warnings += nameWarnings.map { ProbeWarning(message: "libpci: \($0)") }
         let slots = SlotReader.slots(root, warnings: &warnings)
         for i in functions.indices {
             functions[i].physicalSlot = slots[functions[i].address.slot]
@@ -105,7 +111,8 @@ public struct Probe: Sendable {
         GPUAssembler.assemble(&functions)
         var hostWarnings: [ProbeWarning] = []
         var host = HostReader(paths: paths).read(functions: functions, warnings: &hostWarnings)
-        let iommu = IOMMUReader(root: root).read(functions: functions, warnings: &hostWarnings)
+        let iommu = IOMMUReader(root: root).read(
+            functions: functions, complete: functions.count == addresses.count, warnings: &hostWarnings)
         // Who holds each function (needs the IOMMU groups) and how the host uses it.
         UsageReader(paths: paths).read(&functions, iommu: iommu, into: &host, warnings: &hostWarnings)
         // Both readers read the route tables: name an unreadable file once.
@@ -199,7 +206,6 @@ public struct Probe: Sendable {
                 }
             }
             reader.fill(&f, in: dir, warnings: &warnings)
-            ConfigReader.name(&f, pci)
             functions.append(f)
         }
         return (functions, warnings)
