@@ -11,7 +11,8 @@ import HWLabelProbe
 struct InstanceIdentifier {
     let snapshot: Snapshot
 
-    func identities(for functions: [PCIFunction]) -> [PCIAddress: InstanceIdentity] {
+    /// `chosen`: indices into the snapshot's functions.
+    func identities(for chosen: [Int]) -> [PCIAddress: InstanceIdentity] {
         typealias Candidate = (id: String, source: String)
         // Candidates of every function in the snapshot, by its index there.
         // Each function's candidates depend on the snapshot alone: built on every core.
@@ -33,20 +34,21 @@ struct InstanceIdentifier {
         counts.reserveCapacity(all.count * 2)
         for list in candidates { for c in list { counts[c.id, default: 0] += 1 } }
         var result: [PCIAddress: InstanceIdentity] = [:]
-        result.reserveCapacity(functions.count)
+        result.reserveCapacity(chosen.count)
         func base(_ a: PCIAddress) -> InstanceIdentity {
             let list = snapshot.index(of: a).map { candidates[$0] } ?? [("address:\(a)", "address")]
             let pick = list.first { counts[$0.id] == 1 } ?? list.last!
             return InstanceIdentity(id: pick.id, source: pick.source)
         }
-        for f in functions {
-            if let pf = f.physicalFunction, let pfi = snapshot.index(of: pf),
-                let index = all[pfi].sriov?.virtualFunctions.firstIndex(of: f.address)
+        for i in chosen {
+            let address = all[i].address
+            if let pf = all[i].physicalFunction, let pfi = snapshot.index(of: pf),
+                let index = all[pfi].sriov?.virtualFunctions.firstIndex(of: address)
             {
                 let p = base(pf)
-                result[f.address] = InstanceIdentity(id: p.id + "/vf\(index)", source: p.source)
+                result[address] = InstanceIdentity(id: p.id + "/vf\(index)", source: p.source)
             } else {
-                result[f.address] = base(f.address)
+                result[address] = base(address)
             }
         }
         return result

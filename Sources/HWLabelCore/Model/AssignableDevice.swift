@@ -13,11 +13,11 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
     public var isVirtualFunction: Bool
     @Nullable public var physicalFunction: PCIAddress?
     /// Display names (pci.ids); never used as keys.
-    public var names: Names
+    @Boxed public var names: Names
     /// The one hardware label this device carries, with where it came from.
     @Nullable public var label: LabelAssignment?
     public var readiness: Readiness
-    @Nullable public var gpu: GPUFacts?
+    @NullableBox public var gpu: GPUFacts?
     /// Functions that must be assigned together with this one (GPU audio/USB/UCSI).
     public var companions: [PCIAddress]
     public var capacity: Capacity
@@ -34,7 +34,7 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
     /// Who holds it now (schema 1.1).
     public var usage: DeviceUsage
     /// vGPU profiles this card delivers now; null unless `mode` is `vgpu` (schema 1.1).
-    @Nullable public var vgpu: VGPUOffer?
+    @NullableBox public var vgpu: VGPUOffer?
     /// Records made for another card at this instance (a label, a passthrough record) and
     /// therefore not applied (schema 1.2; the key is absent when there are none).
     public var drift: [IdentityDrift]
@@ -114,7 +114,7 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
         names = try c.decode(Names.self, forKey: .names)
         _label = try c.decode(Nullable<LabelAssignment>.self, forKey: .label)
         readiness = try c.decode(Readiness.self, forKey: .readiness)
-        _gpu = try c.decode(Nullable<GPUFacts>.self, forKey: .gpu)
+        _gpu = try c.decode(NullableBox<GPUFacts>.self, forKey: .gpu)
         companions = try c.decode([PCIAddress].self, forKey: .companions)
         capacity = try c.decode(Capacity.self, forKey: .capacity)
         _iommuGroup = try c.decode(Nullable<Int>.self, forKey: .iommuGroup)
@@ -127,7 +127,7 @@ public struct AssignableDevice: Codable, Sendable, Hashable {
         usage =
             try c.decodeIfPresent(DeviceUsage.self, forKey: .usage)
             ?? DeviceUsage(state: .unknown, unknownBecause: "schema 1.0 document: usage not recorded")
-        _vgpu = try c.decode(Nullable<VGPUOffer>.self, forKey: .vgpu)
+        _vgpu = try c.decode(NullableBox<VGPUOffer>.self, forKey: .vgpu)
         drift = try c.decodeIfPresent([IdentityDrift].self, forKey: .drift) ?? []
     }
 }

@@ -11,7 +11,7 @@ public struct PassthroughRecordLocator: Sendable {
 
     public init(snapshot: Snapshot) {
         self.snapshot = snapshot
-        let ids = InstanceIdentifier(snapshot: snapshot).identities(for: snapshot.functions)
+        let ids = InstanceIdentifier(snapshot: snapshot).identities(for: Array(snapshot.functions.indices))
         var by: [String: PCIAddress] = [:]
         for (a, id) in ids { by[id.id] = a }
         byInstance = by
