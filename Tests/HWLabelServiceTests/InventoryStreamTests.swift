@@ -22,6 +22,11 @@ struct InventoryStreamTests {
     func streamedEqualsWhole(pretty: Bool) throws {
         var whole = try Self.document()
         let expected = try whole.encodeJSON(pretty: pretty, splitAt: Int.max)
+        // The pieces (the sliced arrays, `iommu` cut around its groups) make what Codable makes
+        // of the whole document.
+        let codable = try CanonicalJSON.encode(whole)
+        #expect(whole.iommu.groups.count >= 2)
+        #expect(String(decoding: expected, as: UTF8.self) == String(decoding: pretty ? PrettyJSON.format(codable) : codable, as: UTF8.self))
         for sliceElements in [1, 3, 64] {
             var doc = try Self.document()
             var out: [UInt8] = []

@@ -100,13 +100,13 @@ public struct InventoryDocument: Codable, Sendable {
         }
         var queued: [Job] = []
         func member<T: Encodable & Sendable>(_ key: Key, _ value: T) {
-            queued.append(Job(key: key.rawValue, isSlice: false) { try CanonicalJSON.encode(value) })
+            queued.append(Job(key: key.rawValue, kind: .whole) { try CanonicalJSON.encode(value) })
         }
-        func slices<T: Encodable & Sendable>(_ key: Key, _ items: [T]) {
+        func slices<T: Encodable & Sendable>(_ key: Key, _ items: [T], depth: Int = 2) {
             let wanted = max(1, (items.count + sliceElements - 1) / max(1, sliceElements))
             for range in Parallel.chunks(items.count, serialBelow: splitAt, maxChunks: wanted) {
                 let slice = items[range]
-                queued.append(Job(key: key.rawValue, isSlice: true) { try CanonicalJSON.encodeElements(slice) })
+                queued.append(Job(key: key.rawValue, kind: .slice(depth: depth)) { try CanonicalJSON.encodeElements(slice) })
             }
         }
         slices(.descriptors, descriptors)
@@ -114,7 +114,12 @@ public struct InventoryDocument: Codable, Sendable {
         slices(.functions, functions)
         member(.generatedAt, generatedAt)
         member(.host, _host)
-        member(.iommu, iommu)
+        // `iommu.groups` (one group per VF on an SR-IOV host) is sliced like the top-level
+        // arrays: the object around it goes out as the text before and after its `[]`.
+        let shell = try Self.around(iommu, emptied: "groups", pretty: pretty) { $0.groups = [] }
+        queued.append(Job(key: Key.iommu.rawValue, kind: .text(pretty: shell.before.pretty)) { shell.before.compact })
+        slices(.iommu, iommu.groups, depth: 3)
+        queued.append(Job(key: Key.iommu.rawValue, kind: .text(pretty: shell.after.pretty)) { shell.after.compact })
         member(.schemaVersion, schemaVersion)
         member(.source, source)
         member(.warnings, warnings)
@@ -141,8 +146,14 @@ public struct InventoryDocument: Codable, Sendable {
                 Result { () throws -> Piece in
                     let bytes = try jobs[i].encode()
                     guard pretty, !bytes.isEmpty else { return Piece(compact: bytes) }
+                    let depth: Int
+                    switch jobs[i].kind {
+                    case .text(let text): return Piece(compact: bytes, pretty: text)
+                    case .whole: depth = 1
+                    case .slice(let d): depth = d
+                    }
                     var p: [UInt8] = []
-                    PrettyJSON.format(bytes, depth: jobs[i].isSlice ? 2 : 1, into: &p)
+                    PrettyJSON.format(bytes, depth: depth, into: &p)
                     return Piece(compact: bytes, pretty: p)
                 }
             },
@@ -170,16 +181,18 @@ public struct InventoryDocument: Codable, Sendable {
                     }
                     sliceWritten = false
                 }
-                if job.isSlice {
+                if case .slice(let depth) = job.kind {
+                    // PrettyJSON's layout of an array whose elements sit at `depth`.
+                    let indent = String(repeating: " ", count: 2 * depth)
                     if !piece.compact.isEmpty {
-                        put(sliceWritten ? (pretty ? ",\n    " : ",") : (pretty ? "[\n    " : "["))
+                        put(Array((sliceWritten ? (pretty ? ",\n" + indent : ",") : (pretty ? "[\n" + indent : "[")).utf8))
                         if hashed { hash(sliceWritten ? "," : "[") }
                         sliceWritten = true
                         put(piece.pretty ?? piece.compact)
                         if hashed { piece.compact.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
                     }
-                    if i == jobs.count - 1 || jobs[i + 1].key != job.key {
-                        put(sliceWritten ? (pretty ? "\n  ]" : "]") : "[]")
+                    if i == jobs.count - 1 || jobs[i + 1].key != job.key || !jobs[i + 1].isSlice {
+                        put(Array((sliceWritten ? (pretty ? "\n" + indent.dropLast(2) + "]" : "]") : "[]").utf8))
                         if hashed { hash(sliceWritten ? "]" : "[]") }
                     }
                 } else {
@@ -197,12 +210,47 @@ public struct InventoryDocument: Codable, Sendable {
         return DigestPatch(offset: digestOffset, hexDigits: Array(hexDigits.utf8))
     }
 
-    /// One unit of encoding work: a top-level member (indented at depth 1 when pretty) or a
-    /// slice of a member's array elements (depth 2).
+    /// One unit of encoding work: a top-level member (indented at depth 1 when pretty), a
+    /// slice of an array's elements (indented at their depth), or the text of a member around
+    /// a sliced array inside it (already indented).
     struct Job: Sendable {
+        enum Kind: Sendable {
+            case whole
+            case slice(depth: Int)
+            case text(pretty: [UInt8])
+        }
         var key: Int
-        var isSlice: Bool
+        var kind: Kind
         var encode: @Sendable () throws -> [UInt8]
+        var isSlice: Bool {
+            if case .slice = kind { return true }
+            return false
+        }
+    }
+
+    /// The encoding of `value` with the array member `name` emptied by `empty`, cut around that
+    /// member's `[]`: the text before it (through `"name":`) and after it, compact and, when
+    /// `pretty`, as PrettyJSON lays the value out at depth 1. The array's elements go between.
+    static func around<T: Encodable>(
+        _ value: T, emptied name: String, pretty: Bool, _ empty: (inout T) -> Void
+    ) throws -> (before: (compact: [UInt8], pretty: [UInt8]), after: (compact: [UInt8], pretty: [UInt8])) {
+        var shell = value
+        empty(&shell)
+        let compact = try CanonicalJSON.encode(shell)
+        var indented: [UInt8] = []
+        if pretty { PrettyJSON.format(compact, depth: 1, into: &indented) }
+        func cut(_ bytes: [UInt8], at marker: String) throws -> ([UInt8], [UInt8]) {
+            let m = Array(marker.utf8)
+            guard let start = bytes.indices.first(where: { bytes[$0...].starts(with: m) }) else {
+                throw EncodingError.invalidValue(
+                    name, EncodingError.Context(codingPath: [], debugDescription: "\(name) not found in its object"))
+            }
+            // Through the key and separator; after the two bytes of `[]`.
+            return (Array(bytes[..<(start + m.count - 2)]), Array(bytes[(start + m.count)...]))
+        }
+        let (b, a) = try cut(compact, at: "\"\(name)\":[]")
+        let (pb, pa) = pretty ? try cut(indented, at: "\"\(name)\" : []") : ([], [])
+        return ((b, pb), (a, pa))
     }
 
     /// Encoded JSON: compact (for a slice, elements `e1,e2,…`), and indented when pretty.
