@@ -3,7 +3,8 @@
 enum GPUAssembler {
     static func assemble(_ functions: inout [PCIFunction]) {
         var bySlot: [String: [Int]] = [:]
-        for (i, f) in functions.enumerated() { bySlot[f.address.slot, default: []].append(i) }
+        // By index: a `for f in functions` copies every function (thirty-odd retains each).
+        for i in functions.indices { bySlot[functions[i].address.slot, default: []].append(i) }
         for i in functions.indices where functions[i].isGPUClass {
             let f = functions[i]
             var g = f.gpu ?? GPUFacts(family: GPUCatalog.family(vendor: f.vendor))

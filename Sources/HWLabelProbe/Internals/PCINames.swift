@@ -30,14 +30,15 @@ public enum PCINames {
         var byKey: [NameKey: Boxed<Names>] = [:]
         var keys: [NameKey?] = []
         keys.reserveCapacity(functions.count)
-        for f in functions {
-            guard let key = NameKey(f) else {
+        // By index, reading fields in place: a `for f in functions` copies every function.
+        for i in functions.indices {
+            guard let key = NameKey(functions[i]) else {
                 keys.append(nil)
                 continue
             }
             keys.append(key)
             if byKey[key] == nil {
-                var names = f.names
+                var names = functions[i].names
                 key.lookUp(into: &names, pci)
                 byKey[key] = Boxed(wrappedValue: names)
             }
@@ -52,7 +53,7 @@ public enum PCINames {
         var vendor: UInt16, device: UInt16, classCode: UInt16, progIf: UInt8
         var subsystem: (vendor: UInt16, device: UInt16)?
 
-        init?(_ f: PCIFunction) {
+        init?(_ f: borrowing PCIFunction) {
             guard let v = UInt16(f.vendor, radix: 16), let d = UInt16(f.device, radix: 16),
                 let c = UInt16(f.classCode.baseAndSub, radix: 16), let p = UInt8(f.classCode.progIf, radix: 16)
             else { return nil }
