@@ -100,7 +100,7 @@ struct ProbeParallelTests {
         }
         // A slice whose indices do not start at 0.
         let tail = items.dropFirst(count / 2)
-        #expect(Parallel.chunkedMap(tail, serialBelow: 0, maxChunks: 3) { $0 } == Array(tail))
+        #expect(Parallel.chunkedMap(tail, serialBelow: 0, chunkSize: 3) { $0 } == Array(tail))
         #expect(Array(Parallel.mapChunks(tail, serialBelow: 0, chunkSize: 3, state: 0) { _, c in Array(c) }.joined()) == Array(tail))
     }
 

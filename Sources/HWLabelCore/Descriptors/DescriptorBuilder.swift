@@ -56,7 +56,7 @@ public struct DescriptorBuilder: Sendable {
         // Each descriptor depends only on the snapshot: build them on every core in contiguous
         // chunks (an SR-IOV host has thousands), in order; the descriptors go straight into the
         // result array and their diagnostics beside it.
-        var (out, diagnosticLists) = Parallel.chunkedUnzip(chosen, serialBelow: 512, chunkSize: 128) { [self] i in
+        var (out, diagnosticLists) = Parallel.chunkedUnzip(chosen, serialBelow: 512) { [self] i in
             let f = all[i]
             let instance = ids[f.address] ?? InstanceIdentity(id: "address:\(f.address)", source: "address")
             let resolution = resolver.resolve(f, instance: instance)

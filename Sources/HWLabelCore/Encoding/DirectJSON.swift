@@ -58,6 +58,26 @@ struct DirectWriter {
         byte(UInt8(ascii: ":"))
     }
 
+    /// `"name":` and the value, for the scalar members that make up most of an object.
+    mutating func member(_ name: StaticString, _ s: String?) {
+        key(name)
+        string(s)
+    }
+    mutating func member<I: FixedWidthInteger>(_ name: StaticString, _ v: I?) {
+        key(name)
+        int(v)
+    }
+    mutating func member(_ name: StaticString, _ b: Bool?) {
+        key(name)
+        bool(b)
+    }
+
+    /// `body`'s object for a value that is there, else `null`.
+    mutating func object<T>(_ value: T?, _ body: (inout DirectWriter, T) throws -> Void) rethrows {
+        guard let value else { return null() }
+        try object { w in try body(&w, value) }
+    }
+
     mutating func null() { encoder.writeNull() }
     mutating func string(_ s: String) { encoder.write(s) }
     mutating func int<I: FixedWidthInteger>(_ v: I) { encoder.write(v) }
@@ -65,7 +85,6 @@ struct DirectWriter {
     mutating func string(_ s: String?) { if let s { string(s) } else { null() } }
     mutating func int<I: FixedWidthInteger>(_ v: I?) { if let v { int(v) } else { null() } }
     mutating func bool(_ b: Bool?) { if let b { bool(b) } else { null() } }
-    mutating func address(_ a: PCIAddress?) { string(a?.description) }
 
     mutating func array<C: Collection>(_ items: C, _ element: (inout DirectWriter, C.Element) throws -> Void) rethrows {
         byte(UInt8(ascii: "["))
@@ -94,95 +113,64 @@ struct DirectWriter {
 extension PCIFunction: DirectCanonicalJSON {
     func writeCanonical(_ w: inout DirectWriter) throws {
         try w.object { w in
-            w.key("address")
-            w.address(address)
+            w.member("address", address.description)
             w.key("bars")
             w.array(bars) { w, b in b.writeCanonical(&w) }
             w.key("blockDevices")
             w.strings(blockDevices)
-            w.key("bootVGA")
-            w.bool(bootVGA)
+            w.member("bootVGA", bootVGA)
             w.key("capabilities")
             if let capabilities { try capabilities.writeCanonical(&w) } else { w.null() }
             w.key("classCode")
             w.object { w in
-                w.key("base")
-                w.string(classCode.base)
-                w.key("progIf")
-                w.string(classCode.progIf)
-                w.key("sub")
-                w.string(classCode.sub)
+                w.member("base", classCode.base)
+                w.member("progIf", classCode.progIf)
+                w.member("sub", classCode.sub)
             }
             w.key("configSpace")
             w.object { w in
-                w.key("capabilitiesReadable")
-                w.bool(configSpace.capabilitiesReadable)
-                w.key("readableBytes")
-                w.int(configSpace.readableBytes)
-                w.key("source")
-                w.string(configSpace.source.rawValue)
+                w.member("capabilitiesReadable", configSpace.capabilitiesReadable)
+                w.member("readableBytes", configSpace.readableBytes)
+                w.member("source", configSpace.source.rawValue)
             }
-            w.key("device")
-            w.string(device)
-            w.key("driver")
-            w.string(driver)
-            w.key("driverOverride")
-            w.string(driverOverride)
+            w.member("device", device)
+            w.member("driver", driver)
+            w.member("driverOverride", driverOverride)
             w.key("express")
-            if let express {
-                w.object { w in
-                    w.key("portType")
-                    w.string(express.portType)
-                    w.key("version")
-                    w.int(express.version)
-                }
-            } else {
-                w.null()
+            w.object(express) { w, e in
+                w.member("portType", e.portType)
+                w.member("version", e.version)
             }
-            w.key("firmwareLabel")
-            w.string(firmwareLabel)
+            w.member("firmwareLabel", firmwareLabel)
             w.key("gpu")
             try w.encodable(gpu)
-            w.key("headerType")
-            w.int(headerType)
-            w.key("iommuGroup")
-            w.int(iommuGroup)
+            w.member("headerType", headerType)
+            w.member("iommuGroup", iommuGroup)
             w.key("link")
             if let link { link.writeCanonical(&w) } else { w.null() }
-            w.key("localCPUs")
-            w.string(localCPUs)
+            w.member("localCPUs", localCPUs)
             w.key("mdevTypes")
             try w.encodable(mdevTypes)
             w.key("names")
             names.writeCanonical(&w)
             w.key("netInterfaces")
             w.strings(netInterfaces)
-            w.key("numaNode")
-            w.int(numaNode)
-            w.key("physicalFunction")
-            w.address(physicalFunction)
-            w.key("physicalSlot")
-            w.string(physicalSlot)
+            w.member("numaNode", numaNode)
+            w.member("physicalFunction", physicalFunction?.description)
+            w.member("physicalSlot", physicalSlot)
             w.key("properties")
             if properties.isEmpty { w.object { _ in } } else { try w.encodable(properties) }
             w.key("resetMethods")
             w.strings(resetMethods)
-            w.key("revision")
-            w.string(revision)
+            w.member("revision", revision)
             w.key("sriov")
             if let sriov { sriov.writeCanonical(&w) } else { w.null() }
-            w.key("subsystemDevice")
-            w.string(subsystemDevice)
-            w.key("subsystemVendor")
-            w.string(subsystemVendor)
-            w.key("unresponsive")
-            w.bool(unresponsive)
-            w.key("upstreamBridge")
-            w.address(upstreamBridge)
-            w.key("vendor")
-            w.string(vendor)
-            w.key("vfioDevice")
-            w.string(vfioDevice)
+            w.member("subsystemDevice", subsystemDevice)
+            w.member("subsystemVendor", subsystemVendor)
+            w.member("unresponsive", unresponsive)
+            w.member("upstreamBridge", upstreamBridge?.description)
+            w.member("vendor", vendor)
+            w.member("vfioDevice", vfioDevice)
         }
     }
 }
@@ -190,16 +178,11 @@ extension PCIFunction: DirectCanonicalJSON {
 extension BAR {
     func writeCanonical(_ w: inout DirectWriter) {
         w.object { w in
-            w.key("index")
-            w.int(index)
-            w.key("is64Bit")
-            w.bool(is64Bit)
-            w.key("kind")
-            w.string(kind)
-            w.key("prefetchable")
-            w.bool(prefetchable)
-            w.key("size")
-            w.int(size)
+            w.member("index", index)
+            w.member("is64Bit", is64Bit)
+            w.member("kind", kind)
+            w.member("prefetchable", prefetchable)
+            w.member("size", size)
         }
     }
 }
@@ -209,32 +192,20 @@ extension CapabilityFacts {
         try w.object { w in
             w.key("acs")
             try w.encodable(acs)
-            w.key("aer")
-            w.bool(aer)
-            w.key("ari")
-            w.bool(ari)
-            w.key("ats")
-            w.bool(ats)
-            w.key("dpc")
-            w.bool(dpc)
-            w.key("extendedChainBroken")
-            w.bool(extendedChainBroken)
-            w.key("flr")
-            w.bool(flr)
-            w.key("flrSource")
-            w.string(flrSource)
+            w.member("aer", aer)
+            w.member("ari", ari)
+            w.member("ats", ats)
+            w.member("dpc", dpc)
+            w.member("extendedChainBroken", extendedChainBroken)
+            w.member("flr", flr)
+            w.member("flrSource", flrSource)
             w.key("list")
             w.strings(list)
-            w.key("pasid")
-            w.bool(pasid)
-            w.key("pmNoSoftReset")
-            w.bool(pmNoSoftReset)
-            w.key("pri")
-            w.bool(pri)
-            w.key("resizableBAR")
-            w.bool(resizableBAR)
-            w.key("serialNumber")
-            w.string(serialNumber)
+            w.member("pasid", pasid)
+            w.member("pmNoSoftReset", pmNoSoftReset)
+            w.member("pri", pri)
+            w.member("resizableBAR", resizableBAR)
+            w.member("serialNumber", serialNumber)
             w.key("sriov")
             try w.encodable(sriov)
         }
@@ -244,16 +215,11 @@ extension CapabilityFacts {
 extension LinkFacts {
     func writeCanonical(_ w: inout DirectWriter) {
         w.object { w in
-            w.key("currentSpeed")
-            w.string(currentSpeed)
-            w.key("currentWidth")
-            w.int(currentWidth)
-            w.key("maxSpeed")
-            w.string(maxSpeed)
-            w.key("maxWidth")
-            w.int(maxWidth)
-            w.key("source")
-            w.string(source)
+            w.member("currentSpeed", currentSpeed)
+            w.member("currentWidth", currentWidth)
+            w.member("maxSpeed", maxSpeed)
+            w.member("maxWidth", maxWidth)
+            w.member("source", source)
         }
     }
 }
@@ -261,18 +227,12 @@ extension LinkFacts {
 extension Names {
     func writeCanonical(_ w: inout DirectWriter) {
         w.object { w in
-            w.key("class")
-            w.string(`class`)
-            w.key("device")
-            w.string(device)
-            w.key("progIf")
-            w.string(progIf)
-            w.key("subsystem")
-            w.string(subsystem)
-            w.key("subsystemVendor")
-            w.string(subsystemVendor)
-            w.key("vendor")
-            w.string(vendor)
+            w.member("class", `class`)
+            w.member("device", device)
+            w.member("progIf", progIf)
+            w.member("subsystem", subsystem)
+            w.member("subsystemVendor", subsystemVendor)
+            w.member("vendor", vendor)
         }
     }
 }
@@ -280,12 +240,9 @@ extension Names {
 extension SRIOVState {
     func writeCanonical(_ w: inout DirectWriter) {
         w.object { w in
-            w.key("numVFs")
-            w.int(numVFs)
-            w.key("totalVFs")
-            w.int(totalVFs)
-            w.key("vfDevice")
-            w.string(vfDevice)
+            w.member("numVFs", numVFs)
+            w.member("totalVFs", totalVFs)
+            w.member("vfDevice", vfDevice)
             w.key("virtualFunctions")
             w.array(virtualFunctions) { w, a in w.string(a.description) }
         }
@@ -295,39 +252,25 @@ extension SRIOVState {
 extension AssignableDevice: DirectCanonicalJSON {
     func writeCanonical(_ w: inout DirectWriter) throws {
         try w.object { w in
-            w.key("address")
-            w.address(address)
+            w.member("address", address.description)
             w.key("attributes")
             w.object { w in
-                w.key("classCode")
-                w.string(attributes.classCode)
-                w.key("device")
-                w.string(attributes.device)
-                w.key("revision")
-                w.string(attributes.revision)
-                w.key("subsystemDevice")
-                w.string(attributes.subsystemDevice)
-                w.key("subsystemVendor")
-                w.string(attributes.subsystemVendor)
-                w.key("vendor")
-                w.string(attributes.vendor)
+                w.member("classCode", attributes.classCode)
+                w.member("device", attributes.device)
+                w.member("revision", attributes.revision)
+                w.member("subsystemDevice", attributes.subsystemDevice)
+                w.member("subsystemVendor", attributes.subsystemVendor)
+                w.member("vendor", attributes.vendor)
             }
             w.key("capacity")
             try w.object { w in
                 w.key("mdevTypes")
                 try w.encodable(capacity.mdevTypes)
                 w.key("sriov")
-                if let s = capacity.sriov {
-                    w.object { w in
-                        w.key("enabled")
-                        w.int(s.enabled)
-                        w.key("free")
-                        w.int(s.free)
-                        w.key("total")
-                        w.int(s.total)
-                    }
-                } else {
-                    w.null()
+                w.object(capacity.sriov) { w, s in
+                    w.member("enabled", s.enabled)
+                    w.member("free", s.free)
+                    w.member("total", s.total)
                 }
                 w.key("vgpuTypes")
                 try w.encodable(capacity.vgpuTypes)
@@ -338,48 +281,31 @@ extension AssignableDevice: DirectCanonicalJSON {
                 w.key("drift")
                 try w.encodable(drift)
             }
-            w.key("driver")
-            w.string(driver)
+            w.member("driver", driver)
             w.key("excludes")
             w.array(excludes) { w, a in w.string(a.description) }
             w.key("gpu")
             try w.encodable(gpu)
             w.key("instance")
             w.object { w in
-                w.key("id")
-                w.string(instance.id)
-                w.key("source")
-                w.string(instance.source)
+                w.member("id", instance.id)
+                w.member("source", instance.source)
             }
-            w.key("iommuGroup")
-            w.int(iommuGroup)
-            w.key("isVirtualFunction")
-            w.bool(isVirtualFunction)
-            w.key("kind")
-            w.string(kind)
+            w.member("iommuGroup", iommuGroup)
+            w.member("isVirtualFunction", isVirtualFunction)
+            w.member("kind", kind)
             w.key("label")
-            if let label {
-                w.object { w in
-                    w.key("name")
-                    w.string(label.name)
-                    w.key("rule")
-                    w.string(label.rule)
-                    w.key("source")
-                    w.string(label.source)
-                }
-            } else {
-                w.null()
+            w.object(label) { w, l in
+                w.member("name", l.name)
+                w.member("rule", l.rule)
+                w.member("source", l.source)
             }
-            w.key("mode")
-            w.string(mode.rawValue)
+            w.member("mode", mode.rawValue)
             w.key("names")
             names.writeCanonical(&w)
-            w.key("numaNode")
-            w.int(numaNode)
-            w.key("parent")
-            w.address(parent)
-            w.key("physicalFunction")
-            w.address(physicalFunction)
+            w.member("numaNode", numaNode)
+            w.member("parent", parent?.description)
+            w.member("physicalFunction", physicalFunction?.description)
             w.key("readiness")
             readiness.writeCanonical(&w)
             w.key("usage")
@@ -388,10 +314,8 @@ extension AssignableDevice: DirectCanonicalJSON {
                 try w.encodable(usage.bindings)
                 w.key("hostUses")
                 try w.encodable(usage.hostUses)
-                w.key("state")
-                w.string(usage.state.rawValue)
-                w.key("unknownBecause")
-                w.string(usage.unknownBecause)
+                w.member("state", usage.state.rawValue)
+                w.member("unknownBecause", usage.unknownBecause)
             }
             w.key("vgpu")
             try w.encodable(vgpu)
@@ -405,27 +329,21 @@ extension Readiness {
             w.key("reasons")
             w.array(reasons) { w, r in
                 w.object { w in
-                    w.key("code")
-                    w.string(r.code)
+                    w.member("code", r.code)
                     w.key("members")
                     w.array(r.members) { w, m in
                         w.object { w in
-                            w.key("address")
-                            w.string(m.address.description)
-                            w.key("driver")
-                            w.string(m.driver)
+                            w.member("address", m.address.description)
+                            w.member("driver", m.driver)
                         }
                     }
-                    w.key("message")
-                    w.string(r.message)
-                    w.key("severity")
-                    w.string(r.severity.rawValue)
+                    w.member("message", r.message)
+                    w.member("severity", r.severity.rawValue)
                 }
             }
             w.key("remediation")
             w.strings(remediation)
-            w.key("state")
-            w.string(state.rawValue)
+            w.member("state", state.rawValue)
         }
     }
 }

@@ -25,7 +25,8 @@ public enum PCINames {
     }
 
     /// Fills `names` of every function, looking up each distinct set of IDs once and sharing
-    /// its value (one box) between the functions that have it.
+    /// its value (one box) between the functions that have it. A sysfs scan passes the loaded
+    /// handle of `loader()`; a dump, its own libpci handle.
     static func fill(_ functions: inout [PCIFunction], from pci: LibPCI) {
         var byKey: [NameKey: Boxed<Names>] = [:]
         var keys: [NameKey?] = []
@@ -51,7 +52,8 @@ public enum PCINames {
     /// The IDs a function's names depend on (nil when one is not hex: it is then left unnamed).
     struct NameKey: Hashable {
         var vendor: UInt16, device: UInt16, classCode: UInt16, progIf: UInt8
-        var subsystem: (vendor: UInt16, device: UInt16)?
+        /// Both subsystem IDs, or neither.
+        var subsystemVendor: UInt16?, subsystemDevice: UInt16?
 
         init?(_ f: borrowing PCIFunction) {
             guard let v = UInt16(f.vendor, radix: 16), let d = UInt16(f.device, radix: 16),
@@ -64,7 +66,8 @@ public enum PCINames {
             if let svs = f.subsystemVendor, let sds = f.subsystemDevice, let sv = UInt16(svs, radix: 16),
                 let sd = UInt16(sds, radix: 16)
             {
-                subsystem = (sv, sd)
+                subsystemVendor = sv
+                subsystemDevice = sd
             }
         }
 
@@ -73,24 +76,10 @@ public enum PCINames {
             names.device = pci.deviceName(vendor, device)
             names.class = pci.className(classCode)
             names.progIf = pci.progIfName(classCode, progIf)
-            if let subsystem {
-                names.subsystemVendor = pci.vendorName(subsystem.vendor)
-                names.subsystem = pci.subsystemName(vendor, device, subsystem.vendor, subsystem.device)
+            if let sv = subsystemVendor, let sd = subsystemDevice {
+                names.subsystemVendor = pci.vendorName(sv)
+                names.subsystem = pci.subsystemName(vendor, device, sv, sd)
             }
-        }
-
-        static func == (a: Self, b: Self) -> Bool {
-            a.vendor == b.vendor && a.device == b.device && a.classCode == b.classCode && a.progIf == b.progIf
-                && a.subsystem?.vendor == b.subsystem?.vendor && a.subsystem?.device == b.subsystem?.device
-        }
-
-        func hash(into h: inout Hasher) {
-            h.combine(vendor)
-            h.combine(device)
-            h.combine(classCode)
-            h.combine(progIf)
-            h.combine(subsystem?.vendor)
-            h.combine(subsystem?.device)
         }
     }
 

@@ -160,17 +160,15 @@ package enum Parallel {
         }
     }
 
-    /// `body` for every element of `items`, computed chunk by chunk on the machine's cores,
-    /// results in the order of `items`. Each chunk writes its results into their places in the
-    /// one result array: no per-chunk arrays joined afterwards (for thousands of descriptors,
-    /// a second copy of all of them at the peak).
+    /// `body` for every element of `items`, computed in chunks of `chunkSize` taken in turn
+    /// by the machine's cores, results in the order of `items`. Each chunk writes its results
+    /// into their places in the one result array: no per-chunk arrays joined afterwards (for
+    /// thousands of descriptors, a second copy of all of them at the peak).
     package static func chunkedMap<C: RandomAccessCollection, T>(
-        _ items: C, serialBelow: Int, maxChunks: Int? = nil, chunkSize: Int? = nil,
+        _ items: C, serialBelow: Int, chunkSize: Int = 128,
         _ body: (C.Element) -> T
     ) -> [T] where C.Index == Int {
-        let ranges =
-            chunkSize.map { chunks(items.count, serialBelow: serialBelow, size: $0) }
-            ?? chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        let ranges = chunks(items.count, serialBelow: serialBelow, size: chunkSize)
         guard ranges.count > 1 else { return items.map(body) }
         let start = items.startIndex
         return Array(unsafeUninitializedCapacity: items.count) { buffer, initialized in
@@ -185,12 +183,10 @@ package enum Parallel {
     /// `chunkedMap` for a body that gives two results: each kind in its own array, so a caller
     /// that keeps one and reads the other through never holds both in pairs and again apart.
     package static func chunkedUnzip<C: RandomAccessCollection, A, B>(
-        _ items: C, serialBelow: Int, maxChunks: Int? = nil, chunkSize: Int? = nil,
+        _ items: C, serialBelow: Int, chunkSize: Int = 128,
         _ body: (C.Element) -> (A, B)
     ) -> ([A], [B]) where C.Index == Int {
-        let ranges =
-            chunkSize.map { chunks(items.count, serialBelow: serialBelow, size: $0) }
-            ?? chunks(items.count, serialBelow: serialBelow, maxChunks: maxChunks)
+        let ranges = chunks(items.count, serialBelow: serialBelow, size: chunkSize)
         let start = items.startIndex, count = items.count
         var second: [B] = []
         let first = [A](unsafeUninitializedCapacity: count) { aBuffer, aInitialized in

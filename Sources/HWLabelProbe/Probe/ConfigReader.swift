@@ -1,7 +1,7 @@
 import CHWLabelShim
 
 /// Fills config-space facts of one function through libpci: subsystem IDs, revision, BARs,
-/// header type, Express facts, capabilities, and names.
+/// header type, Express facts and capabilities (names: `PCINames`).
 enum ConfigReader {
     /// A sysfs function: `readConfig` gives the `config` bytes (the probe reads them through
     /// the function's open directory), libpci walks the capabilities in them; the BARs come
@@ -77,14 +77,6 @@ enum ConfigReader {
             if let link = express?.1 { f.link = link }
             f.capabilities = decoder.capabilities(expressFLR: express?.flr ?? false)
         }
-    }
-
-    static func name(_ f: inout PCIFunction, _ pci: LibPCI) {
-        guard let key = PCINames.NameKey(f) else { return }
-        // Filled aside and stored once: `names` is boxed, each store makes a new box.
-        var names = f.names
-        key.lookUp(into: &names, pci)
-        f.names = names
     }
 
     /// libpci's `base_addr`/`size`/`flags`. With PCI_FILL_IO_FLAGS (sysfs `resource`) the

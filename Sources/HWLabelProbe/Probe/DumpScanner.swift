@@ -119,7 +119,6 @@ struct DumpScanner {
                             "\(file):\(header?.line ?? 0): \(a) reads all-FF, whole header (function powered off or gone): kept with the IDs of its header line, config-space facts unknown"
                     ))
             }
-            ConfigReader.name(&f, pci)
             // A PCI-to-PCI bridge's secondary bus number (config 0x19) links its children to it.
             if f.headerType == 1, let b = pci.readBytes(d, at: 0x19, count: 1) {
                 bridgeBySecondaryBus[hex(a.domain, 4) + ":" + hex(b[0], 2)] = a
@@ -135,6 +134,8 @@ struct DumpScanner {
             }
             functions.append(f)
         }
+        PCINames.fill(&functions, from: pci)
+        for w in pci.takeWarnings() { warnings.append(ProbeWarning(path: file, message: "libpci: \(w)")) }
         functions.sort { $0.address < $1.address }
         // Upstream bridge from bus ranges: the type-1 function whose secondary bus is this bus.
         for i in functions.indices {

@@ -26,7 +26,7 @@ struct IOMMUReader {
                 // Functions are in address order, so each group's list is too.
                 for f in functions { byGroup[f.iommuGroup!, default: []].append(f.address) }
             }
-            let parts = Parallel.chunkedMap(numbers, serialBelow: 256, chunkSize: 128) { n -> (IOMMUGroup, ProbeWarning?) in
+            let parts = Parallel.chunkedMap(numbers, serialBelow: 256) { n -> (IOMMUGroup, ProbeWarning?) in
                 let devices =
                     byGroup[n] ?? (SysfsRoot.list(at: dirfd, "\(n)/devices") ?? []).compactMap { PCIAddress($0) }.sorted()
                 var type: String?, warning: ProbeWarning?
